@@ -1,0 +1,44 @@
+#include "ir/verify.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace ferry {
+namespace {
+
+[[noreturn]] void fail(const std::string& stage, const std::string& what) {
+  throw VerifyError("IR verification failed after '" + stage + "': " + what);
+}
+
+}  // namespace
+
+void verify(const Graph& graph, const std::string& stage) {
+  std::unordered_set<const Value*> defined;
+  for (const Value* in : graph.inputs) {
+    if (in->producer) fail(stage, "graph input " + in->name + " has a producer");
+    defined.insert(in);
+  }
+  for (const Node* node : graph.nodes()) {
+    for (const Value* in : node->inputs) {
+      if (!in) continue;
+      if (!in->is_constant() && !defined.count(in)) {
+        fail(stage, "node " + node->op + " #" + std::to_string(node->id) + " uses " + in->name +
+                        " before it is defined");
+      }
+      if (std::count(in->users.begin(), in->users.end(), node) !=
+          std::count(node->inputs.begin(), node->inputs.end(), in)) {
+        fail(stage, "use list of " + in->name + " does not match node " + node->op);
+      }
+    }
+    for (const Value* out : node->outputs) {
+      if (out->producer != node) fail(stage, "output " + out->name + " of " + node->op + " has another producer");
+      if (out->is_constant()) fail(stage, "constant " + out->name + " is produced by " + node->op);
+      defined.insert(out);
+    }
+  }
+  for (const Value* out : graph.outputs) {
+    if (!out->is_constant() && !defined.count(out)) fail(stage, "graph output " + out->name + " is not defined");
+  }
+}
+
+}  // namespace ferry

@@ -1,0 +1,7 @@
+#include "lower/rules.h"
+
+namespace ferry {
+
+void register_linear_rules(Registry& registry) {}
+
+}  // namespace ferry

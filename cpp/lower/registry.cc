@@ -1,0 +1,96 @@
+#include "lower/registry.h"
+
+namespace ferry {
+
+LowerContext::LowerContext(Graph& out, const Node& node,
+                           std::unordered_map<const Value*, Value*>& mapping)
+    : out_(out), node_(node), mapping_(mapping) {}
+
+Value* LowerContext::in_opt(const std::string& arg) const {
+  const Value* v = node_.input(arg);
+  if (!v) return nullptr;
+  auto it = mapping_.find(v);
+  if (it == mapping_.end()) throw LowerError("argument '" + arg + "' has no lowered value");
+  return it->second;
+}
+
+Value* LowerContext::in_opt_value(const Value* torch_value) const {
+  if (!torch_value) return nullptr;
+  auto it = mapping_.find(torch_value);
+  if (it == mapping_.end()) throw LowerError("an input has no lowered value");
+  return it->second;
+}
+
+Value* LowerContext::in(const std::string& arg) const {
+  Value* v = in_opt(arg);
+  if (!v) throw LowerError("expected a tensor for argument '" + arg + "'");
+  return v;
+}
+
+std::vector<Value*> LowerContext::ins(const std::string& arg) const {
+  std::vector<Value*> out;
+  for (const Value* v : node_.inputs_of(arg)) out.push_back(mapping_.at(v));
+  return out;
+}
+
+const Value& LowerContext::torch_output(size_t i) const {
+  if (i >= node_.outputs.size()) throw LowerError("the call has no tensor output " + std::to_string(i));
+  return *node_.outputs[i];
+}
+
+Value* LowerContext::emit(const std::string& op, std::vector<Value*> inputs, Attrs attrs,
+                          DType dtype, Shape shape) {
+  Node* n = out_.add_node(op, std::move(inputs), std::move(attrs));
+  n->scope = node_.scope;
+  n->origin = node_.origin;
+  Value* v = out_.add_value(dtype, std::move(shape));
+  out_.add_output_to(n, v);
+  return v;
+}
+
+Value* LowerContext::emit_output(const std::string& op, std::vector<Value*> inputs, Attrs attrs,
+                                 size_t i) {
+  const Value& t = torch_output(i);
+  Value* v = emit(op, std::move(inputs), std::move(attrs), t.dtype, t.shape);
+  set_output(i, v);
+  return v;
+}
+
+Value* LowerContext::constant(std::shared_ptr<const TensorData> data, Layout layout,
+                              const std::string& name) {
+  Value* v = out_.add_constant(std::move(data), name);
+  v->layout = layout;
+  return v;
+}
+
+Value* LowerContext::scalar(double value, DType dtype) {
+  return constant(scalar_tensor(dtype, value));
+}
+
+void LowerContext::set_output(size_t i, Value* value) {
+  const Value& t = torch_output(i);
+  if (value->shape != t.shape && value->layout != Layout::kFixed) {
+    throw LowerError("internal: lowered output " + std::to_string(i) + " has the wrong shape");
+  }
+  if (value->origin < 0) value->origin = t.origin;
+  mapping_[&t] = value;
+}
+
+void Registry::add(Rule rule) {
+  auto owned = std::make_unique<Rule>(std::move(rule));
+  for (const auto& op : owned->ops) by_op_[op] = owned.get();
+  rules_.push_back(std::move(owned));
+}
+
+const Rule* Registry::find(const std::string& op) const {
+  auto it = by_op_.find(op);
+  return it == by_op_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> Registry::ops() const {
+  std::vector<std::string> out;
+  for (const auto& [op, rule] : by_op_) out.push_back(op);
+  return out;
+}
+
+}  // namespace ferry

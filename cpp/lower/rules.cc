@@ -1,0 +1,17 @@
+#include "lower/rules.h"
+
+namespace ferry {
+
+void register_all(Registry& registry) {
+  register_activation_rules(registry);
+  register_elementwise_rules(registry);
+  register_conv_rules(registry);
+  register_linear_rules(registry);
+  register_norm_rules(registry);
+  register_pool_rules(registry);
+  register_shape_rules(registry);
+  register_reduce_rules(registry);
+  register_user_rules(registry);
+}
+
+}  // namespace ferry

@@ -1,0 +1,21 @@
+#pragma once
+
+#include "lower/registry.h"
+
+namespace ferry {
+
+// One function per op family, each in cpp/lower/<family>.cc. register_all lists them all;
+// adding a family means adding one line there.
+void register_activation_rules(Registry& registry);
+void register_elementwise_rules(Registry& registry);
+void register_conv_rules(Registry& registry);
+void register_linear_rules(Registry& registry);
+void register_norm_rules(Registry& registry);
+void register_pool_rules(Registry& registry);
+void register_shape_rules(Registry& registry);
+void register_reduce_rules(Registry& registry);
+void register_user_rules(Registry& registry);
+
+void register_all(Registry& registry);
+
+}  // namespace ferry

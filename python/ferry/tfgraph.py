@@ -1,0 +1,53 @@
+"""The TF-level graph handed from the C++ core to the back ends (see docs/tf_ops.md).
+
+These are plain Python mirrors of what the core returns, so a back end can be built and
+tested on hand-made graphs without the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+AttrValue = None | bool | int | float | str | list[int] | list[float]
+
+
+@dataclass
+class TfValue:
+    id: int
+    dtype: str
+    shape: list[int]
+    perm: list[int]
+    constant: np.ndarray | None = None
+    name: str = ""
+    origin: int = -1
+
+    @property
+    def is_constant(self) -> bool:
+        return self.constant is not None
+
+
+@dataclass
+class TfNode:
+    id: int
+    op: str
+    inputs: list[int]
+    outputs: list[int]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    scope: str = ""
+    origin: int = -1
+
+
+@dataclass
+class TfGraph:
+    values: dict[int, TfValue]
+    nodes: list[TfNode]
+    inputs: list[int]
+    outputs: list[int]
+    input_names: list[str]
+    output_names: list[str]
+
+    def value(self, vid: int) -> TfValue:
+        return self.values[vid]
