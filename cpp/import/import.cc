@@ -106,7 +106,8 @@ ImportResult import_trace(const Trace& trace,
     if (auto it = mapping.find(vid); it != mapping.end()) return it->second;
     const TraceValue& tv = trace.values.at(vid);
     if (!tv.constant) return nullptr;
-    Value* v = graph->add_constant(tv.constant, tv.name.empty() ? "c" + std::to_string(vid) : tv.name);
+    Value* v =
+        graph->add_constant(tv.constant, tv.name.empty() ? "c" + std::to_string(vid) : tv.name);
     v->origin = vid;
     mapping[vid] = v;
     return v;

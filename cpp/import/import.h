@@ -17,9 +17,9 @@ struct ImportProblem {
 };
 
 struct ImportResult {
-  std::unique_ptr<Graph> graph;  // PyTorch-level: one node per selected call
-  std::vector<int64_t> converted;    // trace node ids chosen for conversion, in call order
-  std::vector<int64_t> unused;       // chosen, but nothing they compute reaches an output
+  std::unique_ptr<Graph> graph;            // PyTorch-level: one node per selected call
+  std::vector<int64_t> converted;          // trace node ids chosen for conversion, in call order
+  std::vector<int64_t> unused;             // chosen, but nothing they compute reaches an output
   std::vector<ImportProblem> unsupported;  // needed calls with no rule at any level
   std::vector<ImportProblem> errors;       // other reasons the graph cannot be built
 };

@@ -23,7 +23,7 @@ std::string join(const std::vector<T>& items) {
 }
 
 std::string type_name(const Attr& attr) {
-  static const char* kNames[] = {"None", "bool",   "int",     "float",
+  static const char* kNames[] = {"None", "bool",  "int",     "float",
                                  "str",  "int[]", "float[]", "str[]"};
   return kNames[attr.index()];
 }
@@ -125,10 +125,12 @@ std::vector<int64_t> Attrs::get_ints(const std::string& name) const {
   if (std::holds_alternative<std::vector<double>>(attr) ||
       std::holds_alternative<std::vector<std::string>>(attr)) {
     // An empty Python list arrives as whichever list type the binding picked.
-    if (std::visit([](const auto& x) {
-          if constexpr (requires { x.empty(); }) return x.empty();
-          return false;
-        }, attr)) {
+    if (std::visit(
+            [](const auto& x) {
+              if constexpr (requires { x.empty(); }) return x.empty();
+              return false;
+            },
+            attr)) {
       return {};
     }
   }

@@ -7,9 +7,12 @@ namespace ferry {
 
 std::string_view layout_name(Layout layout) {
   switch (layout) {
-    case Layout::kPyTorch: return "pytorch";
-    case Layout::kChannelsLast: return "channels_last";
-    case Layout::kFixed: return "fixed";
+    case Layout::kPyTorch:
+      return "pytorch";
+    case Layout::kChannelsLast:
+      return "channels_last";
+    case Layout::kFixed:
+      return "fixed";
   }
   return "?";
 }
@@ -63,8 +66,7 @@ Value* Graph::add_constant(std::shared_ptr<const TensorData> data, std::string n
   return value;
 }
 
-Node* Graph::add_node(std::string op, std::vector<Value*> node_inputs, Attrs attrs,
-                      Node* before) {
+Node* Graph::add_node(std::string op, std::vector<Value*> node_inputs, Attrs attrs, Node* before) {
   auto node = std::make_unique<Node>();
   node->id = next_node_id_++;
   node->op = std::move(op);

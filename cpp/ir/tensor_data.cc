@@ -30,16 +30,25 @@ std::byte* TensorData::mutable_bytes() {
 
 double TensorData::scalar_at(int64_t i) const {
   switch (dtype_) {
-    case DType::kFloat32: return as<float>()[i];
-    case DType::kFloat64: return as<double>()[i];
-    case DType::kInt64: return static_cast<double>(as<int64_t>()[i]);
-    case DType::kInt32: return as<int32_t>()[i];
-    case DType::kInt16: return as<int16_t>()[i];
-    case DType::kInt8: return as<int8_t>()[i];
-    case DType::kUInt8: return as<uint8_t>()[i];
-    case DType::kBool: return as<uint8_t>()[i] != 0;
+    case DType::kFloat32:
+      return as<float>()[i];
+    case DType::kFloat64:
+      return as<double>()[i];
+    case DType::kInt64:
+      return static_cast<double>(as<int64_t>()[i]);
+    case DType::kInt32:
+      return as<int32_t>()[i];
+    case DType::kInt16:
+      return as<int16_t>()[i];
+    case DType::kInt8:
+      return as<int8_t>()[i];
+    case DType::kUInt8:
+      return as<uint8_t>()[i];
+    case DType::kBool:
+      return as<uint8_t>()[i] != 0;
     case DType::kFloat16:
-    case DType::kBFloat16: break;
+    case DType::kBFloat16:
+      break;
   }
   throw std::invalid_argument("scalar_at: unsupported dtype " + std::string(dtype_name(dtype_)));
 }
@@ -82,15 +91,32 @@ std::shared_ptr<TensorData> TensorData::reshaped(Shape shape) const {
 std::shared_ptr<TensorData> scalar_tensor(DType dtype, double value) {
   auto t = std::make_shared<TensorData>(dtype, Shape{});
   switch (dtype) {
-    case DType::kFloat32: *t->mutable_as<float>() = static_cast<float>(value); break;
-    case DType::kFloat64: *t->mutable_as<double>() = value; break;
-    case DType::kInt64: *t->mutable_as<int64_t>() = static_cast<int64_t>(value); break;
-    case DType::kInt32: *t->mutable_as<int32_t>() = static_cast<int32_t>(value); break;
-    case DType::kInt16: *t->mutable_as<int16_t>() = static_cast<int16_t>(value); break;
-    case DType::kInt8: *t->mutable_as<int8_t>() = static_cast<int8_t>(value); break;
-    case DType::kUInt8: *t->mutable_as<uint8_t>() = static_cast<uint8_t>(value); break;
-    case DType::kBool: *t->mutable_as<uint8_t>() = value != 0; break;
-    default: throw std::invalid_argument("scalar_tensor: unsupported dtype");
+    case DType::kFloat32:
+      *t->mutable_as<float>() = static_cast<float>(value);
+      break;
+    case DType::kFloat64:
+      *t->mutable_as<double>() = value;
+      break;
+    case DType::kInt64:
+      *t->mutable_as<int64_t>() = static_cast<int64_t>(value);
+      break;
+    case DType::kInt32:
+      *t->mutable_as<int32_t>() = static_cast<int32_t>(value);
+      break;
+    case DType::kInt16:
+      *t->mutable_as<int16_t>() = static_cast<int16_t>(value);
+      break;
+    case DType::kInt8:
+      *t->mutable_as<int8_t>() = static_cast<int8_t>(value);
+      break;
+    case DType::kUInt8:
+      *t->mutable_as<uint8_t>() = static_cast<uint8_t>(value);
+      break;
+    case DType::kBool:
+      *t->mutable_as<uint8_t>() = value != 0;
+      break;
+    default:
+      throw std::invalid_argument("scalar_tensor: unsupported dtype");
   }
   return t;
 }

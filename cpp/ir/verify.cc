@@ -31,13 +31,15 @@ void verify(const Graph& graph, const std::string& stage) {
       }
     }
     for (const Value* out : node->outputs) {
-      if (out->producer != node) fail(stage, "output " + out->name + " of " + node->op + " has another producer");
+      if (out->producer != node)
+        fail(stage, "output " + out->name + " of " + node->op + " has another producer");
       if (out->is_constant()) fail(stage, "constant " + out->name + " is produced by " + node->op);
       defined.insert(out);
     }
   }
   for (const Value* out : graph.outputs) {
-    if (!out->is_constant() && !defined.count(out)) fail(stage, "graph output " + out->name + " is not defined");
+    if (!out->is_constant() && !defined.count(out))
+      fail(stage, "graph output " + out->name + " is not defined");
   }
 }
 

@@ -10,7 +10,7 @@
 namespace ferry {
 
 struct LowerResult {
-  std::unique_ptr<Graph> graph;        // TF-level, still in PyTorch order
+  std::unique_ptr<Graph> graph;       // TF-level, still in PyTorch order
   std::vector<ImportProblem> errors;  // one per call a rule refused, with the rule's reason
 };
 

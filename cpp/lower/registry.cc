@@ -34,7 +34,8 @@ std::vector<Value*> LowerContext::ins(const std::string& arg) const {
 }
 
 const Value& LowerContext::torch_output(size_t i) const {
-  if (i >= node_.outputs.size()) throw LowerError("the call has no tensor output " + std::to_string(i));
+  if (i >= node_.outputs.size())
+    throw LowerError("the call has no tensor output " + std::to_string(i));
   return *node_.outputs[i];
 }
 

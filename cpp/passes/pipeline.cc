@@ -1,0 +1,43 @@
+#include "passes/pipeline.h"
+
+#include "ir/dump.h"
+#include "ir/verify.h"
+#include "lower/lower.h"
+
+namespace ferry {
+
+ConvertResult convert(const Trace& trace, const Registry& registry,
+                      const std::function<bool(const std::string&)>& has_rule,
+                      const ConvertOptions& options) {
+  ConvertResult result;
+  auto stage = [&](const std::string& name, const Graph& graph) {
+    verify(graph, name);
+    if (options.keep_dumps) result.dumps.emplace_back(name, dump(graph));
+  };
+
+  result.imported = import_trace(trace, has_rule);
+  result.errors = result.imported.errors;
+  if (!result.imported.unsupported.empty() || !result.errors.empty()) return result;
+  stage("import", *result.imported.graph);
+
+  LowerResult lowered = lower(*result.imported.graph, registry);
+  result.errors.insert(result.errors.end(), lowered.errors.begin(), lowered.errors.end());
+  if (!result.errors.empty()) return result;
+  std::unique_ptr<Graph> graph = std::move(lowered.graph);
+  stage("lower", *graph);
+
+  LayoutPlan plan = assign_layouts_greedy(*graph, options.layout);
+  materialize_layouts(*graph, plan);
+  stage("layout", *graph);
+  result.transposes_before_cleanup = transpose_stats(*graph);
+
+  // The cleanup group runs to a fixed point: each pass can expose work for the others.
+  while (remove_noops(*graph) | fold_transposes(*graph) | eliminate_dead_code(*graph)) {
+  }
+  stage("cleanup", *graph);
+  result.transposes = transpose_stats(*graph);
+  result.graph = std::move(graph);
+  return result;
+}
+
+}  // namespace ferry
