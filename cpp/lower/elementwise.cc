@@ -1,7 +1,353 @@
+// Arithmetic and elementwise math. Operands are cast to the result type PyTorch's promotion
+// chose (the recorded output dtype), and Python numbers become 0-d constants of that type, so
+// the back ends never have to promote. Where PyTorch computes a result by a specific formula
+// (`2 / x` is `x.reciprocal() * 2`, `x ** 3` is `x * x * x`) the lowering follows the formula,
+// so the converted model rounds as PyTorch does.
+#include <cmath>
+
+#include "lower/helpers.h"
 #include "lower/rules.h"
 
 namespace ferry {
+namespace {
 
-void register_elementwise_rules(Registry& registry) {}
+// PyTorch's CPU kernels for the exponents pow() special-cases compute float16 in float32 and
+// round once; bfloat16 rounds after every step (measured against PyTorch 2.x).
+DType pow_compute_type(DType dtype) { return dtype == DType::kFloat16 ? DType::kFloat32 : dtype; }
+
+Value* number(LowerContext& ctx, const Attr& attr, DType dtype) {
+  if (const auto* i = std::get_if<int64_t>(&attr)) return typed_int_scalar(ctx, *i, dtype);
+  if (const auto* d = std::get_if<double>(&attr)) return typed_scalar(ctx, *d, dtype);
+  if (const auto* b = std::get_if<bool>(&attr)) return typed_scalar(ctx, *b ? 1 : 0, dtype);
+  throw LowerError("expected a number or a tensor, got " + attr_to_string(attr));
+}
+
+// A tensor or Python-number argument, in `dtype`.
+Value* operand(LowerContext& ctx, const std::string& arg, DType dtype) {
+  if (Value* t = ctx.in_opt(arg)) return cast_to(ctx, t, dtype);
+  if (ctx.attrs().is_none(arg)) throw LowerError("missing operand '" + arg + "'");
+  return number(ctx, ctx.attrs().at(arg), dtype);
+}
+
+Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b, DType dtype) {
+  return ctx.emit(op, {a, b}, {}, dtype, broadcast_shapes(a->shape, b->shape));
+}
+
+Value* unary(LowerContext& ctx, const std::string& op, Value* x) {
+  return ctx.emit(op, {x}, {}, x->dtype, x->shape);
+}
+
+// Binds output 0 to v in the recorded output type.
+void finish(LowerContext& ctx, Value* v) {
+  ctx.set_output(0, cast_to(ctx, v, ctx.torch_output().dtype));
+}
+
+// `arg` scaled by the call's `alpha` (add/sub/rsub); two numbers fold into one constant.
+Value* scaled_operand(LowerContext& ctx, const std::string& arg, DType dtype) {
+  const Attrs& attrs = ctx.attrs();
+  if (attrs.is_none("alpha") || attrs.get_float("alpha") == 1.0) return operand(ctx, arg, dtype);
+  const Attr& alpha = attrs.at("alpha");
+  if (Value* t = ctx.in_opt(arg)) {
+    Value* x = cast_to(ctx, t, dtype);
+    return binary(ctx, "mul", x, number(ctx, alpha, dtype), dtype);
+  }
+  if (attrs.is_none(arg)) throw LowerError("missing operand '" + arg + "'");
+  const Attr& value = attrs.at(arg);
+  if (std::holds_alternative<int64_t>(value) && std::holds_alternative<int64_t>(alpha)) {
+    return number(ctx, std::get<int64_t>(value) * std::get<int64_t>(alpha), dtype);
+  }
+  return number(ctx, attrs.get_float(arg) * attrs.get_float("alpha"), dtype);
+}
+
+// input + alpha * other; rsub (`reversed`) is other - alpha * input.
+void lower_add_sub(LowerContext& ctx, bool subtract, bool reversed) {
+  const DType dtype = ctx.torch_output().dtype;
+  const std::string self = self_arg(ctx);
+  Value* a = operand(ctx, reversed ? "other" : self, dtype);
+  Value* b = scaled_operand(ctx, reversed ? self : "other", dtype);
+  if (dtype == DType::kBool) {
+    if (subtract) throw LowerError("subtraction of bool tensors is not defined");
+    ctx.emit_output("logical_or", {a, b});  // PyTorch's bool + bool
+    return;
+  }
+  ctx.emit_output(subtract ? "sub" : "add", {a, b});
+}
+
+void lower_mul(LowerContext& ctx) {
+  const DType dtype = ctx.torch_output().dtype;
+  Value* a = operand(ctx, self_arg(ctx), dtype);
+  Value* b = operand(ctx, "other", dtype);
+  ctx.emit_output(dtype == DType::kBool ? "logical_and" : "mul", {a, b});
+}
+
+// trunc(a / b) from floor and ceil, exact for every input.
+Value* trunc_div(LowerContext& ctx, Value* a, Value* b, DType dtype) {
+  const Shape shape = broadcast_shapes(a->shape, b->shape);
+  Value* zero = typed_scalar(ctx, 0, dtype);
+  if (is_floating(dtype)) {
+    Value* q = binary(ctx, "div", a, b, dtype);
+    Value* negative = binary(ctx, "less", q, zero, DType::kBool);
+    return ctx.emit("where", {negative, unary(ctx, "ceil", q), unary(ctx, "floor", q)}, {}, dtype,
+                    shape);
+  }
+  // Integers: the floored quotient is one too small when the division is inexact and the
+  // operands' signs differ.
+  Value* q = binary(ctx, "floor_div", a, b, dtype);
+  Value* r = binary(ctx, "sub", a, binary(ctx, "mul", q, b, dtype), dtype);
+  Value* inexact = binary(ctx, "not_equal", r, zero, DType::kBool);
+  Value* a_negative = binary(ctx, "less", a, zero, DType::kBool);
+  Value* b_negative = binary(ctx, "less", b, zero, DType::kBool);
+  Value* signs = binary(ctx, "not_equal", a_negative, b_negative, DType::kBool);
+  Value* fix = binary(ctx, "logical_and", inexact, signs, DType::kBool);
+  return binary(ctx, "add", q, cast_to(ctx, fix, dtype), dtype);
+}
+
+void lower_div(LowerContext& ctx, const std::string& lhs, const std::string& rhs,
+               const std::string& mode) {
+  const DType dtype = ctx.torch_output().dtype;
+  if (mode.empty()) {
+    ctx.emit_output("div", {operand(ctx, lhs, dtype), operand(ctx, rhs, dtype)});
+    return;
+  }
+  // Half-precision operands stay in their type: PyTorch truncates the rounded half quotient.
+  Value* a = operand(ctx, lhs, dtype);
+  Value* b = operand(ctx, rhs, dtype);
+  if (mode == "floor") {
+    ctx.set_output(0, binary(ctx, "floor_div", a, b, dtype));
+  } else if (mode == "trunc") {
+    ctx.set_output(0, trunc_div(ctx, a, b, dtype));
+  } else {
+    throw LowerError("unknown rounding_mode '" + mode + "'");
+  }
+}
+
+std::string rounding_mode(LowerContext& ctx) {
+  const Attrs& attrs = ctx.attrs();
+  return attrs.is_none("rounding_mode") ? "" : attrs.get_string("rounding_mode");
+}
+
+// Tensor.__rdiv__ is `self.reciprocal() * other`, which rounds differently from other / self.
+void lower_rdiv(LowerContext& ctx) {
+  const DType dtype = ctx.torch_output().dtype;
+  Value* x = operand(ctx, self_arg(ctx), dtype);
+  Value* reciprocal = binary(ctx, "div", typed_scalar(ctx, 1, dtype), x, dtype);
+  ctx.emit_output("mul", {reciprocal, operand(ctx, "other", dtype)});
+}
+
+// PyTorch evaluates these float exponents by a formula rather than by pow(); reproducing the
+// formula gives its exact rounding. Returns nullptr for other exponents.
+Value* pow_special(LowerContext& ctx, Value* x, double e) {
+  const DType dtype = x->dtype;
+  auto reciprocal = [&](Value* v) {
+    return binary(ctx, "div", typed_scalar(ctx, 1, dtype), v, dtype);
+  };
+  if (e == 2) return binary(ctx, "mul", x, x, dtype);
+  if (e == 3) return binary(ctx, "mul", binary(ctx, "mul", x, x, dtype), x, dtype);
+  if (e == 0.5) return unary(ctx, "sqrt", x);
+  if (e == -0.5) return unary(ctx, "rsqrt", x);
+  if (e == -1) return reciprocal(x);
+  if (e == -2) return reciprocal(binary(ctx, "mul", x, x, dtype));
+  return nullptr;
+}
+
+void lower_pow(LowerContext& ctx, const std::string& base, const std::string& exponent) {
+  const DType dtype = ctx.torch_output().dtype;
+  const Attrs& attrs = ctx.attrs();
+  if (ctx.has_tensor(base) && !ctx.has_tensor(exponent) && is_floating(dtype) &&
+      !attrs.is_none(exponent)) {
+    Value* x = operand(ctx, base, pow_compute_type(dtype));
+    if (Value* v = pow_special(ctx, x, attrs.get_float(exponent))) {
+      finish(ctx, v);
+      return;
+    }
+  }
+  ctx.emit_output("pow", {operand(ctx, base, dtype), operand(ctx, exponent, dtype)});
+}
+
+// Tensor.pow binds its exponent as `exponent`, the dunders as `other`.
+std::string exponent_arg(LowerContext& ctx) {
+  return ctx.has_tensor("exponent") || ctx.attrs().has("exponent") ? "exponent" : "other";
+}
+
+// Tensor.__rpow__ (`2 ** x`): the tracer binds the number as `other` or, matching it to
+// pow's signature, as `exponent`; either way it is the base.
+std::string reflected_base_arg(LowerContext& ctx) {
+  return ctx.has_tensor("other") || ctx.attrs().has("other") ? "other" : "exponent";
+}
+
+// torch.clamp's bounds may be numbers (-> one `clip`) or tensors (-> maximum / minimum).
+// PyTorch applies min first, then max, so min > max yields max.
+void lower_clamp(LowerContext& ctx, const std::string& min_arg, const std::string& max_arg) {
+  const DType dtype = ctx.torch_output().dtype;
+  const Attrs& attrs = ctx.attrs();
+  const bool min_tensor = ctx.has_tensor(min_arg), max_tensor = ctx.has_tensor(max_arg);
+  const bool min_number = !min_tensor && !attrs.is_none(min_arg);
+  const bool max_number = !max_tensor && !attrs.is_none(max_arg);
+  if (!min_tensor && !max_tensor && !min_number && !max_number) {
+    throw LowerError("clamp needs at least one of 'min' and 'max'");
+  }
+  Value* x = operand(ctx, self_arg(ctx), dtype);
+  auto clip = [&](Value* v, bool with_min, bool with_max) {
+    Attrs clip_attrs;
+    clip_attrs.set("min", with_min ? Attr(attrs.get_float(min_arg)) : Attr());
+    clip_attrs.set("max", with_max ? Attr(attrs.get_float(max_arg)) : Attr());
+    return ctx.emit("clip", {v}, std::move(clip_attrs), dtype, v->shape);
+  };
+  if (min_number && (max_number || !max_tensor)) {
+    x = clip(x, true, max_number);
+  } else {
+    if (min_number) x = clip(x, true, false);
+    if (min_tensor) x = binary(ctx, "maximum", x, operand(ctx, min_arg, dtype), dtype);
+    if (max_number) x = clip(x, false, true);
+  }
+  if (max_tensor) x = binary(ctx, "minimum", x, operand(ctx, max_arg, dtype), dtype);
+  ctx.set_output(0, x);
+}
+
+LowerFn binary_rule(const std::string& tf_op) {
+  return [tf_op](LowerContext& ctx) {
+    const DType dtype = ctx.torch_output().dtype;
+    ctx.emit_output(tf_op, {operand(ctx, self_arg(ctx), dtype), operand(ctx, "other", dtype)});
+  };
+}
+
+// Unary math: integer and bool inputs of floating-only functions are computed in the result
+// type (float32), as PyTorch does.
+LowerFn unary_rule(const std::string& tf_op) {
+  return [tf_op](LowerContext& ctx) {
+    ctx.emit_output(tf_op, {cast_to(ctx, ctx.in(self_arg(ctx)), ctx.torch_output().dtype)});
+  };
+}
+
+// torch.X, Tensor.X, Tensor.X_ and their aten overloads.
+std::vector<std::string> names(const std::string& name,
+                               const std::vector<std::string>& aten = {"default"}) {
+  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name,
+                                  "torch.Tensor." + name + "_"};
+  for (const std::string& overload : aten) {
+    out.push_back("aten." + name + "." + overload);
+    out.push_back("aten." + name + "_." + overload);
+  }
+  return out;
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+void add_unary_math(Registry& registry, const std::string& name, const std::string& tf_op,
+                    const std::vector<std::string>& extra = {}) {
+  registry.add({names(name) + extra, unary_rule(tf_op), tf_op});
+}
+
+}  // namespace
+
+void register_elementwise_rules(Registry& registry) {
+  registry.add({names("add", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__add__", "torch.Tensor.__radd__",
+                                             "torch.Tensor.__iadd__"},
+                [](LowerContext& ctx) { lower_add_sub(ctx, false, false); },
+                "add (+ mul by alpha)"});
+  registry.add({names("sub", {"Tensor", "Scalar"}) + names("subtract", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__sub__", "torch.Tensor.__isub__"},
+                [](LowerContext& ctx) { lower_add_sub(ctx, true, false); },
+                "sub (+ mul by alpha)"});
+  registry.add({{"torch.rsub", "torch.Tensor.__rsub__", "aten.rsub.Tensor", "aten.rsub.Scalar"},
+                [](LowerContext& ctx) { lower_add_sub(ctx, true, true); },
+                "sub (+ mul by alpha)"});
+  registry.add({names("mul", {"Tensor", "Scalar"}) + names("multiply", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__mul__", "torch.Tensor.__rmul__",
+                                             "torch.Tensor.__imul__"},
+                lower_mul, "mul"});
+  registry.add(
+      {names("div", {"Tensor", "Scalar", "Tensor_mode", "Scalar_mode"}) +
+           names("divide", {"Tensor", "Scalar", "Tensor_mode", "Scalar_mode"}) +
+           names("true_divide", {"Tensor", "Scalar"}) +
+           std::vector<std::string>{"torch.Tensor.__truediv__", "torch.Tensor.__itruediv__",
+                                    "torch.Tensor.__idiv__", "torch.Tensor.__div__"},
+       [](LowerContext& ctx) { lower_div(ctx, self_arg(ctx), "other", rounding_mode(ctx)); },
+       "div (rounding_mode: floor_div, or trunc from floor/ceil)"});
+  registry.add({{"torch.Tensor.__rtruediv__", "torch.Tensor.__rdiv__"}, lower_rdiv, "div + mul"});
+  registry.add(
+      {names("floor_divide", {"default", "Scalar"}) +
+           std::vector<std::string>{"torch.Tensor.__floordiv__", "torch.Tensor.__ifloordiv__"},
+       [](LowerContext& ctx) { lower_div(ctx, self_arg(ctx), "other", "floor"); }, "floor_div"});
+  registry.add({{"torch.Tensor.__rfloordiv__"},
+                [](LowerContext& ctx) { lower_div(ctx, "other", self_arg(ctx), "floor"); },
+                "floor_div"});
+  registry.add({names("pow", {"Tensor_Tensor", "Tensor_Scalar", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__pow__", "torch.Tensor.__ipow__"},
+                [](LowerContext& ctx) { lower_pow(ctx, self_arg(ctx), exponent_arg(ctx)); },
+                "pow (mul/sqrt/rsqrt/div for exponents PyTorch special-cases)"});
+  registry.add({{"torch.Tensor.__rpow__"},
+                [](LowerContext& ctx) { lower_pow(ctx, reflected_base_arg(ctx), self_arg(ctx)); },
+                "pow"});
+  registry.add({names("maximum"), binary_rule("maximum"), "maximum"});
+  registry.add({names("minimum"), binary_rule("minimum"), "minimum"});
+
+  registry.add({names("clamp", {"default", "Tensor"}) + names("clip", {"default", "Tensor"}),
+                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); },
+                "clip (tensor bounds: maximum / minimum)"});
+  registry.add({names("clamp_min", {"default", "Tensor"}),
+                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or maximum"});
+  registry.add({names("clamp_max", {"default", "Tensor"}),
+                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or minimum"});
+  registry.add({{"torch.nn.functional.hardtanh", "torch.nn.functional.hardtanh_",
+                 "aten.hardtanh.default", "aten.hardtanh_.default"},
+                [](LowerContext& ctx) { lower_clamp(ctx, "min_val", "max_val"); },
+                "clip"});
+
+  add_unary_math(registry, "neg", "neg",
+                 names("negative") + std::vector<std::string>{"torch.Tensor.__neg__"});
+  add_unary_math(registry, "abs", "abs",
+                 names("absolute") + std::vector<std::string>{"torch.Tensor.__abs__"});
+  add_unary_math(registry, "exp", "exp");
+  add_unary_math(registry, "log", "log");
+  add_unary_math(registry, "sqrt", "sqrt");
+  add_unary_math(registry, "rsqrt", "rsqrt");
+  add_unary_math(registry, "erf", "erf", {"torch.special.erf"});
+  add_unary_math(registry, "floor", "floor");
+  add_unary_math(registry, "ceil", "ceil");
+  add_unary_math(registry, "sin", "sin");
+  add_unary_math(registry, "cos", "cos");
+  registry.add({names("positive") + std::vector<std::string>{"torch.Tensor.__pos__"},
+                unary_rule("identity"), "identity"});
+  registry.add({names("round", {"default", "decimals"}),
+                [](LowerContext& ctx) {
+                  const Attrs& attrs = ctx.attrs();
+                  if (!attrs.is_none("decimals") && attrs.get_int("decimals") != 0) {
+                    throw LowerError("round with decimals != 0 is not supported yet");
+                  }
+                  unary_rule("round")(ctx);
+                },
+                "round (half to even)"});
+
+  registry.add({{"torch.nn.functional.leaky_relu", "torch.nn.functional.leaky_relu_",
+                 "aten.leaky_relu.default", "aten.leaky_relu_.default"},
+                [](LowerContext& ctx) {
+                  Attrs attrs;
+                  const Attrs& a = ctx.attrs();
+                  attrs.set("alpha",
+                            a.is_none("negative_slope") ? 0.01 : a.get_float("negative_slope"));
+                  ctx.emit_output("leaky_relu", {ctx.in(self_arg(ctx))}, std::move(attrs));
+                },
+                "leaky_relu"});
+  registry.add({{"torch.nn.functional.elu", "torch.nn.functional.elu_", "aten.elu.default",
+                 "aten.elu_.default"},
+                [](LowerContext& ctx) {
+                  const Attrs& a = ctx.attrs();
+                  for (const char* name : {"scale", "input_scale"}) {
+                    if (!a.is_none(name) && a.get_float(name) != 1.0) {
+                      throw LowerError(std::string("elu with ") + name +
+                                       " != 1 is not supported yet");
+                    }
+                  }
+                  Attrs attrs;
+                  attrs.set("alpha", a.is_none("alpha") ? 1.0 : a.get_float("alpha"));
+                  ctx.emit_output("elu", {ctx.in(self_arg(ctx))}, std::move(attrs));
+                },
+                "elu"});
+}
 
 }  // namespace ferry

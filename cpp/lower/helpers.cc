@@ -1,6 +1,7 @@
 #include "lower/helpers.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ferry {
 
@@ -22,7 +23,8 @@ int64_t normalize_axis(int64_t axis, size_t rank) {
   // A 0-d tensor accepts dim 0 / -1 in PyTorch.
   if (r == 0 && (axis == 0 || axis == -1)) return 0;
   if (a < 0 || a >= r) {
-    throw LowerError("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
+    throw LowerError("axis " + std::to_string(axis) + " is out of range for rank " +
+                     std::to_string(r));
   }
   return a;
 }
@@ -62,6 +64,118 @@ void add_unary(Registry& registry, const std::string& name, const std::string& t
   rule.mapping = tf_op;
   rule.lower = [tf_op](LowerContext& ctx) { ctx.emit_output(tf_op, {ctx.in("input")}); };
   registry.add(std::move(rule));
+}
+
+Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape) {
+  Attrs attrs;
+  attrs.set("shape", shape);
+  return ctx.emit("reshape", {x}, std::move(attrs), x->dtype, std::move(shape));
+}
+
+Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
+                         double value) {
+  if (pads.size() != 2 * x->rank()) throw LowerError("internal: pad list does not match rank");
+  if (std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })) return x;
+  Shape shape = x->shape;
+  for (size_t i = 0; i < shape.size(); ++i) shape[i] += pads[2 * i] + pads[2 * i + 1];
+  Attrs attrs;
+  attrs.set("pads", pads);
+  attrs.set("mode", std::string("CONSTANT"));
+  attrs.set("value", value);
+  return ctx.emit("pad", {x}, std::move(attrs), x->dtype, std::move(shape));
+}
+
+Value* cast_to(LowerContext& ctx, Value* x, DType dtype) {
+  if (x->dtype == dtype) return x;
+  Attrs attrs;
+  attrs.set("dtype", std::string(dtype_name(dtype)));
+  return ctx.emit("cast", {x}, std::move(attrs), dtype, x->shape);
+}
+
+namespace {
+
+// IEEE-style binary16 / bfloat16 bits of `value`, rounded to nearest even in one step from
+// double (going through float would round twice).
+uint16_t encode_half(double value, int exp_bits, int man_bits) {
+  const uint16_t sign = std::signbit(value) ? uint16_t(1u << (exp_bits + man_bits)) : 0;
+  const uint16_t exp_all = uint16_t((1u << exp_bits) - 1);
+  if (std::isnan(value)) return uint16_t(sign | exp_all << man_bits | 1u << (man_bits - 1));
+  const double a = std::fabs(value);
+  const int bias = (1 << (exp_bits - 1)) - 1;
+  if (std::isinf(a)) return uint16_t(sign | exp_all << man_bits);
+  if (a == 0) return sign;
+  int e = 0;
+  std::frexp(a, &e);
+  e -= 1;  // a = 1.f * 2^e
+  if (e < 1 - bias) {
+    // Subnormal: a mantissa that rounds up to 2^man_bits reads as the smallest normal.
+    const double m = std::nearbyint(std::ldexp(a, bias - 1 + man_bits));
+    return uint16_t(sign | static_cast<uint16_t>(m));
+  }
+  double m = std::nearbyint(std::ldexp(a, man_bits - e));
+  if (m == std::ldexp(1.0, man_bits + 1)) {
+    m = std::ldexp(1.0, man_bits);
+    ++e;
+  }
+  if (e > bias) return uint16_t(sign | exp_all << man_bits);
+  const uint16_t fraction = static_cast<uint16_t>(m - std::ldexp(1.0, man_bits));
+  return uint16_t(sign | uint16_t(e + bias) << man_bits | fraction);
+}
+
+}  // namespace
+
+Value* typed_scalar(LowerContext& ctx, double value, DType dtype) {
+  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return ctx.scalar(value, dtype);
+  auto data = std::make_shared<TensorData>(dtype, Shape{});
+  *data->mutable_as<uint16_t>() =
+      dtype == DType::kFloat16 ? encode_half(value, 5, 10) : encode_half(value, 8, 7);
+  return ctx.constant(std::move(data));
+}
+
+Value* typed_int_scalar(LowerContext& ctx, int64_t value, DType dtype) {
+  if (dtype != DType::kInt64) return typed_scalar(ctx, static_cast<double>(value), dtype);
+  auto data = std::make_shared<TensorData>(dtype, Shape{});
+  *data->mutable_as<int64_t>() = value;
+  return ctx.constant(std::move(data));
+}
+
+Value* with_batch_dim(LowerContext& ctx, Value* x, size_t spatial_rank, const std::string& what) {
+  if (x->rank() == spatial_rank + 2) return x;
+  if (x->rank() != spatial_rank + 1) {
+    throw LowerError(what + " expects a " + std::to_string(spatial_rank + 1) + "-D or " +
+                     std::to_string(spatial_rank + 2) + "-D input, got " +
+                     std::to_string(x->rank()) + "-D");
+  }
+  Shape shape = x->shape;
+  shape.insert(shape.begin(), 1);
+  return emit_reshape(ctx, x, std::move(shape));
+}
+
+void set_output_reshaped(LowerContext& ctx, Value* y, size_t i) {
+  const Shape& want = ctx.torch_output(i).shape;
+  if (y->shape != want) {
+    auto squeezed = [](const Shape& s) {
+      Shape out;
+      for (int64_t d : s) {
+        if (d != 1) out.push_back(d);
+      }
+      return out;
+    };
+    if (y->rank() == want.size() || squeezed(y->shape) != squeezed(want)) {
+      throw LowerError(
+          "internal: the lowered result's shape differs from PyTorch's beyond "
+          "unit dimensions");
+    }
+    y = emit_reshape(ctx, y, want);
+  }
+  ctx.set_output(i, y);
+}
+
+std::string self_arg(const LowerContext& ctx) {
+  for (const char* name : {"input", "self", "arg0"}) {
+    if (ctx.has_tensor(name) || ctx.attrs().has(name)) return name;
+  }
+  return "input";
 }
 
 }  // namespace ferry

@@ -17,11 +17,38 @@ int64_t normalize_axis(int64_t axis, size_t rank);
 Shape broadcast_shapes(const Shape& a, const Shape& b);
 // Every op-name spelling a PyTorch function is traced under: torch.X, torch.Tensor.X,
 // torch.nn.functional.X, with optional in-place `_` variants and aten overloads.
-std::vector<std::string> function_aliases(const std::string& name, bool functional, bool tensor_method,
-                                          bool torch_namespace);
+std::vector<std::string> function_aliases(const std::string& name, bool functional,
+                                          bool tensor_method, bool torch_namespace);
 
 // Registers one elementwise unary op under all its names: PyTorch `name` -> TF-level `tf_op`.
 void add_unary(Registry& registry, const std::string& name, const std::string& tf_op,
                std::vector<std::string> extra_ops = {});
+
+// Emits `reshape` of x to `shape` (x's dtype).
+Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape);
+// Emits a CONSTANT `pad` of x filled with `value`; `pads` is [before0, after0, before1, ...] in
+// PyTorch dim order. Returns x itself when every entry is zero.
+Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
+                         double value);
+// Channels-last ops need [N, C, *spatial]; PyTorch also takes an unbatched [C, *spatial].
+// Returns x, with a unit batch dim added (a reshape) when it is missing.
+Value* with_batch_dim(LowerContext& ctx, Value* x, size_t spatial_rank, const std::string& what);
+// Binds PyTorch output i to y, reshaping first when the shapes differ in unit dims only (a
+// batch dim added by with_batch_dim, say); any other difference is an internal error.
+void set_output_reshaped(LowerContext& ctx, Value* y, size_t i = 0);
+
+// x converted to `dtype` by a `cast`, or x itself when it already has that type. Rules use it
+// where PyTorch's type promotion changes an operand's type.
+Value* cast_to(LowerContext& ctx, Value* x, DType dtype);
+// A 0-d constant. Unlike LowerContext::scalar it also encodes float16 and bfloat16 (rounded to
+// nearest even, as PyTorch converts a Python float).
+Value* typed_scalar(LowerContext& ctx, double value, DType dtype);
+// The same for a Python int, which stays exact in an int64 constant even above 2^53.
+Value* typed_int_scalar(LowerContext& ctx, int64_t value, DType dtype);
+
+// The argument a call's main tensor is bound to: `input` for torch functions and methods,
+// `self` in aten schemas (the tracer keeps schema names there), `arg0` when the tracer could
+// only bind positionally.
+std::string self_arg(const LowerContext& ctx);
 
 }  // namespace ferry

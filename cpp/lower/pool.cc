@@ -1,7 +1,259 @@
+// Pooling. TF pools take no padding beyond SAME, so PyTorch's padding is an explicit `pad`
+// before a VALID pool: -inf for max (padding never wins), zeros for average (then rescaled
+// where PyTorch leaves the padding out of the divisor).
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "lower/helpers.h"
 #include "lower/rules.h"
 
 namespace ferry {
+namespace {
 
-void register_pool_rules(Registry& registry) {}
+std::string join(const std::vector<int64_t>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "x" : "") + std::to_string(v[i]);
+  return out;
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// PyTorch's pooling output size. With ceil_mode a last, partial window is kept only if it
+// starts inside the input or the left padding.
+int64_t pooled_size(int64_t size, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
+  const int64_t span = size + 2 * p - k;
+  int64_t out = floor_div(span + (ceil_mode ? s - 1 : 0), s) + 1;
+  if (ceil_mode && (out - 1) * s >= size + p) --out;
+  return out;
+}
+
+struct Window {
+  std::string name;  // e.g. "max_pool2d", for messages
+  std::vector<int64_t> kernel, strides, padding;
+  bool ceil_mode = false;
+};
+
+Window read_window(const Attrs& a, size_t nsp, std::string name) {
+  Window w;
+  w.name = std::move(name);
+  w.kernel = expand_ints(a, "kernel_size", nsp, 1);
+  // torch.max_pool2d and aten spell "same as the kernel" as an empty list, F.* as None.
+  const bool no_stride = a.is_none("stride") || a.get_ints("stride").empty();
+  w.strides = no_stride ? w.kernel : expand_ints(a, "stride", nsp, 1);
+  w.padding = expand_ints(a, "padding", nsp, 0);
+  w.ceil_mode = a.has("ceil_mode") && a.get_bool("ceil_mode");
+  for (size_t i = 0; i < nsp; ++i) {
+    if (w.padding[i] * 2 > w.kernel[i]) {
+      throw LowerError(w.name + ": padding must be at most half the kernel size");
+    }
+  }
+  return w;
+}
+
+std::shared_ptr<TensorData> float_tensor(DType dtype, Shape shape,
+                                         const std::vector<double>& values) {
+  auto data = std::make_shared<TensorData>(dtype, std::move(shape));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::kFloat32) {
+      data->mutable_as<float>()[i] = static_cast<float>(values[i]);
+    } else if (dtype == DType::kFloat64) {
+      data->mutable_as<double>()[i] = values[i];
+    } else {
+      throw LowerError("average pooling of " + std::string(dtype_name(dtype)) +
+                       " tensors with this padding is not supported");
+    }
+  }
+  return data;
+}
+
+Value* emit_pool(LowerContext& ctx, const std::string& op, Value* x,
+                 const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides) {
+  Shape shape = {x->shape[0], x->shape[1]};
+  for (size_t i = 0; i < kernel.size(); ++i) {
+    shape.push_back((x->shape[i + 2] - kernel[i]) / strides[i] + 1);
+  }
+  Attrs attrs;
+  attrs.set("pool_size", kernel);
+  attrs.set("strides", strides);
+  attrs.set("padding", std::string("VALID"));
+  return ctx.emit(op, {x}, std::move(attrs), x->dtype, std::move(shape));
+}
+
+// The padding value for max pooling: it must never be the maximum of a window.
+double never_the_max(DType dtype) {
+  switch (dtype) {
+    case DType::kInt64:
+      return static_cast<double>(std::numeric_limits<int64_t>::min());
+    case DType::kInt32:
+      return std::numeric_limits<int32_t>::min();
+    case DType::kInt16:
+      return std::numeric_limits<int16_t>::min();
+    case DType::kInt8:
+      return std::numeric_limits<int8_t>::min();
+    case DType::kUInt8:
+    case DType::kBool:
+      return 0.0;
+    default:
+      return -std::numeric_limits<double>::infinity();
+  }
+}
+
+void reject_indices(LowerContext& ctx, const std::string& name) {
+  const Attrs& a = ctx.attrs();
+  if (ctx.num_outputs() > 1 || (a.has("return_indices") && a.get_bool("return_indices"))) {
+    throw LowerError(name + " with return_indices=True is not supported");
+  }
+}
+
+void lower_max_pool(LowerContext& ctx, size_t nsp) {
+  const std::string name = "max_pool" + std::to_string(nsp) + "d";
+  reject_indices(ctx, name);
+  const Attrs& a = ctx.attrs();
+  const Window w = read_window(a, nsp, name);
+  for (int64_t d : expand_ints(a, "dilation", nsp, 1)) {
+    if (d != 1) throw LowerError(name + " with dilation > 1 is not supported yet");
+  }
+  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  std::vector<int64_t> pads(2 * x->rank(), 0);
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t size = x->shape[i + 2];
+    const int64_t out = pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], w.ceil_mode);
+    // ceil_mode's last window may run past the padded input: pad up to where it ends.
+    const int64_t needed = (out - 1) * w.strides[i] + w.kernel[i];
+    pads[2 * (i + 2)] = w.padding[i];
+    pads[2 * (i + 2) + 1] = w.padding[i] + std::max<int64_t>(0, needed - size - 2 * w.padding[i]);
+  }
+  x = emit_constant_pad(ctx, x, pads, never_the_max(x->dtype));
+  set_output_reshaped(ctx, emit_pool(ctx, "max_pool", x, w.kernel, w.strides));
+}
+
+void lower_avg_pool(LowerContext& ctx, size_t nsp) {
+  const std::string name = "avg_pool" + std::to_string(nsp) + "d";
+  const Attrs& a = ctx.attrs();
+  const Window w = read_window(a, nsp, name);
+  const bool include_pad = !a.has("count_include_pad") || a.get_bool("count_include_pad");
+  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  std::vector<int64_t> pads(2 * x->rank(), 0);
+  std::vector<int64_t> sizes;
+  bool padded = false;
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t size = x->shape[i + 2];
+    sizes.push_back(size);
+    const int64_t out = pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], false);
+    if (w.ceil_mode && pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], true) != out) {
+      // The partial window's divisor is clipped in ways a VALID pool cannot express.
+      const std::string where =
+          "input " + std::to_string(size) + ", kernel " + std::to_string(w.kernel[i]) +
+          ", stride " + std::to_string(w.strides[i]) + ", padding " + std::to_string(w.padding[i]);
+      throw LowerError(name + " with ceil_mode=True is not supported where it adds a partial " +
+                       "window (" + where + ")");
+    }
+    pads[2 * (i + 2)] = pads[2 * (i + 2) + 1] = w.padding[i];
+    padded = padded || w.padding[i] > 0;
+  }
+  x = emit_constant_pad(ctx, x, pads, 0.0);
+  Value* y = emit_pool(ctx, "avg_pool", x, w.kernel, w.strides);
+
+  int64_t window = 1;
+  for (int64_t k : w.kernel) window *= k;
+  if (!a.is_none("divisor_override")) {
+    // PyTorch then divides the window sum by the override, whatever the padding.
+    const double scale = static_cast<double>(window) / a.get_float("divisor_override");
+    Value* c = ctx.constant(float_tensor(y->dtype, {}, {scale}));
+    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
+  } else if (!include_pad && padded) {
+    // Each output divided by the whole window; PyTorch divides by the real elements in it.
+    Shape shape(2, 1);
+    std::vector<double> scale = {1.0};
+    for (size_t i = 0; i < nsp; ++i) {
+      const int64_t out = y->shape[i + 2];
+      shape.push_back(out);
+      std::vector<double> next;
+      for (double s : scale) {
+        for (int64_t o = 0; o < out; ++o) {
+          const int64_t begin = o * w.strides[i] - w.padding[i];
+          const int64_t end = begin + w.kernel[i];
+          const int64_t real = std::min(end, sizes[i]) - std::max<int64_t>(begin, 0);
+          next.push_back(s * static_cast<double>(w.kernel[i]) / static_cast<double>(real));
+        }
+      }
+      scale = std::move(next);
+    }
+    Value* c = ctx.constant(float_tensor(y->dtype, shape, scale));
+    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
+  }
+  set_output_reshaped(ctx, y);
+}
+
+void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
+  const std::string name =
+      std::string(is_max ? "adaptive_max_pool" : "adaptive_avg_pool") + std::to_string(nsp) + "d";
+  reject_indices(ctx, name);
+  Value* input = ctx.in("input");
+  const Shape& out_shape = ctx.torch_output().shape;
+  if (input->rank() < nsp + 1 || out_shape.size() != input->rank()) {
+    throw LowerError(name + " expects a " + std::to_string(nsp + 1) + "-D or " +
+                     std::to_string(nsp + 2) + "-D input");
+  }
+  // The output size is read from the traced result: output_size may hold None (keep size).
+  const std::vector<int64_t> in(input->shape.end() - nsp, input->shape.end());
+  const std::vector<int64_t> out(out_shape.end() - nsp, out_shape.end());
+  if (std::all_of(out.begin(), out.end(), [](int64_t o) { return o == 1; })) {
+    std::vector<int64_t> axes;
+    for (size_t i = input->rank() - nsp; i < input->rank(); ++i) {
+      axes.push_back(static_cast<int64_t>(i));
+    }
+    Attrs attrs;
+    attrs.set("axes", axes);
+    attrs.set("keepdims", true);
+    ctx.emit_output(is_max ? "max" : "mean", {input}, std::move(attrs));
+    return;
+  }
+  std::vector<int64_t> kernel;
+  for (size_t i = 0; i < nsp; ++i) {
+    if (out[i] <= 0 || in[i] % out[i] != 0) {
+      // Then PyTorch's windows differ in size from one output to the next.
+      throw LowerError(name + " from " + join(in) + " to " + join(out) +
+                       " is not supported: each input size must be a multiple of the output "
+                       "size");
+    }
+    kernel.push_back(in[i] / out[i]);
+  }
+  Value* x = with_batch_dim(ctx, input, nsp, name);
+  set_output_reshaped(ctx, emit_pool(ctx, is_max ? "max_pool" : "avg_pool", x, kernel, kernel));
+}
+
+}  // namespace
+
+void register_pool_rules(Registry& registry) {
+  for (size_t n = 1; n <= 3; ++n) {
+    const std::string d = std::to_string(n) + "d";
+    Rule max_pool{function_aliases("max_pool" + d, true, false, true),
+                  [n](LowerContext& ctx) { lower_max_pool(ctx, n); }, "max_pool (+ pad)"};
+    // F.max_poolNd dispatches on return_indices to these.
+    max_pool.ops.push_back("torch.nn.functional._max_pool" + d);
+    max_pool.ops.push_back("torch.nn.functional.max_pool" + d + "_with_indices");
+    registry.add(std::move(max_pool));
+
+    registry.add({function_aliases("avg_pool" + d, true, false, true),
+                  [n](LowerContext& ctx) { lower_avg_pool(ctx, n); }, "avg_pool (+ pad, mul)"});
+
+    Rule adaptive_avg{
+        {"torch.nn.functional.adaptive_avg_pool" + d, "aten.adaptive_avg_pool" + d + ".default"},
+        [n](LowerContext& ctx) { lower_adaptive(ctx, n, false); },
+        "mean or avg_pool"};
+    // Only 1-d has a torch.* spelling, and only 2-d/3-d an underscored aten op.
+    adaptive_avg.ops.push_back(n == 1 ? "torch.adaptive_avg_pool1d"
+                                      : "aten._adaptive_avg_pool" + d + ".default");
+    registry.add(std::move(adaptive_avg));
+
+    registry.add(
+        {{"torch.nn.functional.adaptive_max_pool" + d, "torch.nn.functional._adaptive_max_pool" + d,
+          "torch.nn.functional.adaptive_max_pool" + d + "_with_indices"},
+         [n](LowerContext& ctx) { lower_adaptive(ctx, n, true); },
+         "max or max_pool"});
+  }
+}
 
 }  // namespace ferry

@@ -1,7 +1,192 @@
+// Reductions and softmax. Axes stay in PyTorch numbering (the layout stage remaps them) and are
+// always listed explicitly: a TF reduction over `axes: []` reduces nothing, while PyTorch's
+// `dim=None` (and `dim=[]` for sum, mean, amax, amin) means every dim.
+#include <algorithm>
+
+#include "lower/helpers.h"
 #include "lower/rules.h"
 
 namespace ferry {
+namespace {
 
-void register_reduce_rules(Registry& registry) {}
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// torch.X, Tensor.X and the given aten overloads.
+std::vector<std::string> names(const std::string& name, const std::vector<std::string>& aten) {
+  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name};
+  for (const std::string& overload : aten) out.push_back("aten." + name + "." + overload);
+  return out;
+}
+
+std::vector<int64_t> all_axes(size_t rank) {
+  std::vector<int64_t> axes(rank);
+  for (size_t i = 0; i < rank; ++i) axes[i] = static_cast<int64_t>(i);
+  return axes;
+}
+
+// The call's `dim` (NumPy-style `axis` also accepted), normalized, sorted and unique.
+std::vector<int64_t> reduce_axes(const Attrs& attrs, size_t rank) {
+  const std::string name = attrs.has("dim") || !attrs.has("axis") ? "dim" : "axis";
+  if (attrs.is_none(name)) return all_axes(rank);
+  std::vector<int64_t> axes;
+  for (int64_t d : attrs.get_ints(name)) axes.push_back(normalize_axis(d, rank));
+  if (axes.empty()) return all_axes(rank);
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
+    throw LowerError("a dim appears more than once in 'dim'");
+  }
+  return axes;
+}
+
+bool keepdim(const Attrs& attrs) { return !attrs.is_none("keepdim") && attrs.get_bool("keepdim"); }
+
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keep) {
+  Shape out;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const bool reduced = std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) != axes.end();
+    if (!reduced) {
+      out.push_back(shape[i]);
+    } else if (keep) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+Value* emit_reduce(LowerContext& ctx, const std::string& op, Value* x,
+                   const std::vector<int64_t>& axes, bool keep) {
+  Attrs attrs;
+  attrs.set("axes", axes);
+  attrs.set("keepdims", keep);
+  return ctx.emit(op, {x}, std::move(attrs), x->dtype, reduced_shape(x->shape, axes, keep));
+}
+
+// Binds output i to v, reshaped to the recorded shape when it differs.
+void bind(LowerContext& ctx, Value* v, size_t i) {
+  const Shape& shape = ctx.torch_output(i).shape;
+  ctx.set_output(i, v->shape == shape ? v : emit_reshape(ctx, v, shape));
+}
+
+// The input in the result type: a `dtype=` argument casts before reducing, and integer and
+// bool sums accumulate in int64.
+Value* input_as_result(LowerContext& ctx) {
+  return cast_to(ctx, ctx.in(self_arg(ctx)), ctx.torch_output().dtype);
+}
+
+LowerFn reduction(const std::string& op) {
+  return [op](LowerContext& ctx) {
+    Value* x = input_as_result(ctx);
+    ctx.set_output(
+        0, emit_reduce(ctx, op, x, reduce_axes(ctx.attrs(), x->rank()), keepdim(ctx.attrs())));
+  };
+}
+
+// The index of the first extreme element along `axis` (keeping the dim), as PyTorch's
+// max/min/argmax return it: the smallest position where x equals the extreme `m` (computed
+// with keepdims), or, where the extreme is NaN, the first NaN.
+Value* first_index_of(LowerContext& ctx, Value* x, Value* m, int64_t axis) {
+  const int64_t n = x->shape[axis];
+  Shape iota_shape(x->rank(), 1);
+  iota_shape[axis] = n;
+  auto positions = std::make_shared<TensorData>(DType::kInt64, iota_shape);
+  for (int64_t i = 0; i < n; ++i) positions->mutable_as<int64_t>()[i] = i;
+  Value* match = ctx.emit("equal", {x, m}, {}, DType::kBool, x->shape);
+  if (is_floating(x->dtype)) {
+    Value* nan = ctx.emit("not_equal", {x, x}, {}, DType::kBool, x->shape);
+    match = ctx.emit("logical_or", {match, nan}, {}, DType::kBool, x->shape);
+  }
+  Value* candidates =
+      ctx.emit("where", {match, ctx.constant(positions), ctx.scalar(n, DType::kInt64)}, {},
+               DType::kInt64, x->shape);
+  return emit_reduce(ctx, "min", candidates, {axis}, true);
+}
+
+// torch.max / torch.min in all three forms: (input) reduces everything, (input, dim) returns
+// values and indices, (input, other) is the elementwise maximum / minimum.
+void lower_max_min(LowerContext& ctx, bool is_max) {
+  const std::string op = is_max ? "max" : "min";
+  const DType dtype = ctx.torch_output().dtype;
+  if (ctx.has_tensor("other")) {
+    Value* a = cast_to(ctx, ctx.in(self_arg(ctx)), dtype);
+    Value* b = cast_to(ctx, ctx.in("other"), dtype);
+    ctx.emit_output(is_max ? "maximum" : "minimum", {a, b});
+    return;
+  }
+  Value* x = ctx.in(self_arg(ctx));
+  const Attrs& attrs = ctx.attrs();
+  if (attrs.is_none("dim")) {
+    ctx.set_output(0, emit_reduce(ctx, op, x, all_axes(x->rank()), false));
+    return;
+  }
+  const int64_t axis = normalize_axis(attrs.get_int("dim"), x->rank());
+  Value* m = emit_reduce(ctx, op, x, {axis}, true);
+  bind(ctx, m, 0);
+  if (ctx.num_outputs() > 1) bind(ctx, first_index_of(ctx, x, m, axis), 1);
+}
+
+// argmax / argmin; without a dim they index the flattened tensor.
+void lower_arg(LowerContext& ctx, bool is_max) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Attrs& attrs = ctx.attrs();
+  int64_t axis = 0;
+  if (attrs.is_none("dim")) {
+    if (x->rank() != 1) x = emit_reshape(ctx, x, {num_elements(x->shape)});
+  } else {
+    axis = normalize_axis(attrs.get_int("dim"), x->rank());
+  }
+  Value* m = emit_reduce(ctx, is_max ? "max" : "min", x, {axis}, true);
+  bind(ctx, first_index_of(ctx, x, m, axis), 0);
+}
+
+// softmax's dim may be None in the functional form, which picks the dim PyTorch's
+// _get_softmax_dim does; `dtype` (and aten's half_to_float) cast the input first.
+LowerFn softmax(const std::string& op) {
+  return [op](LowerContext& ctx) {
+    Value* x = input_as_result(ctx);
+    const Attrs& attrs = ctx.attrs();
+    const size_t rank = x->rank();
+    int64_t dim = 0;
+    if (attrs.is_none("dim")) {
+      dim = rank == 0 || rank == 1 || rank == 3 ? 0 : 1;
+    } else {
+      dim = normalize_axis(attrs.get_int("dim"), rank);
+    }
+    Attrs out_attrs;
+    out_attrs.set("axis", dim);
+    ctx.emit_output(op, {x}, std::move(out_attrs));
+  };
+}
+
+}  // namespace
+
+void register_reduce_rules(Registry& registry) {
+  registry.add({names("mean", {"default", "dim"}), reduction("mean"), "mean"});
+  registry.add({names("sum", {"default", "dim_IntList"}), reduction("sum"), "sum"});
+  registry.add({names("prod", {"default", "dim_int"}), reduction("prod"), "prod"});
+  registry.add({names("amax", {"default"}), reduction("max"), "max"});
+  registry.add({names("amin", {"default"}), reduction("min"), "min"});
+  registry.add({names("max", {"default", "dim", "other"}),
+                [](LowerContext& ctx) { lower_max_min(ctx, true); },
+                "max (indices: equal + where + min), or maximum"});
+  registry.add({names("min", {"default", "dim", "other"}),
+                [](LowerContext& ctx) { lower_max_min(ctx, false); },
+                "min (indices: equal + where + min), or minimum"});
+  registry.add({names("argmax", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, true); },
+                "max + equal + where + min"});
+  registry.add({names("argmin", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, false); },
+                "min + equal + where + min"});
+  registry.add({names("softmax", {"int"}) + std::vector<std::string>{"torch.nn.functional.softmax",
+                                                                     "torch.special.softmax",
+                                                                     "aten._softmax.default"},
+                softmax("softmax"), "softmax"});
+  registry.add(
+      {names("log_softmax", {"int"}) + std::vector<std::string>{"torch.nn.functional.log_softmax",
+                                                                "torch.special.log_softmax",
+                                                                "aten._log_softmax.default"},
+       softmax("log_softmax"), "log_softmax"});
+}
 
 }  // namespace ferry

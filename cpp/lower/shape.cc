@@ -1,7 +1,223 @@
+// Calls that only rearrange or retype a tensor: reshapes (view, flatten, squeeze, ...),
+// permutations and casts. The recorded output shape and dtype are the truth, so the rules
+// rarely need the call's own arguments: `x.view(b, -1)` becomes a reshape to the shape the
+// trace saw, whatever spelling produced it.
+#include <algorithm>
+#include <numeric>
+
+#include "lower/helpers.h"
 #include "lower/rules.h"
 
 namespace ferry {
+namespace {
 
-void register_shape_rules(Registry& registry) {}
+// A call that hands back its very input (`x.contiguous()`, `x.float()` on a float tensor) has
+// no output of its own in the graph, so there is nothing to lower.
+void add_rule(Registry& registry, std::vector<std::string> ops, LowerFn lower,
+              std::string mapping) {
+  registry.add({std::move(ops),
+                [lower = std::move(lower)](LowerContext& ctx) {
+                  if (ctx.num_outputs() > 0) lower(ctx);
+                },
+                std::move(mapping)});
+}
+
+// The spellings of one tensor method: Tensor.X and, when it has one, torch.X.
+std::vector<std::string> method(const std::string& name, bool torch_function,
+                                std::vector<std::string> aten) {
+  std::vector<std::string> out = {"torch.Tensor." + name};
+  if (torch_function) out.push_back("torch." + name);
+  for (std::string& op : aten) out.push_back("aten." + op);
+  return out;
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+void lower_reshape(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Value& out = ctx.torch_output();
+  if (out.dtype != x->dtype) {
+    throw LowerError("viewing a tensor as another dtype (a bitcast) is not supported");
+  }
+  if (out.shape == x->shape) {
+    ctx.emit_output("identity", {x});
+    return;
+  }
+  Attrs attrs;
+  attrs.set("shape", out.shape);
+  ctx.emit_output("reshape", {x}, std::move(attrs));
+}
+
+std::vector<int64_t> iota(size_t rank) {
+  std::vector<int64_t> perm(rank);
+  std::iota(perm.begin(), perm.end(), 0);
+  return perm;
+}
+
+void emit_transpose(LowerContext& ctx, std::vector<int64_t> perm) {
+  Value* x = ctx.in(self_arg(ctx));
+  std::vector<int64_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted != iota(x->rank())) {
+    throw LowerError("the dims do not form a permutation of the tensor's " +
+                     std::to_string(x->rank()) + " dims");
+  }
+  if (perm == sorted) {
+    ctx.emit_output("identity", {x});
+    return;
+  }
+  Attrs attrs;
+  attrs.set("perm", std::move(perm));
+  ctx.emit_output("transpose", {x}, std::move(attrs));
+}
+
+std::vector<int64_t> normalized(const std::vector<int64_t>& dims, size_t rank) {
+  std::vector<int64_t> out;
+  for (int64_t d : dims) out.push_back(normalize_axis(d, rank));
+  return out;
+}
+
+void lower_permute(LowerContext& ctx) {
+  const size_t rank = ctx.in(self_arg(ctx))->rank();
+  // Tensor.permute(*dims) binds `dims`; torch.permute's builtin signature says `dim`.
+  const Attrs& attrs = ctx.attrs();
+  emit_transpose(ctx, normalized(attrs.get_ints(attrs.has("dims") ? "dims" : "dim"), rank));
+}
+
+// Swaps two dims; the names differ between transpose/swapdims (dim0, dim1) and swapaxes.
+void lower_swap(LowerContext& ctx) {
+  const Attrs& attrs = ctx.attrs();
+  const bool axis_names = attrs.has("axis0");
+  const size_t rank = ctx.in(self_arg(ctx))->rank();
+  const int64_t a = normalize_axis(attrs.get_int(axis_names ? "axis0" : "dim0"), rank);
+  const int64_t b = normalize_axis(attrs.get_int(axis_names ? "axis1" : "dim1"), rank);
+  std::vector<int64_t> perm = iota(rank);
+  std::swap(perm[a], perm[b]);
+  emit_transpose(ctx, std::move(perm));
+}
+
+// Tensor.t() swaps the two dims of a matrix and leaves 0-d and 1-d tensors alone.
+void lower_t(LowerContext& ctx) {
+  const size_t rank = ctx.in(self_arg(ctx))->rank();
+  if (rank > 2) throw LowerError("t() expects a tensor with at most 2 dims");
+  emit_transpose(ctx, rank == 2 ? std::vector<int64_t>{1, 0} : iota(rank));
+}
+
+// Tensor.T reverses every dim.
+void lower_reverse_dims(LowerContext& ctx) {
+  std::vector<int64_t> perm = iota(ctx.in(self_arg(ctx))->rank());
+  std::reverse(perm.begin(), perm.end());
+  emit_transpose(ctx, std::move(perm));
+}
+
+// Tensor.mT swaps the last two dims (a batch of matrices).
+void lower_matrix_transpose(LowerContext& ctx) {
+  const size_t rank = ctx.in(self_arg(ctx))->rank();
+  if (rank < 2) throw LowerError("mT expects a tensor with at least 2 dims");
+  std::vector<int64_t> perm = iota(rank);
+  std::swap(perm[rank - 2], perm[rank - 1]);
+  emit_transpose(ctx, std::move(perm));
+}
+
+// movedim: source dims land at their destinations; the other dims keep their order in the
+// remaining places.
+void lower_movedim(LowerContext& ctx) {
+  const Attrs& attrs = ctx.attrs();
+  const size_t rank = ctx.in(self_arg(ctx))->rank();
+  const std::vector<int64_t> source = normalized(attrs.get_ints("source"), rank);
+  const std::vector<int64_t> destination = normalized(attrs.get_ints("destination"), rank);
+  if (source.size() != destination.size()) {
+    throw LowerError("movedim needs as many destination dims as source dims");
+  }
+  std::vector<int64_t> perm(rank, -1);
+  std::vector<bool> moved(rank, false);
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (perm[destination[i]] != -1 || moved[source[i]]) {
+      throw LowerError("movedim got a repeated dim");
+    }
+    perm[destination[i]] = source[i];
+    moved[source[i]] = true;
+  }
+  int64_t next = 0;
+  for (int64_t& p : perm) {
+    if (p != -1) continue;
+    while (moved[next]) ++next;
+    p = next++;
+  }
+  emit_transpose(ctx, std::move(perm));
+}
+
+// The target type is the recorded output dtype, whichever argument named it (a dtype, another
+// tensor, a method like .half()); `.to(device)` keeps the type and is an identity.
+void lower_cast(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Value& out = ctx.torch_output();
+  if (out.dtype == x->dtype) {
+    ctx.emit_output("identity", {x});
+    return;
+  }
+  Attrs attrs;
+  attrs.set("dtype", std::string(dtype_name(out.dtype)));
+  ctx.emit_output("cast", {x}, std::move(attrs));
+}
+
+// Broadcasting to a larger shape has no TF-level op yet; an expand to the same shape is a no-op.
+void lower_expand(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  if (ctx.torch_output().shape != x->shape) {
+    throw LowerError("expand (broadcasting a tensor to a larger shape) is not supported yet");
+  }
+  ctx.emit_output("identity", {x});
+}
+
+}  // namespace
+
+void register_shape_rules(Registry& registry) {
+  add_rule(registry,
+           method("view", false, {"view.default", "_unsafe_view.default"}) +
+               method("reshape", true, {"reshape.default"}) + method("view_as", false, {}) +
+               method("reshape_as", false, {}) + method("flatten", true, {"flatten.using_ints"}) +
+               method("unflatten", true, {"unflatten.int"}) + method("ravel", true, {}) +
+               method("squeeze", true,
+                      {"squeeze.default", "squeeze.dim", "squeeze.dims", "squeeze_.default",
+                       "squeeze_.dim", "squeeze_.dims"}) +
+               method("squeeze_", false, {}) +
+               method("unsqueeze", true, {"unsqueeze.default", "unsqueeze_.default"}) +
+               method("unsqueeze_", false, {}) +
+               method("contiguous", false, {"contiguous.default"}) +
+               method("clone", true, {"clone.default"}) +
+               method("detach", true, {"detach.default", "alias.default"}),
+           lower_reshape, "reshape (identity when the shape is unchanged)");
+
+  add_rule(registry, method("permute", true, {"permute.default"}), lower_permute, "transpose");
+  add_rule(registry,
+           method("transpose", true, {"transpose.int", "transpose_.default"}) +
+               method("transpose_", false, {}) + method("swapaxes", true, {}) +
+               method("swapdims", true, {}),
+           lower_swap, "transpose");
+  add_rule(registry, method("t", true, {"t.default"}) + method("t_", false, {}), lower_t,
+           "transpose");
+  add_rule(registry, {"torch.Tensor.T", "torch.Tensor.T.__get__"}, lower_reverse_dims, "transpose");
+  add_rule(registry, {"torch.Tensor.mT", "torch.Tensor.mT.__get__"}, lower_matrix_transpose,
+           "transpose");
+  add_rule(
+      registry,
+      method("movedim", true, {"movedim.int", "movedim.intlist"}) + method("moveaxis", true, {}),
+      lower_movedim, "transpose");
+
+  add_rule(registry,
+           {"torch.Tensor.to", "torch.Tensor.type", "torch.Tensor.type_as", "torch.Tensor.float",
+            "torch.Tensor.double", "torch.Tensor.half", "torch.Tensor.bfloat16", "torch.Tensor.int",
+            "torch.Tensor.long", "torch.Tensor.short", "torch.Tensor.char", "torch.Tensor.byte",
+            "torch.Tensor.bool", "torch.Tensor.cpu", "aten._to_copy.default", "aten.to.dtype",
+            "aten.to.dtype_layout", "aten.to.device", "aten.to.other"},
+           lower_cast, "cast (identity when the dtype is unchanged)");
+
+  add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
+           lower_expand, "identity (only an expand to the same shape)");
+}
 
 }  // namespace ferry

@@ -1,0 +1,181 @@
+// Indexing, slicing and joining: `x[...]`, slice / select / narrow, and cat. Every selection
+// becomes one full-rank `slice` with explicit bounds, followed by a `reshape` to the recorded
+// shape when dims were dropped (an int index) or added (None).
+#include <algorithm>
+
+#include "lower/helpers.h"
+#include "lower/rules.h"
+
+namespace ferry {
+namespace {
+
+struct Bounds {
+  std::vector<int64_t> begin, end, step;
+};
+
+Bounds whole(const Value& x) {
+  Bounds b;
+  for (int64_t d : x.shape) {
+    b.begin.push_back(0);
+    b.end.push_back(d);
+    b.step.push_back(1);
+  }
+  return b;
+}
+
+// Slices x to `b` (skipped when it selects everything) and binds output 0, reshaped to the
+// recorded shape when that differs.
+void lower_selection(LowerContext& ctx, Value* x, Bounds b) {
+  const size_t rank = x->rank();
+  if (b.begin.size() != rank || b.end.size() != rank || b.step.size() != rank) {
+    throw LowerError("the index has " + std::to_string(b.begin.size()) + " entries for a " +
+                     std::to_string(rank) + "-d tensor");
+  }
+  bool everything = true;
+  Shape shape(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    if (b.step[i] < 1) throw LowerError("slice steps must be positive");
+    b.begin[i] = std::clamp<int64_t>(b.begin[i], 0, x->shape[i]);
+    b.end[i] = std::clamp<int64_t>(b.end[i], b.begin[i], x->shape[i]);
+    shape[i] = (b.end[i] - b.begin[i] + b.step[i] - 1) / b.step[i];
+    everything = everything && shape[i] == x->shape[i];
+  }
+  Value* y = x;
+  if (!everything) {
+    Attrs attrs;
+    attrs.set("begin", b.begin);
+    attrs.set("end", b.end);
+    attrs.set("strides", b.step);
+    y = ctx.emit("slice", {x}, std::move(attrs), x->dtype, std::move(shape));
+  }
+  const Shape& out = ctx.torch_output().shape;
+  if (y->shape != out) {
+    y = emit_reshape(ctx, y, out);
+  } else if (y == x) {
+    y = ctx.emit("identity", {x}, {}, x->dtype, x->shape);
+  }
+  ctx.set_output(0, y);
+}
+
+// `x[...]` with basic indices only; the bridge has already resolved ellipses, negative and
+// out-of-range bounds into one begin/end/step per input dim.
+void lower_getitem(LowerContext& ctx) {
+  if (ctx.has_tensor("index")) {
+    throw LowerError("indexing with a tensor (advanced indexing) is not supported yet");
+  }
+  const Attrs& attrs = ctx.attrs();
+  Bounds b{attrs.get_ints("begin"), attrs.get_ints("end"), attrs.get_ints("step")};
+  lower_selection(ctx, ctx.in(self_arg(ctx)), std::move(b));
+}
+
+// A PyTorch start/end bound (None, negative or past the end allowed) as an index in [0, size].
+int64_t clamp_bound(const Attrs& attrs, const std::string& name, int64_t fallback, int64_t size) {
+  if (attrs.is_none(name)) return fallback;
+  int64_t v = attrs.get_int(name);
+  if (v < 0) v += size;
+  return std::clamp<int64_t>(v, 0, size);
+}
+
+int64_t dim_arg(LowerContext& ctx, const Value& x) {
+  const Attrs& attrs = ctx.attrs();
+  return normalize_axis(attrs.is_none("dim") ? 0 : attrs.get_int("dim"), x.rank());
+}
+
+// aten.slice.Tensor(self, dim, start, end, step).
+void lower_slice(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Attrs& attrs = ctx.attrs();
+  const int64_t dim = dim_arg(ctx, *x);
+  const int64_t size = x->shape[dim];
+  Bounds b = whole(*x);
+  b.begin[dim] = clamp_bound(attrs, "start", 0, size);
+  b.end[dim] = clamp_bound(attrs, "end", size, size);
+  b.step[dim] = attrs.is_none("step") ? 1 : attrs.get_int("step");
+  lower_selection(ctx, x, std::move(b));
+}
+
+// select(dim, index): one position of a dim, which the result drops.
+void lower_select(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const int64_t dim = dim_arg(ctx, *x);
+  const int64_t size = x->shape[dim];
+  int64_t index = ctx.attrs().get_int("index");
+  if (index < -size || index >= size) {
+    throw LowerError("index " + std::to_string(index) + " is out of range for a dim of size " +
+                     std::to_string(size));
+  }
+  if (index < 0) index += size;
+  Bounds b = whole(*x);
+  b.begin[dim] = index;
+  b.end[dim] = index + 1;
+  lower_selection(ctx, x, std::move(b));
+}
+
+// narrow(dim, start, length).
+void lower_narrow(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Attrs& attrs = ctx.attrs();
+  const int64_t dim = dim_arg(ctx, *x);
+  const int64_t size = x->shape[dim];
+  int64_t start = attrs.get_int("start");
+  const int64_t length = attrs.get_int("length");
+  if (start < 0) start += size;
+  if (start < 0 || length < 0 || start + length > size) {
+    throw LowerError("narrow(start=" + std::to_string(attrs.get_int("start")) +
+                     ", length=" + std::to_string(length) + ") is out of range for a dim of size " +
+                     std::to_string(size));
+  }
+  Bounds b = whole(*x);
+  b.begin[dim] = start;
+  b.end[dim] = start + length;
+  lower_selection(ctx, x, std::move(b));
+}
+
+// cat promotes its operands to one type. Empty operands add nothing (and PyTorch accepts a
+// 1-d empty tensor of any rank there), so they are left out.
+void lower_cat(LowerContext& ctx) {
+  const Value& out = ctx.torch_output();
+  const Attrs& attrs = ctx.attrs();
+  const std::string dim_name = attrs.has("axis") && !attrs.has("dim") ? "axis" : "dim";
+  const int64_t axis =
+      normalize_axis(attrs.is_none(dim_name) ? 0 : attrs.get_int(dim_name), out.rank());
+  const std::vector<Value*> tensors = ctx.ins("tensors");
+  if (tensors.empty()) throw LowerError("cat needs at least one tensor");
+  std::vector<Value*> parts;
+  for (Value* t : tensors) {
+    if (num_elements(t->shape) > 0) parts.push_back(cast_to(ctx, t, out.dtype));
+  }
+  if (parts.empty()) {
+    // Nothing to join: the result is empty too, of the recorded shape.
+    Value* first = cast_to(ctx, tensors[0], out.dtype);
+    ctx.set_output(0, first->shape == out.shape
+                          ? ctx.emit("identity", {first}, {}, out.dtype, out.shape)
+                          : emit_reshape(ctx, first, out.shape));
+    return;
+  }
+  if (parts.size() == 1) {
+    ctx.emit_output("identity", {parts[0]});
+    return;
+  }
+  Attrs cat_attrs;
+  cat_attrs.set("axis", axis);
+  ctx.emit_output("concat", std::move(parts), std::move(cat_attrs));
+}
+
+}  // namespace
+
+void register_index_rules(Registry& registry) {
+  registry.add({{"torch.Tensor.__getitem__"}, lower_getitem, "slice + reshape"});
+  registry.add({{"aten.slice.Tensor"}, lower_slice, "slice"});
+  registry.add({{"torch.select", "torch.Tensor.select", "aten.select.int"},
+                lower_select,
+                "slice + reshape"});
+  registry.add(
+      {{"torch.narrow", "torch.Tensor.narrow", "aten.narrow.default"}, lower_narrow, "slice"});
+  registry.add({{"torch.cat", "torch.concat", "torch.concatenate", "aten.cat.default",
+                 "aten.concat.default", "aten.concatenate.default"},
+                lower_cat,
+                "concat"});
+}
+
+}  // namespace ferry
