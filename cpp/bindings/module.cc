@@ -1,0 +1,250 @@
+// The Python face of the core: build a Trace, convert it, read back the TF-level graph.
+// Thin on purpose; all decisions live in the core.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <unordered_set>
+
+#include "bindings/arrays.h"
+#include "import/trace.h"
+#include "ir/dump.h"
+#include "lower/rules.h"
+#include "passes/pipeline.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace ferry::bindings {
+namespace {
+
+const Registry& registry() {
+  static const Registry kRegistry = [] {
+    Registry r;
+    register_all(r);
+    return r;
+  }();
+  return kRegistry;
+}
+
+Attr attr_from_python(nb::handle obj) {
+  if (obj.is_none()) return std::monostate{};
+  if (nb::isinstance<nb::bool_>(obj)) return nb::cast<bool>(obj);
+  if (nb::isinstance<nb::int_>(obj)) return nb::cast<int64_t>(obj);
+  if (nb::isinstance<nb::float_>(obj)) return nb::cast<double>(obj);
+  if (nb::isinstance<nb::str>(obj)) return nb::cast<std::string>(obj);
+  if (nb::isinstance<nb::list>(obj) || nb::isinstance<nb::tuple>(obj)) {
+    bool all_int = true, all_num = true, all_str = true;
+    for (nb::handle item : obj) {
+      bool is_int = nb::isinstance<nb::int_>(item);  // bool is an int in Python
+      bool is_num = is_int || nb::isinstance<nb::float_>(item);
+      all_int &= is_int;
+      all_num &= is_num;
+      all_str &= nb::isinstance<nb::str>(item);
+    }
+    if (all_int) {
+      std::vector<int64_t> v;
+      for (nb::handle item : obj) v.push_back(nb::cast<int64_t>(item));
+      return v;
+    }
+    if (all_num) {
+      std::vector<double> v;
+      for (nb::handle item : obj) v.push_back(nb::cast<double>(item));
+      return v;
+    }
+    if (all_str) {
+      std::vector<std::string> v;
+      for (nb::handle item : obj) v.push_back(nb::cast<std::string>(item));
+      return v;
+    }
+  }
+  throw nb::type_error(("cannot pass attribute of type " +
+                        nb::cast<std::string>(nb::str(obj.type())) + " to the core")
+                           .c_str());
+}
+
+nb::object attr_to_python(const Attr& attr) {
+  return std::visit(
+      [](const auto& v) -> nb::object {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nb::none();
+        } else {
+          return nb::cast(v);
+        }
+      },
+      attr);
+}
+
+TraceKind kind_from_name(const std::string& name) {
+  if (name == "module") return TraceKind::kModule;
+  if (name == "function") return TraceKind::kFunction;
+  if (name == "aten") return TraceKind::kAten;
+  throw nb::value_error(("unknown trace node kind '" + name + "'").c_str());
+}
+
+OrderRequest order_from_name(const std::string& name) {
+  if (name == "pytorch") return OrderRequest::kPyTorch;
+  if (name == "tensorflow") return OrderRequest::kTensorFlow;
+  if (name == "as_is") return OrderRequest::kAsIs;
+  throw nb::value_error(("unknown channel order '" + name + "'").c_str());
+}
+
+void add_value(Trace& t, int64_t id, const std::string& dtype, Shape shape, bool is_input,
+               const std::string& name, int64_t producer) {
+  if (id != static_cast<int64_t>(t.values.size())) throw nb::value_error("value ids must be dense");
+  TraceValue v;
+  v.id = id;
+  v.dtype = dtype_from_name(dtype);
+  v.shape = std::move(shape);
+  v.is_input = is_input;
+  v.name = name;
+  v.producer = producer;
+  t.values.push_back(std::move(v));
+}
+
+void add_node(Trace& t, int64_t id, const std::string& kind, const std::string& op,
+              const std::string& scope, int64_t parent, nb::list args, std::vector<int64_t> outputs,
+              int64_t user_converter, const std::string& user_strategy) {
+  if (id != static_cast<int64_t>(t.nodes.size())) throw nb::value_error("node ids must be dense");
+  TraceNode n;
+  n.id = id;
+  n.kind = kind_from_name(kind);
+  n.op = op;
+  n.scope = scope;
+  n.parent = parent;
+  // args: (name, tensor ids, is_tensor_list, constant value)
+  for (nb::handle item : args) {
+    auto tup = nb::cast<nb::tuple>(item);
+    TraceArg arg;
+    arg.name = nb::cast<std::string>(tup[0]);
+    arg.tensors = nb::cast<std::vector<int64_t>>(tup[1]);
+    arg.is_tensor_list = nb::cast<bool>(tup[2]);
+    arg.value = attr_from_python(tup[3]);
+    n.args.push_back(std::move(arg));
+  }
+  n.outputs = std::move(outputs);
+  n.user_converter = user_converter;
+  n.user_strategy = user_strategy;
+  if (parent >= 0)
+    t.nodes.at(parent).children.push_back(id);
+  else
+    t.roots.push_back(id);
+  t.nodes.push_back(std::move(n));
+}
+
+nb::list problems(const std::vector<ImportProblem>& items) {
+  nb::list out;
+  for (const auto& p : items) out.append(nb::make_tuple(p.node, p.message));
+  return out;
+}
+
+// The final graph as plain Python data: (values, nodes, inputs, outputs, names).
+nb::dict graph_to_python(const Graph& g) {
+  std::unordered_set<const Value*> used(g.inputs.begin(), g.inputs.end());
+  used.insert(g.outputs.begin(), g.outputs.end());
+  nb::list nodes;
+  for (const Node* n : g.nodes()) {
+    nb::list inputs, outputs;
+    for (const Value* v : n->inputs) {
+      inputs.append(v ? v->id : -1);
+      if (v) used.insert(v);
+    }
+    for (const Value* v : n->outputs) {
+      outputs.append(v->id);
+      used.insert(v);
+    }
+    nb::dict attrs;
+    for (const auto& [name, attr] : n->attrs.items()) attrs[name.c_str()] = attr_to_python(attr);
+    nodes.append(nb::make_tuple(n->id, n->op, inputs, outputs, attrs, n->scope, n->origin));
+  }
+  nb::list values;
+  for (const auto& v : g.values()) {
+    if (!used.count(v.get())) continue;
+    Shape physical = v->physical_shape();
+    nb::object constant = v->constant ? to_numpy(v->constant, physical) : nb::none();
+    std::vector<int64_t> perm = v->layout == Layout::kFixed
+                                    ? layout_perm(Layout::kPyTorch, v->rank())
+                                    : layout_perm(v->layout, v->rank());
+    values.append(nb::make_tuple(v->id, std::string(dtype_name(v->dtype)), physical, perm, constant,
+                                 v->name, v->origin));
+  }
+  nb::list inputs, outputs;
+  for (const Value* v : g.inputs) inputs.append(v->id);
+  for (const Value* v : g.outputs) outputs.append(v->id);
+  nb::dict out;
+  out["values"] = values;
+  out["nodes"] = nodes;
+  out["inputs"] = inputs;
+  out["outputs"] = outputs;
+  out["input_names"] = g.input_names;
+  out["output_names"] = g.output_names;
+  return out;
+}
+
+nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
+                     std::vector<std::string> input_orders, std::vector<std::string> output_orders,
+                     bool keep_dumps) {
+  // Disabling one spelling of an op disables its rule under every spelling.
+  std::unordered_set<const Rule*> off;
+  for (const auto& op : disabled) {
+    if (const Rule* r = registry().find(op)) off.insert(r);
+  }
+  auto has_rule = [&](const std::string& op) {
+    const Rule* r = registry().find(op);
+    return r && !off.count(r);
+  };
+  ConvertOptions options;
+  for (const auto& o : input_orders) options.layout.inputs.push_back(order_from_name(o));
+  for (const auto& o : output_orders) options.layout.outputs.push_back(order_from_name(o));
+  options.keep_dumps = keep_dumps;
+  ConvertResult r = convert(trace, registry(), has_rule, options);
+
+  nb::dict out;
+  out["converted"] = r.imported.converted;
+  out["unused"] = r.imported.unused;
+  out["unsupported"] = problems(r.imported.unsupported);
+  out["errors"] = problems(r.errors);
+  out["dumps"] = r.dumps;
+  out["transposes"] = nb::make_tuple(r.transposes.count, r.transposes.bytes);
+  out["graph"] = r.graph ? nb::object(graph_to_python(*r.graph)) : nb::none();
+  return out;
+}
+
+}  // namespace
+}  // namespace ferry::bindings
+
+NB_MODULE(_core, m) {
+  using namespace ferry;
+  using namespace ferry::bindings;
+  m.doc() = "Ferry's C++ core: trace import, lowering rules, layout, passes.";
+
+  nb::class_<Trace>(m, "Trace")
+      .def(nb::init<>())
+      .def("add_value", &add_value, "id"_a, "dtype"_a, "shape"_a, "is_input"_a, "name"_a,
+           "producer"_a)
+      .def(
+          "set_constant",
+          [](Trace& t, int64_t id, InArray array) {
+            t.values.at(id).constant = borrow(std::move(array));
+          },
+          "id"_a, "array"_a)
+      .def("add_node", &add_node, "id"_a, "kind"_a, "op"_a, "scope"_a, "parent"_a, "args"_a,
+           "outputs"_a, "user_converter"_a = -1, "user_strategy"_a = "")
+      .def_rw("inputs", &Trace::inputs)
+      .def_rw("outputs", &Trace::outputs)
+      .def_rw("input_names", &Trace::input_names)
+      .def_rw("output_names", &Trace::output_names)
+      .def_prop_ro("num_nodes", [](const Trace& t) { return t.nodes.size(); });
+
+  m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
+        "keep_dumps"_a = false);
+  m.def("has_rule", [](const std::string& op) { return registry().find(op) != nullptr; });
+  m.def("rules", [] {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& op : registry().ops()) out.emplace_back(op, registry().find(op)->mapping);
+    return out;
+  });
+}
