@@ -53,6 +53,8 @@ class TraceValue:
     data: torch.Tensor  # the recorded value (a snapshot if the tensor was mutated later)
     name: str = ""  # parameter/buffer name for constants, input name for inputs
     producer: int = -1  # id of the TraceNode that produced it (innermost), -1 if none
+    view_of: int = -1  # value this one is a view of (the view op's source), -1 if not a view
+    previous: int = -1  # for a value made by an in-place write: the same tensor's value before
 
 
 @dataclass
@@ -71,6 +73,9 @@ class TraceNode:
     parent: int = -1
     children: list[int] = field(default_factory=list)
     mutated: list[int] = field(default_factory=list)  # TraceValue ids written in place
+    # Writes through a view: (the view's value after the write, its base's value before it).
+    # The base's value after the write is in `mutated` too (its `previous` is the base before).
+    view_writes: list[tuple[int, int]] = field(default_factory=list)
 
     def input_refs(self) -> list[TensorRef]:
         return list(iter_refs(self.args))

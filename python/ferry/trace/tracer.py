@@ -1,0 +1,272 @@
+"""Eager tracing: run the model once and record a tree of calls with SSA tensor values.
+
+Three observers run together and are all removed afterwards, even on errors (nothing is
+monkeypatched, so TorchScript and torch.export keep working in the same process):
+- global module forward pre/post hooks → MODULE nodes,
+- a TorchFunctionMode → FUNCTION nodes (torch functions, F.*, Tensor methods),
+- a TorchDispatchMode → ATEN nodes (the aten ops beneath them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .functions import traceable_info
+from .model import TensorRef, Trace, TraceNode, TraceValue, ValueKind, iter_refs
+from .recorder import Recorder
+from .structures import iter_tensors, map_structure
+
+SUPPORTED_DTYPES = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.int8,
+    torch.uint8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.bool,
+)
+
+_active = threading.local()  # .recorder: the Recorder tracing in this thread, if any
+
+
+class _FunctionMode(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        recorder = self.recorder
+        if recorder.quiet:
+            return func(*args, **kwargs)
+        info = recorder.functions.info(func)
+        if info.skip:
+            return recorder.call_quietly(func, args, kwargs)
+        if recorder.is_reentry(func):
+            return func(*args, **kwargs)
+        return recorder.call_function(info, tuple(args), kwargs, self)
+
+
+class _DispatchMode(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Otherwise torch wraps __torch_dispatch__ in a dynamo-disable shim, which imports
+        # torch._dynamo (seconds) on first use and adds a layer to every op. Nothing here
+        # runs under torch.compile.
+        return False
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if self.recorder.quiet:
+            return func(*args, **kwargs)
+        return self.recorder.call_aten(func, tuple(args), kwargs)
+
+
+@contextlib.contextmanager
+def _observing(recorder: Recorder) -> Iterator[None]:
+    module_hooks = torch.nn.modules.module
+    handles = []
+    _active.recorder = recorder
+    try:
+        handles.append(module_hooks.register_module_forward_pre_hook(recorder.module_pre_hook))
+        handles.append(
+            module_hooks.register_module_forward_hook(
+                recorder.module_post_hook, with_kwargs=True, always_call=True
+            )
+        )
+        with torch.no_grad(), _FunctionMode(recorder), _DispatchMode(recorder):
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
+            # RemovableHandle forgets this flag dict (torch 2.13): leave no entry behind.
+            module_hooks._global_forward_hooks_with_kwargs.pop(handle.id, None)
+        _active.recorder = None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def traceable(fn: F) -> F:
+    """Record calls of `fn` as one FUNCTION node (its torch calls become its children)."""
+    info = traceable_info(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        recorder = getattr(_active, "recorder", None)
+        if recorder is None or recorder.quiet:
+            return fn(*args, **kwargs)
+        return recorder.call_function(info, args, kwargs, None, keep=True)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def trace_module(
+    module: torch.nn.Module | Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any] | None = None,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+) -> Trace:
+    """Run `module(*args, **kwargs)` once and record what happened."""
+    root = _root_module(module)
+    args, kwargs = _check_arguments(module, args, kwargs)
+    inputs = _unique(iter_tensors((args, kwargs)))
+    names = _names(input_names, len(inputs), "input")
+    for t, name in zip(inputs, names):
+        if t.dtype not in SUPPORTED_DTYPES:
+            supported = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
+            raise TypeError(
+                f"ferry: input '{name}' has dtype {t.dtype}, which Ferry does not support ({supported})"
+            )
+    if getattr(_active, "recorder", None) is not None:
+        raise RuntimeError(
+            "ferry: trace_module was called while another trace is running in this thread"
+        )
+
+    recorder = Recorder(root)
+    input_ids = [
+        recorder.table.add(t, ValueKind.INPUT, name=name) for t, name in zip(inputs, names)
+    ]
+    with _observing(recorder):
+        result = module(*args, **kwargs)
+    outputs = recorder.refs(result)
+    n_outputs = sum(1 for _ in iter_refs(outputs))
+    return _finish(recorder, outputs, input_ids, names, _names(output_names, n_outputs, "output"))
+
+
+def _root_module(module: Any) -> torch.nn.Module | None:
+    if isinstance(module, torch.nn.Module):
+        return module
+    if not callable(module):
+        raise TypeError(
+            f"ferry: trace_module expected a torch.nn.Module or a callable, got {type(module).__name__}"
+        )
+    owner = getattr(module, "__self__", None)  # e.g. `model.forward_features`
+    return owner if isinstance(owner, torch.nn.Module) else None
+
+
+def _check_arguments(module: Any, args: Any, kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(
+            f"ferry: args must be a list or tuple of positional arguments (e.g. args=[x]), "
+            f"got {type(args).__name__}"
+        )
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"ferry: kwargs must be a dict or None, got {type(kwargs).__name__}")
+    target = module.forward if isinstance(module, torch.nn.Module) else module
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return tuple(args), kwargs
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        name = (
+            type(module).__name__ + ".forward"
+            if isinstance(module, torch.nn.Module)
+            else _name_of(module)
+        )
+        raise TypeError(f"ferry: the arguments do not match {name}{signature}: {e}") from None
+    return tuple(args), kwargs
+
+
+def _name_of(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _unique(tensors: Iterator[torch.Tensor]) -> list[torch.Tensor]:
+    seen: set[int] = set()
+    out = []
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
+
+
+def _names(given: list[str] | None, count: int, prefix: str) -> list[str]:
+    if given is None:
+        return [f"{prefix}_{i}" for i in range(count)]
+    if len(given) != count:
+        raise ValueError(f"ferry: {len(given)} {prefix}_names given for {count} {prefix} tensors")
+    return list(given)
+
+
+def _finish(
+    recorder: Recorder,
+    outputs: Any,
+    input_ids: list[int],
+    input_names: list[str],
+    output_names: list[str],
+) -> Trace:
+    """Drop discarded nodes (their children move up), number the rest in pre-order."""
+    old = recorder.nodes
+    kept: list[TraceNode] = []
+    new_id: dict[int, int] = {}
+
+    def visit(nid: int, parent: int) -> None:
+        node = old[nid]
+        children = node.children
+        if nid in recorder.discarded:
+            for child in children:
+                visit(child, parent)
+            return
+        new_id[nid] = node.id = len(kept)
+        node.parent, node.children = parent, []
+        kept.append(node)
+        if parent >= 0:
+            kept[parent].children.append(node.id)
+        for child in children:
+            visit(child, node.id)
+
+    for root in [n.id for n in old if n.parent == -1]:
+        visit(root, -1)
+    values = recorder.table.values
+    for value in values:
+        if value.producer >= 0:
+            value.producer = new_id.get(value.producer, -1)
+            if value.producer < 0:  # made by a call that failed inside the model
+                value.kind = ValueKind.CONSTANT
+    resolve = functools.partial(_resolve_refs, values)
+    for node in kept:
+        node.raw_args = resolve(node.raw_args)
+        node.raw_kwargs = resolve(node.raw_kwargs)
+    return Trace(
+        nodes=kept,
+        values=values,
+        roots=[n.id for n in kept if n.parent == -1],
+        inputs=input_ids,
+        outputs=outputs,
+        input_names=input_names,
+        output_names=output_names,
+    )
+
+
+def _resolve_refs(values: list[TraceValue], obj: Any) -> Any:
+    """raw_args hold the recorded (detached, snapshot) tensors, not the live ones."""
+    return map_structure(
+        obj, lambda leaf: values[leaf.value].data if isinstance(leaf, TensorRef) else leaf
+    )
