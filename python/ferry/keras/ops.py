@@ -1,0 +1,310 @@
+"""TensorFlow implementations of the TF-level ops that have no native Keras layer.
+
+Each function takes the op's operands (tensors, `None` for an absent optional input) and its
+attributes, and reproduces PyTorch's semantics as docs/tf_ops.md states them. `OPS` maps op
+names to these functions; it also holds functional forms of the weighted ops (`nn_ops.py`) so
+that the builder can fold constant subgraphs and handle weights that are computed tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ferry.keras import nn_ops
+
+OpResult = tf.Tensor | list[tf.Tensor]
+OpFn = Callable[[list[tf.Tensor | None], dict[str, Any]], OpResult]
+
+# Floating point types ordered by width; float16 and bfloat16 share a rank because neither
+# holds the other, and PyTorch promotes the pair to float32.
+_FLOAT_RANK = {"float16": 0, "bfloat16": 0, "float32": 1, "float64": 2}
+
+
+def _category(dtype: tf.DType) -> int:
+    if dtype == tf.bool:
+        return 0
+    return 2 if dtype.is_floating else 1
+
+
+def _promote_within(dtypes: list[tf.DType]) -> tf.DType:
+    names = {d.name for d in dtypes}
+    if len(names) == 1:
+        return dtypes[0]
+    if dtypes[0].is_floating:
+        if {"float16", "bfloat16"} <= names and not names & {"float32", "float64"}:
+            return tf.float32
+        return tf.as_dtype(max(names, key=lambda n: _FLOAT_RANK[n]))
+    result = np.result_type(*[np.dtype(n) for n in names])
+    return tf.as_dtype(result.name)
+
+
+def result_dtype(xs: list[tf.Tensor]) -> tf.DType:
+    """PyTorch's type promotion: higher category wins, and 0-d tensors only decide the type
+    when no dimensioned tensor of that category takes part (so `half * 0.5` stays half)."""
+    top = max(_category(x.dtype) for x in xs)
+    ranked = [x for x in xs if _category(x.dtype) == top]
+    dimensioned = [x for x in ranked if x.shape.rank != 0]
+    return _promote_within([x.dtype for x in (dimensioned or ranked)])
+
+
+def _promote(xs: list[tf.Tensor]) -> list[tf.Tensor]:
+    dtype = result_dtype(xs)
+    return [x if x.dtype == dtype else tf.cast(x, dtype) for x in xs]
+
+
+def _as_float(x: tf.Tensor) -> tf.Tensor:
+    # PyTorch's floating-only functions compute integer and bool inputs in float32.
+    return x if x.dtype.is_floating else tf.cast(x, tf.float32)
+
+
+def _as_bool(x: tf.Tensor) -> tf.Tensor:
+    return x if x.dtype == tf.bool else tf.not_equal(x, tf.zeros([], x.dtype))
+
+
+def _unary(fn: Callable[[tf.Tensor], tf.Tensor], floating: bool = True) -> OpFn:
+    def op(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+        x = inputs[0]
+        return fn(_as_float(x) if floating else x)
+
+    return op
+
+
+def _rounding(fn: Callable[[tf.Tensor], tf.Tensor]) -> OpFn:
+    # Rounding an integer tensor is the identity in PyTorch; TF has no integer kernels.
+    return _unary(lambda x: fn(x) if x.dtype.is_floating else x, floating=False)
+
+
+def _binary(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> OpFn:
+    def op(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+        a, b = _promote([inputs[0], inputs[1]])
+        return fn(a, b)
+
+    return op
+
+
+def _logical(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> OpFn:
+    return lambda inputs, attrs: fn(_as_bool(inputs[0]), _as_bool(inputs[1]))
+
+
+def _hard_sigmoid(x: tf.Tensor) -> tf.Tensor:
+    return tf.nn.relu6(x + 3.0) / 6.0
+
+
+def _hard_swish(x: tf.Tensor) -> tf.Tensor:
+    return x * tf.nn.relu6(x + 3.0) / 6.0
+
+
+def _gelu(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    approximate = attrs.get("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: unknown approximate={approximate!r}")
+    return tf.nn.gelu(_as_float(inputs[0]), approximate=approximate == "tanh")
+
+
+def _leaky_relu(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    return tf.nn.leaky_relu(inputs[0], alpha=float(attrs["alpha"]))
+
+
+def _elu(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    x = _as_float(inputs[0])
+    alpha = float(attrs.get("alpha", 1.0))
+    if alpha == 1.0:
+        return tf.nn.elu(x)
+    return tf.where(x > 0, x, tf.cast(alpha, x.dtype) * tf.math.expm1(x))
+
+
+def _clip(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    # max(min) in this order makes min > max give max everywhere, as torch.clamp does.
+    x = inputs[0]
+    if attrs.get("min") is not None:
+        x = tf.maximum(x, tf.cast(attrs["min"], x.dtype))
+    if attrs.get("max") is not None:
+        x = tf.minimum(x, tf.cast(attrs["max"], x.dtype))
+    return x
+
+
+def _true_div(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    # tf.math.truediv turns int32 into float64; PyTorch gives the default float type.
+    return tf.math.truediv(_as_float(a), _as_float(b))
+
+
+def _floor_div(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    if not a.dtype.is_floating:
+        return tf.math.floordiv(a, b)
+    # PyTorch (like Python's `//`) does not compute floor(a / b), whose rounded quotient can
+    # cross an integer (1.0 // 0.1 is 9, floor(1.0 / 0.1) is 10): it divides the exact
+    # multiple a - mod(a, b) and rounds that to the nearest integer.
+    quotient = (a - tf.math.floormod(a, b)) / b
+    floored = tf.floor(quotient)
+    floored = tf.where(quotient - floored > 0.5, floored + 1.0, floored)
+    return tf.where(tf.equal(b, 0), a / b, floored)
+
+
+def _where(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    a, b = _promote([inputs[1], inputs[2]])
+    return tf.where(_as_bool(inputs[0]), a, b)
+
+
+def _matmul(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    a, b = _promote([inputs[0], inputs[1]])
+    # torch.matmul treats 1-D operands as a row (left) or a column (right) vector and drops
+    # that axis from the result; tf.linalg.matmul needs rank >= 2.
+    a_vec, b_vec = a.shape.rank == 1, b.shape.rank == 1
+    if a_vec:
+        a = a[tf.newaxis, :]
+    if b_vec:
+        b = b[:, tf.newaxis]
+    y = tf.linalg.matmul(
+        a,
+        b,
+        transpose_a=bool(attrs.get("transpose_a", False)) and not a_vec,
+        transpose_b=bool(attrs.get("transpose_b", False)) and not b_vec,
+    )
+    if b_vec:
+        y = tf.squeeze(y, -1)
+    if a_vec:
+        y = tf.squeeze(y, -1 if b_vec else -2)
+    return y
+
+
+def _pad(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    x = inputs[0]
+    pads = [int(p) for p in attrs["pads"]]
+    rank = x.shape.rank
+    if len(pads) != 2 * rank:
+        raise ValueError(f"pad: {len(pads)} pads for a rank-{rank} tensor")
+    mode = str(attrs.get("mode", "CONSTANT")).upper()
+    value = attrs.get("value", 0.0) or 0.0
+    pairs = [[max(pads[2 * i], 0), max(pads[2 * i + 1], 0)] for i in range(rank)]
+    if any(p for pair in pairs for p in pair):
+        if mode == "CONSTANT":
+            x = tf.pad(x, pairs, constant_values=tf.cast(value, x.dtype))
+        else:
+            x = tf.pad(x, pairs, mode=mode)
+    # Negative pads crop, as in torch.nn.functional.pad.
+    if any(p < 0 for p in pads):
+        begin = [max(-pads[2 * i], 0) for i in range(rank)]
+        end = [x.shape[i] - max(-pads[2 * i + 1], 0) for i in range(rank)]
+        x = tf.strided_slice(x, begin, end)
+    return x
+
+
+def _slice(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    # An `end` of None (never emitted by the core; used by the builder's own slices) means
+    # "to the end", which keeps a dynamic batch axis whole.
+    ends = attrs["end"]
+    end_mask = sum(1 << i for i, e in enumerate(ends) if e is None)
+    return tf.strided_slice(
+        inputs[0],
+        [int(v) for v in attrs["begin"]],
+        [0 if e is None else int(e) for e in ends],
+        [int(v) for v in attrs["strides"]],
+        end_mask=end_mask,
+    )
+
+
+def _axes(attrs: dict[str, Any]) -> list[int] | None:
+    axes = attrs.get("axes")
+    return None if axes is None else [int(a) for a in axes]
+
+
+def _reduction(name: str) -> OpFn:
+    def op(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+        x = inputs[0]
+        axes, keepdims = _axes(attrs), bool(attrs.get("keepdims", False))
+        if name in ("max", "min") and x.dtype == tf.bool:
+            fn = tf.reduce_any if name == "max" else tf.reduce_all
+            return fn(x, axis=axes, keepdims=keepdims)
+        if name in ("sum", "prod") and not x.dtype.is_floating:
+            # PyTorch accumulates integer and bool sums and products in int64.
+            x = tf.cast(x, tf.int64)
+        fn = {
+            "mean": tf.reduce_mean,
+            "sum": tf.reduce_sum,
+            "max": tf.reduce_max,
+            "min": tf.reduce_min,
+            "prod": tf.reduce_prod,
+        }[name]
+        return fn(x, axis=axes, keepdims=keepdims)
+
+    return op
+
+
+def _cast(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    return tf.cast(inputs[0], tf.as_dtype(attrs["dtype"]))
+
+
+_UNARY_FLOAT: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "sigmoid": tf.sigmoid,
+    "tanh": tf.tanh,
+    "silu": tf.nn.silu,
+    "exp": tf.exp,
+    "log": tf.math.log,
+    "sqrt": tf.sqrt,
+    # PyTorch's CPU rsqrt is 1/sqrt; TF's fused rsqrt differs by an ulp on many inputs.
+    "rsqrt": lambda x: 1 / tf.sqrt(x),
+    "erf": tf.math.erf,
+    "sin": tf.sin,
+    "cos": tf.cos,
+    "hard_sigmoid": _hard_sigmoid,
+    "hard_swish": _hard_swish,
+}
+
+_UNARY_ANY: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "neg": tf.negative,
+    "abs": tf.abs,
+    "identity": tf.identity,
+}
+
+_BINARY: dict[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
+    "add": tf.add,
+    "sub": tf.subtract,
+    "mul": tf.multiply,
+    "div": _true_div,
+    "floor_div": _floor_div,
+    "pow": tf.pow,
+    "maximum": tf.maximum,
+    "minimum": tf.minimum,
+    "equal": tf.equal,
+    "not_equal": tf.not_equal,
+    "less": tf.less,
+    "less_equal": tf.less_equal,
+    "greater": tf.greater,
+    "greater_equal": tf.greater_equal,
+}
+
+OPS: dict[str, OpFn] = {
+    **{name: _unary(fn) for name, fn in _UNARY_FLOAT.items()},
+    **{name: _unary(fn, floating=False) for name, fn in _UNARY_ANY.items()},
+    **{name: _binary(fn) for name, fn in _BINARY.items()},
+    "floor": _rounding(tf.floor),
+    "ceil": _rounding(tf.math.ceil),
+    "round": _rounding(tf.round),  # both round half to even
+    "logical_not": lambda inputs, attrs: tf.logical_not(_as_bool(inputs[0])),
+    "logical_and": _logical(tf.logical_and),
+    "logical_or": _logical(tf.logical_or),
+    "gelu": _gelu,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "clip": _clip,
+    "where": _where,
+    "matmul": _matmul,
+    "pad": _pad,
+    "slice": _slice,
+    "reshape": lambda inputs, attrs: tf.reshape(inputs[0], [int(d) for d in attrs["shape"]]),
+    "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
+    "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),
+    **{name: _reduction(name) for name in ("mean", "sum", "max", "min", "prod")},
+    "softmax": lambda inputs, attrs: tf.nn.softmax(_as_float(inputs[0]), axis=int(attrs["axis"])),
+    "log_softmax": lambda inputs, attrs: tf.nn.log_softmax(
+        _as_float(inputs[0]), axis=int(attrs["axis"])
+    ),
+    "cast": _cast,
+    **nn_ops.NN_OPS,
+}
