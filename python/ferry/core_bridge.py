@@ -1,0 +1,213 @@
+"""Hands a Python trace to the C++ core and reads the TF-level graph back.
+
+Everything here is translation: which calls convert, how, and in which channel order is
+decided in the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ferry import _core
+from ferry.converters import UserConverter, find_user_converter
+from ferry.tfgraph import TfGraph, TfNode, TfValue
+from ferry.trace.model import NodeKind, TensorRef, Trace, ValueKind
+
+_DTYPE_NAMES = {
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.int64: "int64",
+    torch.int32: "int32",
+    torch.int16: "int16",
+    torch.int8: "int8",
+    torch.uint8: "uint8",
+    torch.bool: "bool",
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    try:
+        return _DTYPE_NAMES[dtype]
+    except KeyError:
+        raise TypeError(f"ferry: tensors of dtype {dtype} are not supported") from None
+
+
+@dataclass
+class CoreResult:
+    converted: list[int]
+    unused: list[int]
+    unsupported: list[tuple[int, str]]
+    errors: list[tuple[int, str]]
+    dumps: list[tuple[str, str]]
+    transposes: tuple[int, int]
+    graph: TfGraph | None
+    user_converters: dict[int, UserConverter] = field(default_factory=dict)
+
+
+def run_core(
+    trace: Trace,
+    *,
+    disabled: list[str],
+    input_orders: list[str],
+    output_orders: list[str],
+    keep_dumps: bool = False,
+) -> CoreResult:
+    core_trace, users = _to_core(trace)
+    raw = _core.convert(core_trace, disabled, input_orders, output_orders, keep_dumps)
+    graph = _graph_from_core(raw["graph"]) if raw["graph"] is not None else None
+    return CoreResult(
+        converted=list(raw["converted"]),
+        unused=list(raw["unused"]),
+        unsupported=[tuple(p) for p in raw["unsupported"]],
+        errors=[tuple(p) for p in raw["errors"]],
+        dumps=[tuple(d) for d in raw["dumps"]],
+        transposes=tuple(raw["transposes"]),
+        graph=graph,
+        user_converters=users,
+    )
+
+
+def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
+    t = _core.Trace()
+    for v in trace.values:
+        t.add_value(
+            v.id, dtype_name(v.dtype), list(v.shape), v.kind == ValueKind.INPUT, v.name, v.producer
+        )
+        if v.kind == ValueKind.CONSTANT:
+            t.set_constant(v.id, _constant_array(v.data))
+    users: dict[int, UserConverter] = {}
+    for node in trace.nodes:
+        user = find_user_converter(node.target) if node.kind != NodeKind.ATEN else None
+        if user is not None:
+            users[node.id] = user
+        args = _encode_args(trace, node.op, node.args)
+        outputs = [ref.value for ref in node.output_refs()]
+        t.add_node(
+            node.id,
+            node.kind.value,
+            node.op,
+            node.scope,
+            node.parent,
+            args,
+            outputs,
+            node.id if user is not None else -1,
+            user.strategy.value if user is not None else "",
+        )
+    t.inputs = list(trace.inputs)
+    t.outputs = [ref.value for ref in trace.output_refs()]
+    t.input_names = list(trace.input_names)
+    t.output_names = list(trace.output_names)
+    return t, users
+
+
+def _constant_array(data: torch.Tensor) -> np.ndarray:
+    data = data.detach()
+    if data.dtype == torch.bfloat16:
+        data = data.float()  # NumPy has no bfloat16; the rules see float32 weights
+    # .numpy() shares memory with the tensor: the core borrows the parameter, no copy.
+    return np.ascontiguousarray(data.contiguous().numpy())
+
+
+def _encode_args(
+    trace: Trace, op: str, args: dict[str, Any]
+) -> list[tuple[str, list[int], bool, Any]]:
+    if op.endswith("__getitem__") and "index" in args:
+        return _encode_getitem(trace, args)
+    # Rules name the tensor a method or aten op works on "input", as torch functions do.
+    return [_encode_arg("input" if name == "self" else name, value) for name, value in args.items()]
+
+
+def _encode_arg(name: str, value: Any) -> tuple[str, list[int], bool, Any]:
+    if isinstance(value, TensorRef):
+        return (name, [value.value], False, None)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, TensorRef) for v in value):
+        return (name, [v.value for v in value if isinstance(v, TensorRef)], True, None)
+    return (name, [], False, _encode_constant(value))
+
+
+def _encode_constant(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.dtype):
+        return _DTYPE_NAMES.get(value, str(value))
+    if isinstance(value, (list, tuple, torch.Size)):
+        items = [_encode_constant(v) for v in value]
+        if all(isinstance(v, (bool, int, float)) for v in items) or all(
+            isinstance(v, str) for v in items
+        ):
+            return items
+        return str(value)
+    return str(value)
+
+
+def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[int], bool, Any]]:
+    """Normalises a basic index into full-rank begin/end/step plus the dims an int removes."""
+    src = args["input"]
+    shape = trace.values[src.value].shape
+    index = args["index"]
+    if not isinstance(index, tuple):
+        index = (index,)
+    tensor_refs = [i.value for i in index if isinstance(i, TensorRef)]
+    if tensor_refs:
+        return [("input", [src.value], False, None), ("index", tensor_refs, True, None)]
+    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
+    expanded: list[Any] = []
+    for item in index:
+        if item is Ellipsis:
+            expanded.extend([slice(None)] * (len(shape) - consumed))
+        else:
+            expanded.append(item)
+    dims = [i for i in expanded if i is not None]
+    dims.extend([slice(None)] * (len(shape) - len(dims)))
+    begin, end, step, squeeze = [], [], [], []
+    for d, (item, size) in enumerate(zip(dims, shape)):
+        if isinstance(item, slice):
+            b, e, s = item.indices(size)
+            e = max(e, b)  # an empty selection stays empty, never negative
+            begin.append(b)
+            end.append(e)
+            step.append(s)
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            i = int(item) + size if item < 0 else int(item)
+            begin.append(i)
+            end.append(i + 1)
+            step.append(1)
+            squeeze.append(d)
+        else:
+            raise TypeError(f"ferry: unsupported index element {item!r} in x[...]")
+    return [
+        ("input", [src.value], False, None),
+        ("begin", [], False, begin),
+        ("end", [], False, end),
+        ("step", [], False, step),
+        ("squeeze_dims", [], False, squeeze),
+    ]
+
+
+def _graph_from_core(raw: dict[str, Any]) -> TfGraph:
+    values = {}
+    for vid, dtype, shape, perm, constant, name, origin in raw["values"]:
+        values[vid] = TfValue(vid, dtype, list(shape), list(perm), constant, name, origin)
+    nodes = [
+        TfNode(nid, op, list(inputs), list(outputs), dict(attrs), scope, origin)
+        for nid, op, inputs, outputs, attrs, scope, origin in raw["nodes"]
+    ]
+    return TfGraph(
+        values=values,
+        nodes=nodes,
+        inputs=list(raw["inputs"]),
+        outputs=list(raw["outputs"]),
+        input_names=list(raw["input_names"]),
+        output_names=list(raw["output_names"]),
+    )
+
+
+def rules() -> list[tuple[str, str]]:
+    """Every op name with a built-in rule, and what it becomes."""
+    return list(_core.rules())
