@@ -53,7 +53,9 @@ class TraceValue:
     data: torch.Tensor  # the recorded value (a snapshot if the tensor was mutated later)
     name: str = ""  # parameter/buffer name for constants, input name for inputs
     producer: int = -1  # id of the TraceNode that produced it (innermost), -1 if none
-    view_of: int = -1  # value this one is a view of (the view op's source), -1 if not a view
+    # For a view op's output: the op's source value (-1 if not a view). Later versions of the
+    # same view tensor (after in-place writes) keep it.
+    view_of: int = -1
     previous: int = -1  # for a value made by an in-place write: the same tensor's value before
 
 
