@@ -60,7 +60,10 @@ def statuses(
 ) -> dict[int, NodeInfo]:
     info: dict[int, NodeInfo] = {}
     for nid in converted:
-        info[nid] = NodeInfo(NodeStatus.CONVERTED, converted_by=converted_by.get(nid, ""))
+        diff = ""
+        if report and nid in report.nodes:
+            diff = f"diff {report.nodes[nid].max_abs:.2g}"
+        info[nid] = NodeInfo(NodeStatus.CONVERTED, diff, converted_by.get(nid, ""))
         if report and nid in report.nodes and not report.nodes[nid].ok:
             check = report.nodes[nid]
             info[nid] = NodeInfo(
