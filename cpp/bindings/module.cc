@@ -209,6 +209,16 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
   out["errors"] = problems(r.errors);
   out["dumps"] = r.dumps;
   out["transposes"] = nb::make_tuple(r.transposes.count, r.transposes.bytes);
+  out["transposes_node_by_node"] =
+      nb::make_tuple(r.transposes_node_by_node.count, r.transposes_node_by_node.bytes);
+  nb::dict solve;
+  solve["variables"] = r.solve.variables;
+  solve["cost"] = r.solve.cost;
+  solve["all_pytorch_cost"] = r.solve.all_pytorch_cost;
+  solve["exact"] = r.solve.exact;
+  solve["method"] = r.solve.method;
+  out["layout"] = solve;
+  out["seconds"] = r.seconds;
   out["graph"] = r.graph ? nb::object(graph_to_python(*r.graph)) : nb::none();
   return out;
 }
@@ -242,6 +252,10 @@ NB_MODULE(_core, m) {
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
         "keep_dumps"_a = false);
   m.def("has_rule", [](const std::string& op) { return registry().find(op) != nullptr; });
+  m.def("rule_mapping", [](const std::string& op) {
+    const Rule* r = registry().find(op);
+    return r ? r->mapping : std::string();
+  });
   m.def("rules", [] {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& op : registry().ops()) out.emplace_back(op, registry().find(op)->mapping);

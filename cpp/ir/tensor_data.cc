@@ -53,31 +53,68 @@ double TensorData::scalar_at(int64_t i) const {
   throw std::invalid_argument("scalar_at: unsupported dtype " + std::string(dtype_name(dtype_)));
 }
 
+namespace {
+
+// out[i0..ik] = in[...] with in-strides reordered by perm: an odometer over every output axis
+// but the last, and a tight strided loop over the last (kernels are tens of millions of
+// elements, so the inner loop matters).
+template <class T>
+void permute_elements(const T* in, T* out, const Shape& out_shape,
+                      const std::vector<int64_t>& src_strides) {
+  const size_t rank = out_shape.size();
+  if (rank == 0) {
+    out[0] = in[0];
+    return;
+  }
+  const int64_t inner = out_shape[rank - 1];
+  const int64_t inner_stride = src_strides[rank - 1];
+  int64_t outer = 1;
+  for (size_t a = 0; a + 1 < rank; ++a) outer *= out_shape[a];
+  std::vector<int64_t> index(rank, 0);
+  int64_t base = 0;
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* src = in + base;
+    for (int64_t i = 0; i < inner; ++i) out[i] = src[i * inner_stride];
+    out += inner;
+    for (size_t axis = rank - 1; axis-- > 0;) {
+      if (++index[axis] < out_shape[axis]) {
+        base += src_strides[axis];
+        break;
+      }
+      base -= src_strides[axis] * (out_shape[axis] - 1);
+      index[axis] = 0;
+    }
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<TensorData> TensorData::permuted(const std::vector<int64_t>& perm) const {
   const size_t rank = shape_.size();
   if (perm.size() != rank) throw std::invalid_argument("permuted: rank mismatch");
   Shape out_shape(rank);
   for (size_t i = 0; i < rank; ++i) out_shape[i] = shape_[perm[i]];
   auto out = std::make_shared<TensorData>(dtype_, out_shape);
-  const size_t elem = dtype_size(dtype_);
+  if (size() == 0) return out;
   std::vector<int64_t> in_strides(rank, 1);
   for (size_t i = rank; i-- > 1;) in_strides[i - 1] = in_strides[i] * shape_[i];
-  // Walk the output in order with an odometer over its index; each step adds the stride of
-  // the input axis that output axis comes from.
-  std::vector<int64_t> index(rank, 0);
-  const int64_t total = size();
-  int64_t src = 0;
-  std::byte* dst = out->mutable_bytes();
-  for (int64_t n = 0; n < total; ++n) {
-    std::memcpy(dst + n * elem, data_ + src * elem, elem);
-    for (size_t axis = rank; axis-- > 0;) {
-      if (++index[axis] < out_shape[axis]) {
-        src += in_strides[perm[axis]];
-        break;
-      }
-      src -= in_strides[perm[axis]] * (out_shape[axis] - 1);
-      index[axis] = 0;
-    }
+  std::vector<int64_t> src_strides(rank);
+  for (size_t i = 0; i < rank; ++i) src_strides[i] = in_strides[perm[i]];
+  switch (dtype_size(dtype_)) {
+    case 1:
+      permute_elements(as<uint8_t>(), out->mutable_as<uint8_t>(), out_shape, src_strides);
+      break;
+    case 2:
+      permute_elements(as<uint16_t>(), out->mutable_as<uint16_t>(), out_shape, src_strides);
+      break;
+    case 4:
+      permute_elements(as<uint32_t>(), out->mutable_as<uint32_t>(), out_shape, src_strides);
+      break;
+    case 8:
+      permute_elements(as<uint64_t>(), out->mutable_as<uint64_t>(), out_shape, src_strides);
+      break;
+    default:
+      throw std::invalid_argument("permuted: unsupported element size");
   }
   return out;
 }

@@ -93,7 +93,12 @@ LayoutPlan assign_layouts_greedy(Graph& graph, const LayoutOptions& options) {
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         const Value* in = node->inputs[i];
         if (!in) continue;
-        want[i] = is_data_input(info, i) ? canonical(layout, in->rank()) : in->layout;
+        // A constant is broadcast-aligned to the output's rank before it is permuted
+        // (materialize), so its layout is decided at that rank: a [W] or [C, 1] constant
+        // next to a channels-last tensor must be permuted too, not kept in PyTorch order
+        // because its own rank is below 3.
+        const size_t rank = in->is_constant() ? std::max(in->rank(), out_rank) : in->rank();
+        want[i] = is_data_input(info, i) ? canonical(layout, rank) : in->layout;
       }
     };
     switch (info.cls) {

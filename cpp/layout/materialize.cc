@@ -69,6 +69,45 @@ class Materializer {
   std::map<std::pair<Value*, Layout>, Value*> converted_;
 };
 
+// layer_norm's gamma and beta are shaped like the normalised (trailing) dims in PyTorch order.
+// When the input's layout reorders those dims physically (LayerNorm((C, H, W)) on a
+// channels-last tensor normalises physical H, W, C), they are rewritten into the physical
+// order of the axes, as kFixed values: constants permuted here, computed ones by a transpose.
+// Call after remap_axes (the "axes" attribute is physical and ascending).
+void fit_layer_norm_params(Graph& graph, Materializer& m, Node& node) {
+  const Value* x = node.inputs[0];
+  const std::vector<int64_t> p = layout_perm(x->layout, x->rank());
+  const std::vector<int64_t> axes = node.attrs.get_ints("axes");
+  const int64_t first = static_cast<int64_t>(x->rank() - axes.size());
+  std::vector<int64_t> q;  // param dim j of the physical order is logical param dim q[j]
+  for (int64_t a : axes) q.push_back(p[a] - first);
+  if (is_identity(q)) return;
+  for (size_t i = 1; i < node.inputs.size() && i < 3; ++i) {
+    Value* v = node.inputs[i];
+    if (!v || v->layout == Layout::kFixed) continue;
+    if (v->rank() != q.size()) throw std::invalid_argument("layer_norm: param rank != axes");
+    Shape shape(q.size());
+    for (size_t j = 0; j < q.size(); ++j) shape[j] = v->shape[q[j]];
+    Value* fitted;
+    if (v->is_constant()) {
+      fitted = graph.add_constant(v->constant->permuted(q), v->name + "_physical");
+      fitted->origin = v->origin;
+    } else {
+      Value* logical = m.convert(v, Layout::kPyTorch, v->rank(), &node);
+      Attrs attrs;
+      attrs.set("perm", q);
+      Node* t = graph.add_node("transpose", {logical}, std::move(attrs), &node);
+      t->scope = node.scope;
+      t->origin = node.origin;
+      fitted = graph.add_value(v->dtype, shape, v->name + "_physical");
+      graph.add_output_to(t, fitted);
+    }
+    fitted->shape = shape;
+    fitted->layout = Layout::kFixed;
+    graph.set_input(&node, i, fitted);
+  }
+}
+
 void remap_axes(Node& node, const OpLayout& info, Layout in_layout, size_t rank) {
   std::vector<int64_t> p = layout_perm(in_layout, rank);
   if (is_identity(p)) return;
@@ -118,6 +157,7 @@ void materialize_layouts(Graph& graph, const LayoutPlan& plan) {
     switch (info.cls) {
       case LayoutClass::kAxes:
         remap_axes(*node, info, in0->layout, in0->rank());
+        if (node->op == "layer_norm") fit_layer_norm_params(graph, m, *node);
         break;
       case LayoutClass::kTranspose: {
         std::vector<int64_t> perm = node->attrs.get_ints("perm");

@@ -1,5 +1,6 @@
 #include "layout/op_layout.h"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -12,6 +13,7 @@ const std::map<std::string, OpLayout>& table() {
     std::map<std::string, OpLayout> t;
     for (const char* op : {"conv", "depthwise_conv"}) t[op] = {C::kChannelsLast, {}, {0}};
     for (const char* op : {"max_pool", "avg_pool"}) t[op] = {C::kChannelsLast, {}, {0}};
+    t["resize"] = {C::kChannelsLast, {}, {0}};  // resizes the spatial dims of [N, H, W, C]
     for (const char* op : {"matmul", "dense", "embedding"}) t[op] = {C::kPyTorchOrder, {}, {0, 1}};
     t["dense"].data_inputs = {0};
     t["embedding"].data_inputs = {0};
@@ -38,6 +40,9 @@ const std::map<std::string, OpLayout>& table() {
     t["pad"] = {C::kAxes, {{}, {}, {}, {"pads"}}, {}};
     t["transpose"] = {C::kTranspose, {}, {}};
     t["reshape"] = {C::kReshape, {}, {}};
+    // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
+    t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
+    t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};
     return t;
   }();
   return kTable;
@@ -74,6 +79,120 @@ bool is_identity(const std::vector<int64_t>& perm) {
     if (perm[i] != static_cast<int64_t>(i)) return false;
   }
   return true;
+}
+
+}  // namespace ferry
+
+namespace ferry {
+
+std::optional<Layout> axes_output_layout(const Node& node, Layout mode) {
+  const Value* in = node.inputs[0];
+  const Value* out = node.outputs[0];
+  std::vector<int64_t> p = layout_perm(mode, in->rank());
+  std::vector<int64_t> induced;
+  const bool reduction = node.attrs.has("keepdims");
+  if (!reduction || node.attrs.get_bool("keepdims")) {
+    if (out->rank() != in->rank()) return std::nullopt;
+    induced = p;
+  } else {
+    std::vector<int64_t> axes = node.attrs.get_ints("axes");
+    for (int64_t logical : p) {
+      if (std::find(axes.begin(), axes.end(), logical) != axes.end()) continue;
+      int64_t below =
+          std::count_if(axes.begin(), axes.end(), [&](int64_t a) { return a < logical; });
+      induced.push_back(logical - below);
+    }
+  }
+  if (induced == layout_perm(Layout::kPyTorch, out->rank())) return Layout::kPyTorch;
+  if (induced == layout_perm(Layout::kChannelsLast, out->rank())) return Layout::kChannelsLast;
+  return std::nullopt;
+}
+
+namespace {
+
+// Assigns each non-unit dim of `a` and `b` to a block: consecutive dims whose sizes multiply
+// to the same number on both sides. Returns false when the sizes do not factor that way.
+bool reshape_blocks(const Shape& a, const Shape& b, std::vector<int>& block_a,
+                    std::vector<int>& block_b) {
+  block_a.assign(a.size(), -1);
+  block_b.assign(b.size(), -1);
+  size_t i = 0, j = 0;
+  int block = 0;
+  auto skip_units = [](const Shape& s, size_t& k) {
+    while (k < s.size() && s[k] == 1) ++k;
+  };
+  skip_units(a, i);
+  skip_units(b, j);
+  while (i < a.size() && j < b.size()) {
+    int64_t pa = a[i], pb = b[j];
+    block_a[i++] = block;
+    block_b[j++] = block;
+    while (pa != pb) {
+      if (pa < pb) {
+        skip_units(a, i);
+        if (i >= a.size()) return false;
+        pa *= a[i];
+        block_a[i++] = block;
+      } else {
+        skip_units(b, j);
+        if (j >= b.size()) return false;
+        pb *= b[j];
+        block_b[j++] = block;
+      }
+    }
+    ++block;
+    skip_units(a, i);
+    skip_units(b, j);
+  }
+  return i >= a.size() && j >= b.size();
+}
+
+// The blocks in physical order, each once, or empty when a block is split up physically or
+// its dims are out of their logical order.
+std::optional<std::vector<int>> physical_blocks(const Shape& shape, Layout layout,
+                                                const std::vector<int>& block) {
+  std::vector<int> order;
+  std::vector<int64_t> last_dim(shape.size() + 1, -1);
+  for (int64_t dim : layout_perm(layout, shape.size())) {
+    if (shape[dim] == 1) continue;
+    int b = block[dim];
+    if (order.empty() || order.back() != b) {
+      if (std::find(order.begin(), order.end(), b) != order.end()) return std::nullopt;
+      order.push_back(b);
+    } else if (dim < last_dim[b]) {
+      return std::nullopt;
+    }
+    last_dim[b] = dim;
+  }
+  return order;
+}
+
+}  // namespace
+
+bool reshape_is_physical(const Shape& in, Layout in_layout, const Shape& out, Layout out_layout) {
+  std::vector<int> block_in, block_out;
+  if (!reshape_blocks(in, out, block_in, block_out)) return false;
+  auto a = physical_blocks(in, in_layout, block_in);
+  auto b = physical_blocks(out, out_layout, block_out);
+  return a && b && *a == *b;
+}
+
+std::optional<Layout> reshape_output_layout(const Shape& in, Layout in_layout, const Shape& out) {
+  for (Layout candidate : {Layout::kChannelsLast, Layout::kPyTorch}) {
+    if (candidate == Layout::kChannelsLast && out.size() < 3) continue;
+    if (reshape_is_physical(in, in_layout, out, candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::vector<int64_t> transpose_physical_perm(const std::vector<int64_t>& logical_perm, Layout in,
+                                             Layout out) {
+  const size_t rank = logical_perm.size();
+  std::vector<int64_t> inv_in = invert(layout_perm(in, rank));
+  std::vector<int64_t> p_out = layout_perm(out, rank);
+  std::vector<int64_t> physical(rank);
+  for (size_t j = 0; j < rank; ++j) physical[j] = inv_in[logical_perm[p_out[j]]];
+  return physical;
 }
 
 }  // namespace ferry

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,24 @@ struct OpLayout {
 // `identity` on its `force` hint). Throws std::invalid_argument for an op not in
 // docs/tf_ops.md.
 OpLayout op_layout(const Node& node);
+
+// The layout of a kAxes node's output when it works in `mode`, or nullopt when keeping the
+// physical dim order of its input gives neither PyTorch nor channels-last order.
+std::optional<Layout> axes_output_layout(const Node& node, Layout mode);
+
+// Whether reshaping `in` (held in `in_layout`) to `out` (held in `out_layout`) can be done
+// on the physical tensors: the dims merged or split must move as blocks that keep their
+// internal order. Unit dims are free.
+bool reshape_is_physical(const Shape& in, Layout in_layout, const Shape& out, Layout out_layout);
+
+// The output layout a reshape can produce from an input held in `in_layout` without moving
+// data (channels-last preferred), or nullopt.
+std::optional<Layout> reshape_output_layout(const Shape& in, Layout in_layout, const Shape& out);
+
+// The physical permutation a `transpose` node performs when its input is held in `in` and
+// its output in `out`.
+std::vector<int64_t> transpose_physical_perm(const std::vector<int64_t>& logical_perm, Layout in,
+                                             Layout out);
 
 // Permutation helpers. A layout permutation p means physical = logical.permute(p).
 std::vector<int64_t> invert(const std::vector<int64_t>& perm);

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "layout/op_layout.h"
 #include "passes/passes.h"
 
@@ -84,6 +86,44 @@ TransposeStats transpose_stats(const Graph& graph) {
     stats.bytes += num_elements(in->shape) * static_cast<int64_t>(dtype_size(in->dtype));
   }
   return stats;
+}
+
+}  // namespace ferry
+
+namespace ferry {
+
+bool fold_reshapes(Graph& graph) {
+  bool changed = false;
+  for (Node* node : graph.nodes()) {
+    if (node->op == "transpose") {
+      // transpose(x, p) -> reshape(x) when p only moves unit dims: no element changes place.
+      const Value* in = node->inputs[0];
+      Shape physical = in->physical_shape();
+      std::vector<int64_t> order;
+      for (int64_t axis : node->attrs.get_ints("perm")) {
+        if (physical[axis] != 1) order.push_back(axis);
+      }
+      if (!std::is_sorted(order.begin(), order.end()) || is_identity(node->attrs.get_ints("perm")))
+        continue;
+      node->op = "reshape";
+      node->attrs = Attrs();
+      node->attrs.set("shape", node->outputs[0]->physical_shape());
+      changed = true;
+      continue;
+    }
+    if (node->op != "reshape") continue;
+    // reshape(reshape(x)) -> reshape(x): only the final shape matters.
+    Value* in = node->inputs[0];
+    Node* inner = in->producer;
+    if (!inner || inner->op != "reshape" || in->users.size() != 1) continue;
+    bool is_output = false;
+    for (const Value* o : graph.outputs) is_output |= o == in;
+    if (is_output) continue;
+    graph.set_input(node, 0, inner->inputs[0]);
+    graph.remove_node(inner);
+    changed = true;
+  }
+  return changed;
 }
 
 }  // namespace ferry

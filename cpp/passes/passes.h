@@ -13,6 +13,8 @@ namespace ferry {
 bool remove_noops(Graph& graph);
 // transpose(transpose(x, p), q) -> transpose(x, p∘q), when the inner one has no other use
 bool fold_transposes(Graph& graph);
+// transpose(x, p) -> reshape(x) when p only moves unit dims; reshape(reshape(x)) -> reshape(x)
+bool fold_reshapes(Graph& graph);
 // Drops nodes none of whose outputs is used or a graph output.
 bool eliminate_dead_code(Graph& graph);
 

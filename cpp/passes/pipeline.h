@@ -8,6 +8,7 @@
 
 #include "import/import.h"
 #include "layout/assign.h"
+#include "layout/solver.h"
 #include "lower/registry.h"
 #include "passes/passes.h"
 
@@ -23,9 +24,15 @@ struct ConvertResult {
   std::vector<ImportProblem> errors;  // rule refusals and import errors
   std::unique_ptr<Graph> graph;       // the final TF-level graph (null when errors exist)
   std::vector<std::pair<std::string, std::string>> dumps;  // (stage, text IR)
-  TransposeStats transposes_before_cleanup;
+  // Transposes when order is decided node by node (the seed tool's way), and as solved.
+  TransposeStats transposes_node_by_node;
   TransposeStats transposes;
+  SolveStats solve;
+  std::vector<std::pair<std::string, double>> seconds;  // wall time per stage
 };
+
+// no-op removal, transpose folding and dead-code elimination, to a fixed point
+void cleanup(Graph& graph);
 
 // trace -> PyTorch-level IR -> TF-level IR -> layout -> cleanup, with the verifier between
 // stages. Stops before layout when any call could not be converted.

@@ -156,5 +156,68 @@ TEST(Layout, SliceAttributesAreRemapped) {
   EXPECT_EQ(y->physical_shape(), (Shape{1, 6, 2, 2}));
 }
 
+// A constant whose own rank is below 3 ([C, 1] next to [N, C, L]) still broadcasts against
+// a channels-last tensor: it is aligned to the output rank and permuted like any other.
+TEST(Layout, LowRankConstantNextToChannelsLastIsPermuted) {
+  Graph g;
+  Value* x = g.add_value(DType::kFloat32, {2, 3, 4}, "x");
+  g.inputs.push_back(x);
+  auto data = std::make_shared<TensorData>(DType::kFloat32, Shape{3, 1});
+  for (int i = 0; i < 3; ++i) data->mutable_as<float>()[i] = float(i + 1);
+  Value* scale = g.add_constant(data, "scale");
+  Value* y = op(g, "mul", {x, scale}, {2, 3, 4});
+  g.outputs.push_back(y);
+  run(g, {{OrderRequest::kTensorFlow}, {OrderRequest::kTensorFlow}});
+  EXPECT_EQ(transpose_stats(g).count, 0);
+  Value* permuted = g.nodes().back()->inputs[1];
+  EXPECT_EQ(permuted->physical_shape(), (Shape{1, 1, 3}));
+  EXPECT_EQ(permuted->constant->as<float>()[2], 3);
+}
+
+Value* layer_norm(Graph& g, Value* x, std::vector<int64_t> axes) {
+  Shape normalized;
+  for (int64_t a : axes) normalized.push_back(x->shape[a]);
+  Value* gamma = g.add_constant(std::make_shared<TensorData>(DType::kFloat32, normalized));
+  Value* beta = g.add_constant(std::make_shared<TensorData>(DType::kFloat32, normalized));
+  Attrs attrs;
+  attrs.set("axes", axes);
+  attrs.set("epsilon", 1e-5);
+  return op(g, "layer_norm", {x, gamma, beta}, x->shape, attrs);
+}
+
+// gamma/beta [C, H, W] are rewritten into the channels-last order of the axes (H, W, C).
+TEST(Layout, LayerNormOverChannelsAndSpacePermutesItsParams) {
+  Graph g;
+  Value* x = g.add_value(DType::kFloat32, {1, 2, 2, 3}, "x");
+  g.inputs.push_back(x);
+  Value* y = layer_norm(g, x, {1, 2, 3});
+  Node* n = y->producer;
+  auto gamma = std::make_shared<TensorData>(DType::kFloat32, Shape{2, 2, 3});
+  for (int i = 0; i < 12; ++i) gamma->mutable_as<float>()[i] = float(i);
+  g.set_input(n, 1, g.add_constant(gamma, "gamma"));
+  g.outputs.push_back(y);
+  run(g, {{OrderRequest::kTensorFlow}, {OrderRequest::kTensorFlow}});
+  EXPECT_EQ(transpose_stats(g).count, 0);
+  EXPECT_EQ(n->attrs.get_ints("axes"), (std::vector<int64_t>{1, 2, 3}));
+  const Value* fitted = n->inputs[1];
+  EXPECT_EQ(fitted->layout, Layout::kFixed);
+  EXPECT_EQ(fitted->physical_shape(), (Shape{2, 3, 2}));
+  // physical [h][w][c] = logical [c][h][w]: element (h=0, w=1, c=1) is logical 1*6 + 0*3 + 1.
+  EXPECT_EQ(fitted->constant->as<float>()[1 * 2 + 1], 7);
+  EXPECT_EQ(n->inputs[2]->physical_shape(), (Shape{2, 3, 2}));
+}
+
+// Over (H, W) the channels-last axes keep their order: no transpose, axes remapped.
+TEST(Layout, LayerNormOverSpaceStaysChannelsLast) {
+  Graph g;
+  Value* x = g.add_value(DType::kFloat32, {1, 3, 8, 8}, "x");
+  g.inputs.push_back(x);
+  Value* y = layer_norm(g, x, {2, 3});
+  g.outputs.push_back(y);
+  run(g, {{OrderRequest::kTensorFlow}, {OrderRequest::kTensorFlow}});
+  EXPECT_EQ(transpose_stats(g).count, 0);
+  EXPECT_EQ(g.nodes().back()->attrs.get_ints("axes"), (std::vector<int64_t>{1, 2}));
+}
+
 }  // namespace
 }  // namespace ferry

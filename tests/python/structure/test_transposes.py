@@ -1,0 +1,123 @@
+"""Channel order is solved globally: transpose counts asserted exactly (no Keras needed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from models.torchvision_import import import_torchvision
+
+import ferry
+from ferry import ChannelOrder
+
+TF, PT = ChannelOrder.TENSORFLOW, ChannelOrder.PYTORCH
+
+
+class GruTwoConv1d(nn.Module):
+    """The seed's example: a GRU feeding two Conv1d; the seed needs a manual hint."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(32, 128, num_layers=1, batch_first=True, bidirectional=False)
+        self.conv1 = nn.Conv1d(12, 40, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(12, 60, kernel_size=1, padding=0)
+
+    def forward(self, x):
+        x, hx = self.gru(x)
+        x1 = self.conv1(x)
+        x2 = self.conv2(x)
+        return x1, x2
+
+
+def test_gru_and_two_conv1d_need_exactly_one_transpose():
+    summary = ferry.layout_summary(
+        GruTwoConv1d().eval(), [torch.normal(0, 1, size=(1, 12, 32))], inputs_channel_order=PT
+    )
+    # The GRU output is read channels-last by both convs: one transpose serves both.
+    assert summary.transposes == 1
+    assert summary.bytes_moved == 1 * 12 * 128 * 4
+    assert summary.exact
+
+
+@pytest.fixture(scope="module")
+def torchvision():
+    return import_torchvision()
+
+
+CNNS = ["mobilenet_v3_large", "resnet50"]
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_cnn_with_tensorflow_order_io_has_no_transpose(torchvision, name):
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    summary = ferry.layout_summary(
+        model, [torch.rand(1, 3, 224, 224)], inputs_channel_order=TF, outputs_channel_order=TF
+    )
+    assert summary.transposes == 0
+    assert summary.exact
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_cnn_with_pytorch_order_io_has_one_transpose_per_input(torchvision, name):
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    summary = ferry.layout_summary(
+        model, [torch.rand(1, 3, 224, 224)], inputs_channel_order=PT, outputs_channel_order=PT
+    )
+    # One for the image; the logits are [1, 1000], identical in both orders, so the output
+    # needs none (a 4-D output would need exactly one: see the segmentation test).
+    assert summary.transposes == 1
+    assert summary.bytes_moved == 3 * 224 * 224 * 4
+
+
+def test_solved_order_never_costs_more_than_node_by_node(torchvision):
+    model = torchvision.models.resnet18(weights=None).eval()
+    for order in (TF, PT):
+        summary = ferry.layout_summary(
+            model,
+            [torch.rand(1, 3, 64, 64)],
+            inputs_channel_order=order,
+            outputs_channel_order=order,
+        )
+        assert summary.bytes_moved <= summary.node_by_node_bytes
+        assert summary.bytes_moved < summary.all_pytorch_bytes
+
+
+@pytest.mark.slow
+def test_deeplabv3_transposes(torchvision):
+    model = torchvision.models.segmentation.deeplabv3_resnet50(
+        weights=None, weights_backbone=None, aux_loss=False
+    ).eval()
+    x = [torch.rand(1, 3, 128, 128)]
+    tf_io = ferry.layout_summary(model, x, inputs_channel_order=TF, outputs_channel_order=TF)
+    assert tf_io.transposes == 0
+    pt_io = ferry.layout_summary(model, x, inputs_channel_order=PT, outputs_channel_order=PT)
+    # One for the image in, one for the [1, 21, 128, 128] mask out.
+    assert pt_io.transposes == 2
+    assert pt_io.bytes_moved == (3 + 21) * 128 * 128 * 4
+
+
+def test_vit_like_model_needs_only_the_attention_head_transposes():
+    from models.test_vit import BLOCKS, TinyViT
+
+    summary = ferry.layout_summary(
+        TinyViT().eval(), [torch.rand(1, 3, 64, 64)], inputs_channel_order=TF
+    )
+    # Each attention layer splits q, k and v into heads ([B, N, h, d] -> [B, h, N, d]) and
+    # merges them back: 4 transposes that move data in any order (k's own transpose folds into
+    # the matmul). The patch embedding's flatten(2).transpose(1, 2) after the channels-last conv
+    # is free: in channels-last order it is a plain reshape.
+    assert summary.transposes == 4 * BLOCKS
+    assert summary.transposes < summary.node_by_node_transposes
+    assert summary.exact
+
+
+def test_transformer_encoder_needs_only_the_attention_head_transposes():
+    layer = nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
+    summary = ferry.layout_summary(
+        encoder, [torch.rand(2, 10, 64)], inputs_channel_order=PT, outputs_channel_order=PT
+    )
+    # 4 per layer, as above; tokens [B, N, C] are read by dense layers in PyTorch order, so
+    # nothing else is ever transposed.
+    assert summary.transposes == 4 * 2
+    assert summary.exact
