@@ -133,53 +133,55 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   const Attrs& a = ctx.attrs();
   const Window w = read_window(a, nsp, name);
   const bool include_pad = !a.has("count_include_pad") || a.get_bool("count_include_pad");
+  const bool has_override = !a.is_none("divisor_override");
   Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
   std::vector<int64_t> pads(2 * x->rank(), 0);
   std::vector<int64_t> sizes;
-  bool padded = false;
   for (size_t i = 0; i < nsp; ++i) {
     const int64_t size = x->shape[i + 2];
     sizes.push_back(size);
-    const int64_t out = pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], false);
-    if (w.ceil_mode && pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], true) != out) {
-      // The partial window's divisor is clipped in ways a VALID pool cannot express.
-      const std::string where =
-          "input " + std::to_string(size) + ", kernel " + std::to_string(w.kernel[i]) +
-          ", stride " + std::to_string(w.strides[i]) + ", padding " + std::to_string(w.padding[i]);
-      throw LowerError(name + " with ceil_mode=True is not supported where it adds a partial " +
-                       "window (" + where + ")");
-    }
-    pads[2 * (i + 2)] = pads[2 * (i + 2) + 1] = w.padding[i];
-    padded = padded || w.padding[i] > 0;
+    const int64_t out = pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], w.ceil_mode);
+    // ceil_mode's last, partial window may run past the padded input: pad (with zeros, which
+    // add nothing to the sum) up to where it ends; its divisor is fixed by the scale below.
+    const int64_t needed = (out - 1) * w.strides[i] + w.kernel[i];
+    pads[2 * (i + 2)] = w.padding[i];
+    pads[2 * (i + 2) + 1] = w.padding[i] + std::max<int64_t>(0, needed - size - 2 * w.padding[i]);
   }
   x = emit_constant_pad(ctx, x, pads, 0.0);
   Value* y = emit_pool(ctx, "avg_pool", x, w.kernel, w.strides);
 
+  // The pool divides each window sum by the whole window; PyTorch divides by the window
+  // clipped to the padded input (count_include_pad) or to the input itself, or by the
+  // override. The ratio is a constant map, separable over the spatial dims.
   int64_t window = 1;
   for (int64_t k : w.kernel) window *= k;
-  if (!a.is_none("divisor_override")) {
-    // PyTorch then divides the window sum by the override, whatever the padding.
+  if (has_override) {
     const double scale = static_cast<double>(window) / a.get_float("divisor_override");
     Value* c = ctx.constant(float_tensor(y->dtype, {}, {scale}));
     y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
-  } else if (!include_pad && padded) {
-    // Each output divided by the whole window; PyTorch divides by the real elements in it.
-    Shape shape(2, 1);
-    std::vector<double> scale = {1.0};
-    for (size_t i = 0; i < nsp; ++i) {
-      const int64_t out = y->shape[i + 2];
-      shape.push_back(out);
-      std::vector<double> next;
-      for (double s : scale) {
-        for (int64_t o = 0; o < out; ++o) {
-          const int64_t begin = o * w.strides[i] - w.padding[i];
-          const int64_t end = begin + w.kernel[i];
-          const int64_t real = std::min(end, sizes[i]) - std::max<int64_t>(begin, 0);
-          next.push_back(s * static_cast<double>(w.kernel[i]) / static_cast<double>(real));
-        }
+    set_output_reshaped(ctx, y);
+    return;
+  }
+  Shape shape(2, 1);
+  std::vector<double> scale = {1.0};
+  bool uniform = true;
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t out = y->shape[i + 2];
+    shape.push_back(out);
+    std::vector<double> next;
+    for (double s : scale) {
+      for (int64_t o = 0; o < out; ++o) {
+        const int64_t begin = o * w.strides[i] - w.padding[i];
+        const int64_t end = std::min(begin + w.kernel[i], sizes[i] + w.padding[i]);
+        const int64_t divisor =
+            include_pad ? end - begin : std::min(end, sizes[i]) - std::max<int64_t>(begin, 0);
+        uniform = uniform && divisor == w.kernel[i];
+        next.push_back(s * static_cast<double>(w.kernel[i]) / static_cast<double>(divisor));
       }
-      scale = std::move(next);
     }
+    scale = std::move(next);
+  }
+  if (!uniform) {
     Value* c = ctx.constant(float_tensor(y->dtype, shape, scale));
     y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
   }

@@ -13,6 +13,10 @@ void register_all(Registry& registry) {
   register_index_rules(registry);
   register_reduce_rules(registry);
   register_user_rules(registry);
+  register_resize_rules(registry);
+  register_misc_rules(registry);
+  register_rnn_rules(registry);
+  register_attention_rules(registry);
 }
 
 }  // namespace ferry

@@ -16,6 +16,10 @@ void register_shape_rules(Registry& registry);
 void register_index_rules(Registry& registry);
 void register_reduce_rules(Registry& registry);
 void register_user_rules(Registry& registry);
+void register_resize_rules(Registry& registry);
+void register_misc_rules(Registry& registry);
+void register_rnn_rules(Registry& registry);
+void register_attention_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

@@ -21,11 +21,16 @@ from ferry.keras.layers import (
     user_layer,
 )
 from ferry.keras.naming import LayerNames
-from ferry.keras.native import NATIVE
+from ferry.keras.native import NATIVE, state_inputs
 from ferry.keras.ops import OPS
 from ferry.tfgraph import TfGraph, TfNode
 
 KerasTensor = keras.KerasTensor
+
+# Keras' Dense rejects inputs below rank 2, while docs/tf_ops.md allows `dense` on any x
+# [..., In] (nn.Linear on a 1-D tensor): such a node runs as Ferry's own op instead, whose
+# TF implementation (nn_ops.dense) handles the vector case.
+_NATIVE_MIN_RANK = {"dense": 2}
 
 
 @dataclass
@@ -136,25 +141,40 @@ class _Builder:
             return
         if node.op == "user":
             outputs = self._user(node)
-        elif node.op in NATIVE and self._has_constant_weights(node):
+        elif node.op in NATIVE and self._has_constant_weights(node) and self._keras_accepts(node):
             outputs = self._native(node)
         else:
             outputs = self._ferry_op(node)
         self._record(node, outputs)
 
     def _has_constant_weights(self, node: TfNode) -> bool:
+        states = state_inputs(node)
         return node.inputs[0] in self.tensors and all(
-            vid < 0 or vid in self.constants for vid in node.inputs[1:]
+            vid < 0 or vid in self.constants
+            for i, vid in enumerate(node.inputs)
+            if i > 0 and i not in states
         )
+
+    def _keras_accepts(self, node: TfNode) -> bool:
+        rank = len(self.graph.value(node.inputs[0]).shape)
+        return rank >= _NATIVE_MIN_RANK.get(node.op, 0)
 
     def _out_dtypes(self, node: TfNode) -> list[str]:
         return [self.graph.value(vid).dtype for vid in node.outputs]
 
     def _native(self, node: TfNode) -> list[KerasTensor]:
         x = self.graph.value(node.inputs[0])
-        params = [self.constants[vid] if vid >= 0 else None for vid in node.inputs[1:]]
+        states = state_inputs(node)
+        params = [
+            self.constants[vid] if vid >= 0 and i + 1 not in states else None
+            for i, vid in enumerate(node.inputs[1:])
+        ]
         native = NATIVE[node.op](node, x, params, self.names.for_op(node.scope, node.op, True))
-        y = native.layer(self.tensors[x.id])
+        initial = [self._symbolic(node.inputs[i], node) for i in states if node.inputs[i] >= 0]
+        if initial:
+            y = native.layer(self.tensors[x.id], initial_state=initial)
+        else:
+            y = native.layer(self.tensors[x.id])
         variables = native.layer.weights
         native.layer.set_weights(
             [np.asarray(w, dtype=v.dtype) for w, v in zip(native.weights, variables)]
@@ -168,7 +188,7 @@ class _Builder:
                 name=self.names.for_op(node.scope, "slice", False),
             )
             y = post([y])
-        return [y]
+        return list(y) if isinstance(y, (list, tuple)) else [y]  # RNNs return their states too
 
     def _operands(self, node: TfNode) -> tuple[list[str], list[np.ndarray], list[KerasTensor]]:
         kinds, constants, tensors = [], [], []

@@ -172,6 +172,51 @@ def _pool(classes: dict[int, type]) -> Factory:
     return factory
 
 
+# Recurrent ops (docs/tf_ops.md): x, then per direction its states and three weights.
+_RNN_STATES = {"gru": 1, "lstm": 2}
+
+
+def state_inputs(node: TfNode) -> list[int]:
+    """Inputs beyond the first that are run-time tensors (an RNN's initial states), passed
+    to the layer as `initial_state`; every other input of a native op is a weight."""
+    states = _RNN_STATES.get(node.op, 0)
+    if not states:
+        return []
+    group = states + 3
+    directions = 2 if node.attrs.get("bidirectional") else 1
+    return [1 + d * group + s for d in range(directions) for s in range(states)]
+
+
+def _recurrent(cls: type, **options: Any) -> Factory:
+    def factory(node: TfNode, x: TfValue, params: Params, name: str) -> Native:
+        states = _RNN_STATES[node.op]
+        group = states + 3
+        bidirectional = bool(node.attrs.get("bidirectional"))
+        weights: list[np.ndarray] = []
+        for d in range(2 if bidirectional else 1):
+            kernel, recurrent, bias = params[d * group + states : (d + 1) * group]
+            weights += [kernel, recurrent] + ([bias] if bias is not None else [])
+        # use_cudnn=False: Keras would switch to cuDNN's kernels on a GPU host; the generic
+        # loop computes the same thing on every host and in every export.
+        layer = cls(
+            int(node.attrs["units"]),
+            return_sequences=True,
+            return_state=True,
+            use_bias=params[states + 2] is not None,
+            use_cudnn=False,
+            dtype=x.dtype,
+            name=name,
+            **options,
+        )
+        if bidirectional:
+            # Keras' Bidirectional flips the backward output back to the original time
+            # order and concatenates forward first, as PyTorch does.
+            layer = L.Bidirectional(layer, merge_mode="concat", name=name)
+        return Native(layer, weights)
+
+    return factory
+
+
 NATIVE: dict[str, Factory] = {
     "conv": _conv,
     "depthwise_conv": _depthwise_conv,
@@ -181,4 +226,6 @@ NATIVE: dict[str, Factory] = {
     "embedding": _embedding,
     "max_pool": _pool({1: L.MaxPooling1D, 2: L.MaxPooling2D, 3: L.MaxPooling3D}),
     "avg_pool": _pool({1: L.AveragePooling1D, 2: L.AveragePooling2D, 3: L.AveragePooling3D}),
+    "gru": _recurrent(L.GRU, reset_after=True),
+    "lstm": _recurrent(L.LSTM),
 }

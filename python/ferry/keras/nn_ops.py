@@ -109,11 +109,22 @@ def layer_norm(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tens
     x = inputs[0]
     gamma = inputs[1] if len(inputs) > 1 else None
     beta = inputs[2] if len(inputs) > 2 else None
-    mean, variance = tf.nn.moments(x, axes=_ints(attrs["axes"]), keepdims=True)
+    axes = _ints(attrs["axes"])
+    mean, variance = tf.nn.moments(x, axes=axes, keepdims=True)
     y = (x - mean) * tf.math.rsqrt(variance + tf.cast(attrs["epsilon"], x.dtype))
+    # gamma/beta are shaped like the normalised axes, which after layout need not be the
+    # trailing ones (a channels-last input normalised over W has axes [2] of [N, H, W, C]):
+    # put their dims at those axes before broadcasting.
+    shape = [1] * x.shape.rank
+    for a in axes:
+        shape[a] = -1 if x.shape[a] is None else x.shape[a]
+
+    def param(t: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.cast(t, x.dtype), shape)
+
     if gamma is not None:
-        y = y * gamma
-    return y if beta is None else y + beta
+        y = y * param(gamma)
+    return y if beta is None else y + param(beta)
 
 
 def embedding(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ferry.keras import nn_ops
+from ferry.keras import nn_ops, resize
 
 OpResult = tf.Tensor | list[tf.Tensor]
 OpFn = Callable[[list[tf.Tensor | None], dict[str, Any]], OpResult]
@@ -306,5 +306,6 @@ OPS: dict[str, OpFn] = {
         _as_float(inputs[0]), axis=int(attrs["axis"])
     ),
     "cast": _cast,
+    "resize": resize.resize,
     **nn_ops.NN_OPS,
 }

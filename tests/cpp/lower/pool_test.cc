@@ -211,13 +211,45 @@ TEST(PoolLowering, AvgPoolCeilMode) {
   ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
   EXPECT_EQ(ops(r), std::vector<std::string>{"avg_pool"});
 
+  // A partial last window: zero-padded at the end, then its sum divided by the elements it
+  // really covers (1 of 2 rows), as PyTorch does.
   Call d;
   d.input("input", {1, 3, 5, 4});
   r = d.run("torch.nn.functional.avg_pool2d", pool_attrs(int64_t{2}, int64_t{2}, int64_t{0}, true),
             {1, 3, 3, 2});
-  EXPECT_TRUE(has_error(r,
-                        "ceil_mode=True is not supported where it adds a partial window "
-                        "(input 5, kernel 2, stride 2, padding 0)"));
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"pad", "avg_pool", "mul"}));
+  EXPECT_EQ(find(r, "pad")->attrs.get_ints("pads"), (Ints{0, 0, 0, 0, 0, 1, 0, 0}));
+  const Value* scale = find(r, "mul")->inputs[1];
+  ASSERT_EQ(scale->shape, (Shape{1, 1, 3, 2}));
+  const float* s = scale->constant->as<float>();
+  EXPECT_FLOAT_EQ(s[0], 1.0f);
+  EXPECT_FLOAT_EQ(s[2 * 2 + 1], 2.0f);
+}
+
+// With ceil_mode and padding, count_include_pad counts the padding but not what lies past
+// it; without it only the real elements count.
+TEST(PoolLowering, AvgPoolCeilModeDivisors) {
+  Call c;
+  c.input("input", {1, 1, 6});
+  auto r = c.run("torch.nn.functional.avg_pool1d", pool_attrs(Ints{3}, Ints{2}, Ints{1}, true),
+                 {1, 1, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  // Windows over the padded input [-1, 7): [-1, 2), [1, 4), [3, 6), [5, 8) clipped to [5, 7).
+  const float* s = find(r, "mul")->inputs[1]->constant->as<float>();
+  EXPECT_FLOAT_EQ(s[0], 1.0f);
+  EXPECT_FLOAT_EQ(s[3], 3.0f / 2);
+
+  Call d;
+  d.input("input", {1, 1, 6});
+  Attrs a = pool_attrs(Ints{3}, Ints{2}, Ints{1}, true);
+  a.set("count_include_pad", false);
+  r = d.run("torch.nn.functional.avg_pool1d", a, {1, 1, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  s = find(r, "mul")->inputs[1]->constant->as<float>();
+  EXPECT_FLOAT_EQ(s[0], 3.0f / 2);  // [-1, 2): 2 real elements
+  EXPECT_FLOAT_EQ(s[1], 1.0f);
+  EXPECT_FLOAT_EQ(s[3], 3.0f / 1);  // [5, 8): 1 real element
 }
 
 TEST(PoolLowering, AdaptiveAvgPool) {

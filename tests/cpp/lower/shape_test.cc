@@ -315,5 +315,34 @@ TEST_F(ShapeTest, ConcatenateTakesAxis) {
   EXPECT_EQ(node(0)->attrs.get_int("axis"), 0);
 }
 
+TEST_F(ShapeTest, PadListsPairsFromTheLastDimBackwards) {
+  Value* x = input(DType::kFloat32, {1, 3, 8, 8});
+  call("torch.nn.functional.pad", {{"input", x}},
+       attrs({{"pad", Ints{1, 2, 0, -1}}, {"mode", std::string("constant")}, {"value", 0.5}}),
+       DType::kFloat32, {1, 3, 7, 11});
+  EXPECT_EQ(lower_ops(), (Ops{"pad"}));
+  EXPECT_EQ(node(0)->attrs.get_ints("pads"), (Ints{0, 0, 0, 0, 0, -1, 1, 2}));
+  EXPECT_EQ(node(0)->attrs.get_string("mode"), "CONSTANT");
+  EXPECT_EQ(node(0)->attrs.get_float("value"), 0.5);
+}
+
+TEST_F(ShapeTest, ReflectionPadBecomesReflect) {
+  Value* x = input(DType::kFloat32, {1, 3, 8});
+  call("aten.reflection_pad1d.default", {{"self", x}}, attrs({{"padding", Ints{2, 1}}}),
+       DType::kFloat32, {1, 3, 11});
+  EXPECT_EQ(lower_ops(), (Ops{"pad"}));
+  EXPECT_EQ(node(0)->attrs.get_ints("pads"), (Ints{0, 0, 0, 0, 2, 1}));
+  EXPECT_EQ(node(0)->attrs.get_string("mode"), "REFLECT");
+}
+
+TEST_F(ShapeTest, PadWithReplicateIsRefused) {
+  Value* x = input(DType::kFloat32, {1, 3, 8});
+  call("torch.nn.functional.pad", {{"input", x}},
+       attrs({{"pad", Ints{1, 1}}, {"mode", std::string("replicate")}, {"value", Attr{}}}),
+       DType::kFloat32, {1, 3, 10});
+  lower_ops();
+  expect_error("mode='replicate'");
+}
+
 }  // namespace
 }  // namespace ferry

@@ -293,6 +293,53 @@ CASES = [
         T(lambda i, t: F.embedding(i, t)),
         id="tensor-weights",
     ),
+    *[
+        Case(
+            "resize",
+            [x],
+            attrs,
+            T(lambda x, kw=kw: F.interpolate(x.permute(0, 3, 1, 2), **kw).permute(0, 2, 3, 1)),
+            id=name,
+        )
+        for name, x, attrs, kw in [
+            # resize is channels-last: x is [N, H, W, C]; the reference runs on NCHW.
+            (
+                "bilinear",
+                f32(1, 5, 6, 2),
+                {"size": [8, 4], "method": "bilinear", "coordinate": "half_pixel"},
+                {"size": (8, 4), "mode": "bilinear", "align_corners": False},
+            ),
+            (
+                "align-corners",
+                f32(1, 5, 6, 2),
+                {"size": [9, 11], "method": "bilinear", "coordinate": "align_corners"},
+                {"size": (9, 11), "mode": "bilinear", "align_corners": True},
+            ),
+            (
+                "nearest-uint8",
+                i32(1, 5, 6, 2, lo=0, hi=255).astype(np.uint8),
+                {"size": [7, 3], "method": "nearest", "coordinate": "asymmetric"},
+                {"size": (7, 3), "mode": "nearest"},
+            ),
+            (
+                "nearest-exact-scale",
+                f32(1, 5, 5, 2),
+                {
+                    "size": [8, 8],
+                    "method": "nearest",
+                    "coordinate": "half_pixel",
+                    "scale": [1.7, 1.7],
+                },
+                {"scale_factor": 1.7, "mode": "nearest-exact"},
+            ),
+            (
+                "bicubic",
+                f32(1, 5, 6, 2),
+                {"size": [8, 4], "method": "bicubic", "coordinate": "half_pixel"},
+                {"size": (8, 4), "mode": "bicubic", "align_corners": False},
+            ),
+        ]
+    ],
 ]
 
 
@@ -323,6 +370,7 @@ def _documented_ops() -> set[str]:
 def test_every_documented_op_is_tested_and_supported() -> None:
     documented = _documented_ops()
     assert len(documented) > 60
-    tested = {c.op for c in CASES} | {"max_pool", "avg_pool", "user"}  # in other files
+    # Tested in other files (gru, lstm: tests/python/ops/test_rnn.py).
+    tested = {c.op for c in CASES} | {"max_pool", "avg_pool", "user", "gru", "lstm"}
     assert documented - tested == set()
     assert documented - set(OPS) - set(NATIVE) == {"user"}

@@ -1,0 +1,244 @@
+// Resizing: F.interpolate (nn.Upsample, F.upsample*) and the aten upsample ops become one
+// channels-last `resize` (docs/tf_ops.md). The output size is the recorded one, so PyTorch's
+// rounding of size * scale_factor never has to be redone. What has to be reproduced is where
+// each output samples the input (ATen's UpSample.h): the attributes name that rule exactly,
+// and `scale` is emitted only where a given scale_factor moves a sample away from where
+// in/out would put it, so back ends can use TF's resize kernels wherever they are exact.
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "lower/helpers.h"
+#include "lower/rules.h"
+
+namespace ferry {
+namespace {
+
+// What PyTorch was asked to do, whichever spelling was traced.
+struct Request {
+  std::string mode;  // F.interpolate's: nearest, nearest-exact, linear, bilinear, bicubic, area
+  bool align_corners = false;
+  std::vector<double> scales;  // per spatial dim, <= 0 where PyTorch uses in/out (its own rule)
+};
+
+struct Sampling {
+  std::string method;      // nearest, bilinear, bicubic
+  std::string coordinate;  // asymmetric, half_pixel, align_corners
+};
+
+// The scale factors as PyTorch hands them to the kernel. F.interpolate passes them on unless
+// recompute_scale_factor is True (then only the output size, computed from them, counts).
+std::vector<double> interpolate_scales(const Attrs& a, size_t nsp) {
+  const bool recompute = a.has("recompute_scale_factor") && !a.is_none("recompute_scale_factor") &&
+                         a.get_bool("recompute_scale_factor");
+  if (a.is_none("scale_factor") || recompute) return std::vector<double>(nsp, 0.0);
+  std::vector<double> s = a.get_floats("scale_factor");
+  if (s.size() == 1) s.assign(nsp, s[0]);
+  if (s.size() != nsp) {
+    throw LowerError("interpolate: scale_factor has " + std::to_string(s.size()) + " entries for " +
+                     std::to_string(nsp) + " spatial dims");
+  }
+  return s;
+}
+
+Request from_interpolate(const LowerContext& ctx, size_t nsp) {
+  const Attrs& a = ctx.attrs();
+  Request r;
+  r.mode = a.has("mode") && !a.is_none("mode") ? a.get_string("mode") : "nearest";
+  r.align_corners =
+      a.has("align_corners") && !a.is_none("align_corners") && a.get_bool("align_corners");
+  if (a.has("antialias") && !a.is_none("antialias") && a.get_bool("antialias")) {
+    throw LowerError("interpolate with antialias=True is not supported yet");
+  }
+  r.scales = interpolate_scales(a, nsp);
+  return r;
+}
+
+// aten.upsample_*{1,2}d: `.default` spells the scales scales_h/scales_w (1-d: scales),
+// `.vec` as one scale_factors list.
+Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) {
+  const Attrs& a = ctx.attrs();
+  Request r;
+  r.mode = mode;
+  r.align_corners = a.has("align_corners") && a.get_bool("align_corners");
+  r.scales.assign(nsp, 0.0);
+  if (a.has("scale_factors")) {
+    if (!a.is_none("scale_factors")) r.scales = a.get_floats("scale_factors");
+  } else {
+    const std::vector<std::string> names = nsp == 1
+                                               ? std::vector<std::string>{"scales"}
+                                               : std::vector<std::string>{"scales_h", "scales_w"};
+    for (size_t i = 0; i < names.size() && i < nsp; ++i) {
+      if (!a.is_none(names[i])) r.scales[i] = a.get_float(names[i]);
+    }
+  }
+  if (r.scales.size() != nsp) throw LowerError(mode + ": scale_factors does not match the rank");
+  return r;
+}
+
+// Where output `dst` samples the input along one axis, as ATen computes it: the input index
+// for nearest, the real source coordinate otherwise. T is ATen's arithmetic type (float for
+// nearest and for float32 inputs, double for float64), so comparisons are bit for bit.
+template <typename T>
+std::vector<double> positions(const Sampling& s, int64_t in, int64_t out, double scale) {
+  const bool align = s.coordinate == "align_corners";
+  const bool half = s.coordinate == "half_pixel";
+  T ratio;
+  if (align) {
+    ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
+  } else if (scale > 0) {
+    ratio = static_cast<T>(1.0 / scale);
+  } else {
+    ratio = static_cast<T>(in) / static_cast<T>(out);
+  }
+  std::vector<double> pos(out);
+  for (int64_t d = 0; d < out; ++d) {
+    const T dst = static_cast<T>(d);
+    if (s.method == "nearest") {
+      // ATen copies at equal sizes and halves at double sizes, whatever the scale says.
+      if (!half && out == in) {
+        pos[d] = static_cast<double>(d);
+      } else if (!half && out == 2 * in) {
+        pos[d] = static_cast<double>(d / 2);
+      } else {
+        const T src = std::floor((dst + (half ? T(0.5) : T(0))) * ratio);
+        pos[d] = std::min(static_cast<double>(src), static_cast<double>(in - 1));
+      }
+    } else if (s.method == "bilinear" && out == in) {
+      pos[d] = static_cast<double>(d);  // ATen copies here too
+    } else if (align) {
+      pos[d] = static_cast<double>(ratio * dst);
+    } else {
+      const T src = ratio * (dst + T(0.5)) - T(0.5);
+      // Bilinear clamps a negative source to the first row; bicubic does not.
+      pos[d] = static_cast<double>(s.method == "bilinear" && src < T(0) ? T(0) : src);
+    }
+  }
+  return pos;
+}
+
+std::vector<double> positions_for(const Sampling& s, DType dtype, int64_t in, int64_t out,
+                                  double scale) {
+  if (s.method != "nearest" && dtype == DType::kFloat64) {
+    return positions<double>(s, in, out, scale);
+  }
+  return positions<float>(s, in, out, scale);
+}
+
+Sampling sampling_for(const Request& r, size_t nsp) {
+  const std::string linear = nsp == 1 ? "linear" : "bilinear";
+  if (r.mode == "nearest") return {"nearest", "asymmetric"};
+  if (r.mode == "nearest-exact") return {"nearest", "half_pixel"};
+  if (r.mode == linear || r.mode == "bicubic") {
+    if (r.mode == "bicubic" && nsp != 2) throw LowerError("bicubic interpolation needs 4-D input");
+    return {r.mode == "bicubic" ? "bicubic" : "bilinear",
+            r.align_corners ? "align_corners" : "half_pixel"};
+  }
+  throw LowerError("interpolate mode '" + r.mode + "' is not supported for " +
+                   std::to_string(nsp + 2) + "-D input");
+}
+
+// mode='area' is adaptive average pooling; without a fixed window per output it has no
+// exact counterpart among the TF-level ops.
+Value* emit_area(LowerContext& ctx, Value* x, const std::vector<int64_t>& out) {
+  std::vector<int64_t> kernel;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t in = x->shape[i + 2];
+    if (out[i] <= 0 || in % out[i] != 0) {
+      throw LowerError("interpolate mode 'area' from size " + std::to_string(in) + " to " +
+                       std::to_string(out[i]) +
+                       " is not supported: the input size must be a multiple of the output size");
+    }
+    kernel.push_back(in / out[i]);
+  }
+  Attrs attrs;
+  attrs.set("pool_size", kernel);
+  attrs.set("strides", kernel);
+  attrs.set("padding", std::string("VALID"));
+  return ctx.emit("avg_pool", {x}, std::move(attrs), x->dtype,
+                  {x->shape[0], x->shape[1], out[0], out[1]});
+}
+
+void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
+  const size_t nsp = input->rank() - 2;
+  const Shape& out_shape = ctx.torch_output().shape;
+  // 1-d resizing is 2-d resizing of a height-1 image: every sampling rule maps row 0 to 0.
+  Value* x = input;
+  std::vector<int64_t> out(out_shape.end() - nsp, out_shape.end());
+  std::vector<double> scales = r.scales;
+  if (nsp == 1) {
+    x = emit_reshape(ctx, input, {input->shape[0], input->shape[1], 1, input->shape[2]});
+    out.insert(out.begin(), 1);
+    scales.insert(scales.begin(), 0.0);
+  }
+  if (r.mode == "area") {
+    set_output_reshaped(ctx, emit_area(ctx, x, out));
+    return;
+  }
+  const Sampling s = sampling_for(r, nsp);
+  if (s.method != "nearest" && !is_floating(x->dtype)) {
+    throw LowerError(s.method + " interpolation of " + std::string(dtype_name(x->dtype)) +
+                     " tensors is not supported");
+  }
+  bool scale_matters = false;
+  for (size_t i = 0; i < 2; ++i) {
+    const int64_t in = x->shape[i + 2];
+    if (scales[i] > 0 && positions_for(s, x->dtype, in, out[i], scales[i]) !=
+                             positions_for(s, x->dtype, in, out[i], 0.0)) {
+      scale_matters = true;
+    }
+  }
+  Attrs attrs;
+  attrs.set("size", out);
+  attrs.set("method", s.method);
+  attrs.set("coordinate", s.coordinate);
+  if (scale_matters) attrs.set("scale", scales);
+  Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype,
+                      {x->shape[0], x->shape[1], out[0], out[1]});
+  set_output_reshaped(ctx, y);
+}
+
+Value* spatial_input(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  if (x->rank() == 5) {
+    throw LowerError("3-D (volumetric) interpolation of 5-D tensors is not supported yet");
+  }
+  if (x->rank() != 3 && x->rank() != 4) {
+    throw LowerError("interpolation expects a 3-D or 4-D input, got " + std::to_string(x->rank()) +
+                     "-D");
+  }
+  return x;
+}
+
+Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode) {
+  return {{"aten." + op + ".default", "aten." + op + ".vec"},
+          [nsp, mode](LowerContext& ctx) {
+            Value* x = spatial_input(ctx);
+            if (x->rank() != nsp + 2) throw LowerError(mode + ": unexpected input rank");
+            lower_resize(ctx, x, from_aten(ctx, nsp, mode));
+          },
+          "resize"};
+}
+
+}  // namespace
+
+void register_resize_rules(Registry& registry) {
+  // nn.Upsample* modules and F.upsample, F.upsample_nearest, F.upsample_bilinear all reach
+  // the trace as this call (the deprecated F.upsample* do not dispatch on their own).
+  registry.add({{"torch.nn.functional.interpolate"},
+                [](LowerContext& ctx) {
+                  Value* x = spatial_input(ctx);
+                  lower_resize(ctx, x, from_interpolate(ctx, x->rank() - 2));
+                },
+                "resize (avg_pool for mode='area')"});
+  registry.add(aten_rule("upsample_nearest2d", 2, "nearest"));
+  registry.add(aten_rule("_upsample_nearest_exact2d", 2, "nearest-exact"));
+  registry.add(aten_rule("upsample_bilinear2d", 2, "bilinear"));
+  registry.add(aten_rule("upsample_bicubic2d", 2, "bicubic"));
+  registry.add(aten_rule("upsample_nearest1d", 1, "nearest"));
+  registry.add(aten_rule("_upsample_nearest_exact1d", 1, "nearest-exact"));
+  registry.add(aten_rule("upsample_linear1d", 1, "linear"));
+}
+
+}  // namespace ferry
