@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "pytorch_to_keras": "ferry.api",
+    "layout_summary": "ferry.api",
+    "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",
     "ChannelOrderingStrategy": "ferry.converters",
     "converter": "ferry.converters",

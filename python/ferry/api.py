@@ -13,6 +13,7 @@ from ferry.converters import ChannelOrder, UserConverter, disabled_rule_names
 from ferry.core_bridge import CoreResult, run_core
 from ferry.errors import ConversionError, UnsupportedOpsError
 from ferry.report import render_tree, statuses, write_html
+from ferry.summary import LayoutSummary
 from ferry.trace import trace_module
 from ferry.trace.model import Trace, TraceNode
 
@@ -223,7 +224,8 @@ def pytorch_to_keras(
     """Converts a PyTorch module (or callable) into a Keras 3 model.
 
     Every converted call is compared with PyTorch; the tree of calls is printed with what
-    became of each. Raises UnsupportedOpsError (listing every op with no converter once, with
+    became of each. A call is inaccurate when its max abs difference exceeds
+    `validation_tolerance` times max(1, the largest magnitude PyTorch recorded for it). Raises UnsupportedOpsError (listing every op with no converter once, with
     where it was invoked) instead of returning a partial model.
     """
     if trace_shape:
@@ -302,16 +304,41 @@ def pytorch_to_keras(
     )
     show(report)
     if verbose:
-        count, nbytes = result.transposes
-        diffs = ", ".join(f"{a:.3g}" for a, _ in report.outputs)
-        print(
-            f"Ferry: {len(result.converted)} calls converted, {count} transpose(s) "
-            f"({nbytes} bytes per inference), max abs diff of outputs: {diffs}"
-        )
+        print(summary(result, report))
     build.model.ferry_report = report  # type: ignore[attr-defined]
+    build.model.ferry_layout = LayoutSummary.from_core(result)  # type: ignore[attr-defined]
     if return_outputs_pt:
         return build.model, _outputs_pt(trace)
     return build.model
+
+
+def summary(result: CoreResult, report: Any = None) -> str:
+    text = f"Ferry: {len(result.converted)} calls converted; {LayoutSummary.from_core(result)}"
+    if report is not None:
+        diffs = ", ".join(f"{a:.3g}" for a, _ in report.outputs)
+        text += f"; max abs diff of outputs: {diffs}"
+    return text
+
+
+def layout_summary(
+    model: Any,
+    args: Sequence[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    inputs_channel_order: OrderSpec = ChannelOrder.TENSORFLOW,
+    outputs_channel_order: OrderSpec = None,
+) -> LayoutSummary:
+    """Traces and converts in the core only (no TensorFlow needed) and reports the channel
+    order the solver chose: transposes and bytes moved, against node-by-node decisions."""
+    trace, result = convert_trace(
+        model, args, kwargs, None, inputs_channel_order, outputs_channel_order, None, None, None
+    )
+    if result.unsupported:
+        raise _unsupported_error(trace, result)
+    if result.errors:
+        raise ConversionError(
+            "ferry: conversion failed:\n" + "\n".join(m for _, m in result.errors)
+        )
+    return LayoutSummary.from_core(result)
 
 
 def _keras_name(name: str) -> str:

@@ -15,7 +15,7 @@ import torch
 from ferry import _core
 from ferry.converters import UserConverter, find_user_converter
 from ferry.tfgraph import TfGraph, TfNode, TfValue
-from ferry.trace.model import NodeKind, TensorRef, Trace, ValueKind
+from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
 _DTYPE_NAMES = {
     torch.float32: "float32",
@@ -45,7 +45,10 @@ class CoreResult:
     unsupported: list[tuple[int, str]]
     errors: list[tuple[int, str]]
     dumps: list[tuple[str, str]]
-    transposes: tuple[int, int]
+    transposes: tuple[int, int]  # (count, bytes per inference) in the final graph
+    transposes_node_by_node: tuple[int, int]  # the same if order were decided node by node
+    layout: dict[str, Any]  # solver statistics: variables, cost, exact, method
+    seconds: list[tuple[str, float]]  # wall time of each core stage
     graph: TfGraph | None
     user_converters: dict[int, UserConverter] = field(default_factory=dict)
 
@@ -68,6 +71,9 @@ def run_core(
         errors=[tuple(p) for p in raw["errors"]],
         dumps=[tuple(d) for d in raw["dumps"]],
         transposes=tuple(raw["transposes"]),
+        transposes_node_by_node=tuple(raw["transposes_node_by_node"]),
+        layout=dict(raw["layout"]),
+        seconds=[tuple(s) for s in raw["seconds"]],
         graph=graph,
         user_converters=users,
     )
@@ -82,11 +88,23 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
         if v.kind == ValueKind.CONSTANT:
             t.set_constant(v.id, _constant_array(v.data))
     users: dict[int, UserConverter] = {}
+    modules = _ModuleRuleArgs(trace, t)
     for node in trace.nodes:
         user = find_user_converter(node.target) if node.kind != NodeKind.ATEN else None
         if user is not None:
             users[node.id] = user
         args = _encode_args(trace, node.op, node.args)
+        if user is None and node.kind == NodeKind.MODULE and _core.has_rule(node.op):
+            args += modules.args(node)
+        if user is None and _is_factory(node, args):
+            args.append(
+                (
+                    "recorded",
+                    [modules.constant(trace.values[node.output_refs()[0].value])],
+                    False,
+                    None,
+                )
+            )
         outputs = [ref.value for ref in node.output_refs()]
         t.add_node(
             node.id,
@@ -104,6 +122,82 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
     t.input_names = list(trace.input_names)
     t.output_names = list(trace.output_names)
     return t, users
+
+
+def _is_factory(node: TraceNode, args: list[tuple[str, list[int], bool, Any]]) -> bool:
+    """A call that makes a tensor from no tensor (torch.zeros, ...) and has a core rule."""
+    return (
+        node.kind != NodeKind.MODULE
+        and len(node.output_refs()) == 1
+        and not any(tensors for _, tensors, _, _ in args)
+        and _core.has_rule(node.op)
+        and _core.rule_mapping(node.op).startswith("constant")
+    )
+
+
+class _ModuleRuleArgs:
+    """What a core rule for a whole module (nn.GRU, ...) needs beyond the forward arguments.
+
+    A module call records only its forward arguments; the rule also needs the module's
+    parameters (constant tensor arguments named after them, in `named_parameters` order) and
+    its simple attributes (hidden_size, batch_first, ...). A parameter the trace already holds
+    keeps its value id; any other is appended to the core trace as a new constant."""
+
+    def __init__(self, trace: Trace, core_trace: Any) -> None:
+        self.core_trace = core_trace
+        self.next_id = len(trace.values)
+        self.known: dict[tuple[Any, ...], int] | None = None
+        self.trace = trace
+
+    def args(self, node: TraceNode) -> list[tuple[str, list[int], bool, Any]]:
+        module = node.target
+        taken = {"input" if name == "self" else name for name in node.args}
+        out = []
+        # A forward argument wins over a parameter or attribute of the same name.
+        for name, param in module.named_parameters(recurse=False):
+            if name not in taken:
+                full_name = f"{node.scope}.{name}" if node.scope else name
+                out.append((name, [self._value_id(param, full_name)], False, None))
+        for name, value in vars(module).items():
+            if name.startswith("_") or name in taken or not _is_simple(value):
+                continue
+            out.append((name, [], False, list(value) if isinstance(value, tuple) else value))
+        return out
+
+    def constant(self, value: Any) -> int:
+        """A new constant holding a recorded value (for calls that become constants)."""
+        vid = self.next_id
+        self.next_id += 1
+        self.core_trace.add_value(vid, dtype_name(value.dtype), list(value.shape), False, "", -1)
+        self.core_trace.set_constant(vid, _constant_array(value.data))
+        return vid
+
+    def _value_id(self, param: torch.Tensor, name: str) -> int:
+        if self.known is None:  # built on first use: most models have no module rule
+            self.known = {
+                _tensor_key(v.data): v.id for v in self.trace.values if v.kind == ValueKind.CONSTANT
+            }
+        key = _tensor_key(param)
+        if key not in self.known:
+            vid = self.next_id
+            self.next_id += 1
+            self.core_trace.add_value(
+                vid, dtype_name(param.dtype), list(param.shape), False, name, -1
+            )
+            self.core_trace.set_constant(vid, _constant_array(param))
+            self.known[key] = vid
+        return self.known[key]
+
+
+def _tensor_key(t: torch.Tensor) -> tuple[Any, ...]:
+    # The trace holds detached aliases of parameters, not the Parameter objects: same storage.
+    return (t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()))
+
+
+def _is_simple(value: Any) -> bool:
+    if isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, tuple) and all(isinstance(v, (bool, int, float)) for v in value)
 
 
 def _constant_array(data: torch.Tensor) -> np.ndarray:

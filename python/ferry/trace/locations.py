@@ -121,7 +121,7 @@ def class_location(cls: type) -> SourceLocation | None:
 def _class_location(cls: type) -> SourceLocation | None:
     try:
         file = inspect.getsourcefile(cls)
-    except TypeError:
+    except (OSError, TypeError):  # built-in, or defined where Python keeps no source (a REPL)
         return None
     if file is None:
         return None

@@ -123,6 +123,9 @@ def _aten_signatures(func: Any) -> list[Signature]:
     if not isinstance(func, _BUILTIN_TYPES) or not name or not hasattr(torch.ops.aten, name):
         return []
     packet = getattr(torch.ops.aten, name)
+    if not isinstance(packet, torch._ops.OpOverloadPacket):
+        # Dunder names (`Tensor.__eq__`) resolve to the namespace object's own methods.
+        return []
     schemas = [
         getattr(packet, o)._schema for o in sorted(packet.overloads(), key=lambda o: o != "default")
     ]

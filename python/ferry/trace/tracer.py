@@ -152,6 +152,8 @@ def trace_module(
         result = module(*args, **kwargs)
     outputs = recorder.refs(result)
     n_outputs = sum(1 for _ in iter_refs(outputs))
+    if output_names is None:
+        output_names = _keyed_names(outputs)
     return _finish(recorder, outputs, input_ids, names, _names(output_names, n_outputs, "output"))
 
 
@@ -205,6 +207,28 @@ def _unique(tensors: Iterator[torch.Tensor]) -> list[torch.Tensor]:
             seen.add(id(t))
             out.append(t)
     return out
+
+
+def _keyed_names(outputs: Any) -> list[str] | None:
+    """Output names from dict keys, in iter_refs order: `{"out": y}` names y "out" (a tensor
+    inside a list under a key gets its index too, "aux_0"). None when no output is keyed."""
+    names: list[str] = []
+    keyed = False
+
+    def walk(obj: Any, path: list[str]) -> None:
+        nonlocal keyed
+        if isinstance(obj, TensorRef):
+            names.append("_".join(path) if path else f"output_{len(names)}")
+        elif isinstance(obj, (list, tuple)):
+            for i, item in enumerate(obj):
+                walk(item, [*path, str(i)] if path else [])
+        elif isinstance(obj, dict):
+            keyed = True
+            for key, item in obj.items():
+                walk(item, [*path, str(key)])
+
+    walk(outputs, [])
+    return names if keyed else None
 
 
 def _names(given: list[str] | None, count: int, prefix: str) -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from .torchvision_import import import_torchvision
+from models.torchvision_import import import_torchvision
 
 torchvision = import_torchvision()
 

@@ -199,6 +199,17 @@ def test_kwargs_and_structures_flatten_in_order() -> None:
     assert trace.nodes[0].args == {"pair": (TensorRef(0), TensorRef(1)), "bias": TensorRef(2)}
 
 
+def test_dict_keys_name_the_outputs() -> None:
+    class Model(nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple:
+            return x * 2, {"out": x + 1, "aux": [x - 1, x * 3]}
+
+    trace = trace_module(Model(), [torch.randn(2)])
+    assert trace.output_names == ["output_0", "out", "aux_0", "aux_1"]
+    given = trace_module(Model(), [torch.randn(2)], output_names=list("abcd"))
+    assert given.output_names == list("abcd")
+
+
 def _hook_state() -> tuple[int, ...]:
     m = torch.nn.modules.module
     return (
@@ -352,3 +363,13 @@ def test_traceable_keeps_wraps_metadata() -> None:
     wrapped = traceable(plain)
     assert functools.WRAPPER_ASSIGNMENTS and wrapped.__name__ == "plain"
     assert wrapped.__wrapped__ is plain and wrapped(1) == 2
+
+
+def test_tensor_comparison_dunders_bind() -> None:
+    # `Tensor.__eq__` has no aten packet of its name: `torch.ops.aten.__eq__` is the namespace
+    # object's own method. nn.TransformerEncoder compares its mask this way.
+    x, y = torch.randn(3), torch.randn(3)
+    trace = trace_module(lambda a, b: (a == b, a == 1.0), [x, y])
+    tensor, scalar = nodes(trace, "torch.Tensor.__eq__")
+    assert tensor.args["input"] == TensorRef(0) and tensor.args["other"] == TensorRef(1)
+    assert scalar.args["other"] == 1.0
