@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import sys
 
+from sections import write_section
+
 MODELS = {"resnet50": (20.0, 3.0), "mobilenet_v3_large": (12.0, 3.0)}  # targets: seconds, GB
 
 
@@ -57,20 +59,19 @@ def main() -> None:
         )
     table = "\n".join(
         [
-            "| model | wall time, imports included | imports | trace + convert + build + validate | peak RSS |",
+            "| model | wall time, all imports included | torch + Ferry imports | trace, convert, TensorFlow import, Keras build, validation | peak RSS |",
             "| --- | --- | --- | --- | --- |",
             *rows,
         ]
     )
     text = (
-        "# Benchmarks\n\n## Conversion to Keras with full validation\n\n"
-        f"Median of {opts.repeat} runs of `python bench/conversion.py` on "
-        f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        "input 1x3x224x224, random weights, `/usr/bin/time -v` around a fresh process.\n\n"
+        "## Conversion to Keras with full validation\n\n"
+        f"`python bench/conversion.py`: median of {opts.repeat} runs on {os.cpu_count()} cores "
+        f"({platform.machine()}), input 1x3x224x224, random weights, `/usr/bin/time -v` around "
+        "a fresh process per run.\n\n"
         f"{table}\n"
     )
-    with open("docs/benchmarks.md", "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section("conversion", text)
     print(text)
 
 
