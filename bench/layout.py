@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import torch
-
 from sections import write_section
 
 sys.path.insert(0, os.path.join("tests", "python"))
@@ -41,11 +40,12 @@ def synthetic_rows() -> list[str]:
 
 
 def model_rows() -> list[str]:
+    from models.test_vit import TinyViT
+    from models.torchvision_import import import_torchvision
+
     import ferry
     from ferry.core_bridge import run_core
     from ferry.trace import trace_module
-    from models.test_vit import TinyViT
-    from models.torchvision_import import import_torchvision
 
     tv = import_torchvision()
     models = {

@@ -10,7 +10,10 @@ HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun 
 
 
 def write_section(name: str, text: str) -> None:
-    page = open(PATH, encoding="utf-8").read() if os.path.exists(PATH) else HEADER
+    page = HEADER
+    if os.path.exists(PATH):
+        with open(PATH, encoding="utf-8") as f:
+            page = f.read()
     if not page.startswith("# Benchmarks"):
         page = HEADER
     block = f"<!-- {name} -->\n{text.strip()}\n<!-- /{name} -->"

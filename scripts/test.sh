@@ -35,8 +35,8 @@ if [ "${FERRY_FAST:-0}" = 1 ]; then
 fi
 
 check "C++ tests" cpp_tests
-check "ruff check" ruff check python tests
-check "ruff format" ruff format --check python tests
+check "ruff check" ruff check python tests bench examples
+check "ruff format" ruff format --check python tests bench examples
 check "pytest" python -m pytest "${pytest_args[@]}"
 
 echo
