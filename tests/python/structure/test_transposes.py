@@ -121,3 +121,23 @@ def test_transformer_encoder_needs_only_the_attention_head_transposes():
     # nothing else is ever transposed.
     assert summary.transposes == 4 * 2
     assert summary.exact
+
+
+@pytest.mark.parametrize(
+    "dims, conv, bn, pool",
+    [
+        (1, nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d),
+        (2, nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d),
+        (3, nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d),
+    ],
+)
+def test_every_rank_is_solved_alike(dims, conv, bn, pool):
+    model = nn.Sequential(conv(3, 8, 3, padding=1), bn(8), nn.ReLU(), pool(2), conv(8, 4, 1)).eval()
+    x = [torch.rand(1, 3, *([8] * dims))]
+    assert (
+        ferry.layout_summary(model, x, inputs_channel_order=TF, outputs_channel_order=TF).transposes
+        == 0
+    )
+    mixed = ferry.layout_summary(model, x, inputs_channel_order=PT, outputs_channel_order=PT)
+    assert mixed.transposes == 2  # in and out, whatever the rank
+    assert mixed.bytes_moved == (3 * 8**dims + 4 * 4**dims) * 4
