@@ -11,6 +11,8 @@ from ferry import ChannelOrder
 
 
 class GruTwoConv1d(nn.Module):
+    """The seed's example: a GRU feeding two Conv1d; the seed needs a manual hint."""
+
     def __init__(self):
         super().__init__()
         self.gru = nn.GRU(32, 128, num_layers=1, batch_first=True, bidirectional=False)
@@ -44,3 +46,15 @@ def test_gru_two_conv1d_converts():
         if g.shape != e.shape:
             e = np.moveaxis(e, 1, -1)
         np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
+
+
+def test_gru_and_two_conv1d_need_exactly_one_transpose():
+    summary = nobuco.layout_summary(
+        GruTwoConv1d().eval(),
+        [torch.normal(0, 1, size=(1, 12, 32))],
+        inputs_channel_order=ChannelOrder.PYTORCH,
+    )
+    # The GRU output is read channels-last by both convs: one transpose serves both.
+    assert summary.transposes == 1
+    assert summary.bytes_moved == 1 * 12 * 128 * 4
+    assert summary.exact

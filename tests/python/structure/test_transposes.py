@@ -13,32 +13,6 @@ from ferry import ChannelOrder
 TF, PT = ChannelOrder.TENSORFLOW, ChannelOrder.PYTORCH
 
 
-class GruTwoConv1d(nn.Module):
-    """The seed's example: a GRU feeding two Conv1d; the seed needs a manual hint."""
-
-    def __init__(self):
-        super().__init__()
-        self.gru = nn.GRU(32, 128, num_layers=1, batch_first=True, bidirectional=False)
-        self.conv1 = nn.Conv1d(12, 40, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv1d(12, 60, kernel_size=1, padding=0)
-
-    def forward(self, x):
-        x, hx = self.gru(x)
-        x1 = self.conv1(x)
-        x2 = self.conv2(x)
-        return x1, x2
-
-
-def test_gru_and_two_conv1d_need_exactly_one_transpose():
-    summary = ferry.layout_summary(
-        GruTwoConv1d().eval(), [torch.normal(0, 1, size=(1, 12, 32))], inputs_channel_order=PT
-    )
-    # The GRU output is read channels-last by both convs: one transpose serves both.
-    assert summary.transposes == 1
-    assert summary.bytes_moved == 1 * 12 * 128 * 4
-    assert summary.exact
-
-
 @pytest.fixture(scope="module")
 def torchvision():
     return import_torchvision()
