@@ -15,6 +15,7 @@ void register_all(Registry& registry) {
   register_user_rules(registry);
   register_resize_rules(registry);
   register_misc_rules(registry);
+  register_inplace_rules(registry);
   register_rnn_rules(registry);
   register_attention_rules(registry);
 }

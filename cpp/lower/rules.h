@@ -18,6 +18,7 @@ void register_reduce_rules(Registry& registry);
 void register_user_rules(Registry& registry);
 void register_resize_rules(Registry& registry);
 void register_misc_rules(Registry& registry);
+void register_inplace_rules(Registry& registry);
 void register_rnn_rules(Registry& registry);
 void register_attention_rules(Registry& registry);
 

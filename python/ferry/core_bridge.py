@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ferry import _core
+from ferry import _core, inplace
 from ferry.converters import UserConverter, find_user_converter
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
@@ -61,14 +61,22 @@ def run_core(
     output_orders: list[str],
     keep_dumps: bool = False,
 ) -> CoreResult:
-    core_trace, users = _to_core(trace)
+    core_trace, core_users, core_to_trace = _to_core(trace)
     raw = _core.convert(core_trace, disabled, input_orders, output_orders, keep_dumps)
-    graph = _graph_from_core(raw["graph"]) if raw["graph"] is not None else None
+    graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
+
+    def ids(items: list[int]) -> list[int]:
+        return list(dict.fromkeys(core_to_trace[i] for i in items))
+
+    def problems(items) -> list[tuple[int, str]]:
+        return [(core_to_trace[n] if n >= 0 else -1, m) for n, m in items]
+
+    users = {core_to_trace[n]: u for n, u in core_users.items()}
     return CoreResult(
-        converted=list(raw["converted"]),
-        unused=list(raw["unused"]),
-        unsupported=[tuple(p) for p in raw["unsupported"]],
-        errors=[tuple(p) for p in raw["errors"]],
+        converted=ids(raw["converted"]),
+        unused=[n for n in ids(raw["unused"]) if n not in set(ids(raw["converted"]))],
+        unsupported=problems(raw["unsupported"]),
+        errors=problems(raw["errors"]),
         dumps=[tuple(d) for d in raw["dumps"]],
         transposes=tuple(raw["transposes"]),
         transposes_node_by_node=tuple(raw["transposes_node_by_node"]),
@@ -79,7 +87,7 @@ def run_core(
     )
 
 
-def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
+def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter], list[int]]:
     t = _core.Trace()
     for v in trace.values:
         t.add_value(
@@ -89,10 +97,35 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
             t.set_constant(v.id, _constant_array(v.data))
     users: dict[int, UserConverter] = {}
     modules = _ModuleRuleArgs(trace, t)
+    # Write-backs of in-place calls on views go right after the writer's subtree; core node
+    # ids are renumbered densely around them and mapped back through `core_to_trace`.
+    pending: dict[int, list[inplace.ViewWrite]] = {}
+    for write in inplace.view_writes(trace):
+        pending.setdefault(inplace.last_descendant(trace, write.writer), []).append(write)
+    core_id: dict[int, int] = {}
+    core_to_trace: list[int] = []
+
+    def add(
+        trace_id: int, kind: str, op: str, scope: str, parent: int, args, outputs, user=None
+    ) -> None:
+        nid = len(core_to_trace)
+        if kind != "synthetic":
+            core_id[trace_id] = nid
+        core_to_trace.append(trace_id)
+        t.add_node(
+            nid,
+            "function" if kind == "synthetic" else kind,
+            op,
+            scope,
+            core_id[parent] if parent >= 0 else -1,
+            args,
+            outputs,
+            trace_id if user is not None else -1,  # the handle the back ends look up
+            user.strategy.value if user is not None else "",
+        )
+
     for node in trace.nodes:
         user = find_user_converter(node.target) if node.kind != NodeKind.ATEN else None
-        if user is not None:
-            users[node.id] = user
         args = _encode_args(trace, node.op, node.args)
         if user is None and node.kind == NodeKind.MODULE and _core.has_rule(node.op):
             args += modules.args(node)
@@ -106,22 +139,27 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter]]:
                 )
             )
         outputs = [ref.value for ref in node.output_refs()]
-        t.add_node(
-            node.id,
-            node.kind.value,
-            node.op,
-            node.scope,
-            node.parent,
-            args,
-            outputs,
-            node.id if user is not None else -1,
-            user.strategy.value if user is not None else "",
-        )
+        if node.op.endswith("__setitem__"):
+            outputs = inplace.setitem_output(trace, node)
+        add(node.id, node.kind.value, node.op, node.scope, node.parent, args, outputs, user)
+        if user is not None:
+            users[len(core_to_trace) - 1] = user
+        for write in pending.get(node.id, []):
+            writer = trace.nodes[write.writer]
+            add(
+                write.writer,
+                "synthetic",
+                "ferry.view_write",
+                writer.scope,
+                writer.parent,
+                write.args,
+                [write.output],
+            )
     t.inputs = list(trace.inputs)
     t.outputs = [ref.value for ref in trace.output_refs()]
     t.input_names = list(trace.input_names)
     t.output_names = list(trace.output_names)
-    return t, users
+    return t, users, core_to_trace
 
 
 def _is_factory(node: TraceNode, args: list[tuple[str, list[int], bool, Any]]) -> bool:
@@ -213,6 +251,10 @@ def _encode_args(
 ) -> list[tuple[str, list[int], bool, Any]]:
     if op.endswith("__getitem__") and "index" in args:
         return _encode_getitem(trace, args)
+    if op.endswith("__setitem__") and "index" in args:
+        # x[index] = value: the region as for x[index], plus the value written.
+        region = _encode_getitem(trace, {"input": args["input"], "index": args["index"]})
+        return region + [_encode_arg("value", args.get("value"))]
     # Rules name the tensor a method or aten op works on "input", as torch functions do.
     return [_encode_arg("input" if name == "self" else name, value) for name, value in args.items()]
 
@@ -284,12 +326,20 @@ def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[
     ]
 
 
-def _graph_from_core(raw: dict[str, Any]) -> TfGraph:
+def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
     values = {}
     for vid, dtype, shape, perm, constant, name, origin in raw["values"]:
         values[vid] = TfValue(vid, dtype, list(shape), list(perm), constant, name, origin)
     nodes = [
-        TfNode(nid, op, list(inputs), list(outputs), dict(attrs), scope, origin)
+        TfNode(
+            nid,
+            op,
+            list(inputs),
+            list(outputs),
+            dict(attrs),
+            scope,
+            core_to_trace[origin] if origin >= 0 else -1,
+        )
         for nid, op, inputs, outputs, attrs, scope, origin in raw["nodes"]
     ]
     return TfGraph(

@@ -207,6 +207,17 @@ def _slice(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     )
 
 
+def _slice_update(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    # The region is static, so its element indices are computed here once, as a constant.
+    ranges = [
+        np.arange(int(b), int(e), int(s))
+        for b, e, s in zip(attrs["begin"], attrs["end"], attrs["strides"])
+    ]
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).astype(np.int32)
+    x, update = inputs[0], tf.cast(inputs[1], inputs[0].dtype)
+    return tf.tensor_scatter_nd_update(x, tf.constant(grid), tf.reshape(update, grid.shape[:-1]))
+
+
 def _axes(attrs: dict[str, Any]) -> list[int] | None:
     axes = attrs.get("axes")
     return None if axes is None else [int(a) for a in axes]
@@ -297,6 +308,7 @@ OPS: dict[str, OpFn] = {
     "matmul": _matmul,
     "pad": _pad,
     "slice": _slice,
+    "slice_update": _slice_update,
     "reshape": lambda inputs, attrs: tf.reshape(inputs[0], [int(d) for d in attrs["shape"]]),
     "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
     "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),
