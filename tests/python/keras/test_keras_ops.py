@@ -51,6 +51,12 @@ class Case:
     id: str = ""
 
 
+def _put(x: np.ndarray, region: tuple[slice, ...], update: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[region] = update
+    return out
+
+
 HALVES = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49, -3.7], np.float32)
 FLOOR_A = np.array([1.0, -1.0, 7.5, -7.5, 5.0, -5.0, 0.0, 3.0, -0.3, 1e-3], np.float32)
 FLOOR_B = np.array([0.1, 0.1, 2.0, 2.0, -3.0, -3.0, 2.0, 0.0, 0.7, -1e-4], np.float32)
@@ -203,6 +209,12 @@ CASES = [
         [f32(4, 5, 6)],
         {"begin": [0, 1, 1], "end": [4, 4, 6], "strides": [2, 1, 2]},
         lambda x: x[0:4:2, 1:4, 1:6:2],
+    ),
+    Case(
+        "slice_update",
+        [f32(4, 5, 6), f32(2, 3, 3)],
+        {"begin": [0, 1, 1], "end": [4, 4, 6], "strides": [2, 1, 2]},
+        lambda x, u: _put(x, (slice(0, 4, 2), slice(1, 4), slice(1, 6, 2)), u),
     ),
     Case("mean", [X], {"axes": [1], "keepdims": False}, lambda x: x.mean(axis=1)),
     Case(
