@@ -37,6 +37,7 @@ const std::map<std::string, OpLayout>& table() {
       t[op] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
     }
     t["slice"] = {C::kAxes, {{}, {}, {"begin", "end", "strides"}, {}}, {}};
+    t["broadcast_to"] = {C::kAxes, {{}, {}, {"shape"}, {}}, {}};
     t["slice_update"] = {C::kAxes, {{}, {}, {"begin", "end", "strides"}, {}}, {}};
     t["pad"] = {C::kAxes, {{}, {}, {}, {"pads"}}, {}};
     t["transpose"] = {C::kTranspose, {}, {}};

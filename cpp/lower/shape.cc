@@ -164,13 +164,25 @@ void lower_cast(LowerContext& ctx) {
   ctx.emit_output("cast", {x}, std::move(attrs));
 }
 
-// Broadcasting to a larger shape has no TF-level op yet; an expand to the same shape is a no-op.
+// expand -> broadcast_to the recorded shape (new leading dims first come as unit dims, so the
+// layout stage sees operand and result at the same rank); the same shape is a no-op.
 void lower_expand(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
-  if (ctx.torch_output().shape != x->shape) {
-    throw LowerError("expand (broadcasting a tensor to a larger shape) is not supported yet");
+  const Shape& out = ctx.torch_output().shape;
+  if (out == x->shape) {
+    ctx.emit_output("identity", {x});
+    return;
   }
-  ctx.emit_output("identity", {x});
+  if (x->rank() < out.size()) {
+    Shape padded(out.size() - x->rank(), 1);
+    padded.insert(padded.end(), x->shape.begin(), x->shape.end());
+    Attrs r;
+    r.set("shape", padded);
+    x = ctx.emit("reshape", {x}, r, x->dtype, padded);
+  }
+  Attrs attrs;
+  attrs.set("shape", out);
+  ctx.emit_output("broadcast_to", {x}, attrs);
 }
 
 // F.pad had no rule, so `F.pad` + conv (asymmetric "same" padding, nn.ZeroPad2d) could not
@@ -266,7 +278,7 @@ void register_shape_rules(Registry& registry) {
            lower_pad, "pad (constant or reflect)");
 
   add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
-           lower_expand, "identity (only an expand to the same shape)");
+           lower_expand, "broadcast_to (identity for the same shape)");
 }
 
 }  // namespace ferry

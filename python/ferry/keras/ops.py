@@ -309,6 +309,9 @@ OPS: dict[str, OpFn] = {
     "pad": _pad,
     "slice": _slice,
     "slice_update": _slice_update,
+    "broadcast_to": lambda inputs, attrs: tf.broadcast_to(
+        inputs[0], [int(d) for d in attrs["shape"]]
+    ),
     "reshape": lambda inputs, attrs: tf.reshape(inputs[0], [int(d) for d in attrs["shape"]]),
     "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
     "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),

@@ -172,14 +172,15 @@ TEST_F(ShapeTest, CastsToTheRecordedDtype) {
   EXPECT_EQ(node(2)->outputs[0]->dtype, DType::kInt64);
 }
 
-TEST_F(ShapeTest, ExpandOnlyToTheSameShape) {
+TEST_F(ShapeTest, ExpandBroadcastsAtTheResultRank) {
   Value* x = input(DType::kFloat32, {2, 1});
   call("aten.expand.default", {{"input", x}}, attrs({{"size", Ints{2, 1}}}), DType::kFloat32,
        {2, 1});
-  call("aten.expand.default", {{"input", x}}, attrs({{"size", Ints{2, 5}}}), DType::kFloat32,
-       {2, 5});
-  EXPECT_EQ(lower_ops(), Ops({"identity"}));
-  expect_error("expand");
+  call("aten.expand.default", {{"input", x}}, attrs({{"size", Ints{3, 2, 5}}}), DType::kFloat32,
+       {3, 2, 5});
+  // A new leading dim arrives as a unit dim first, so operand and result share a rank.
+  EXPECT_EQ(lower_ops(), Ops({"identity", "reshape", "broadcast_to"}));
+  EXPECT_EQ(node(2)->attrs.get_ints("shape"), (Ints{3, 2, 5}));
 }
 
 TEST_F(ShapeTest, ArgumentSpellingsOfEveryTracerPath) {

@@ -216,6 +216,12 @@ CASES = [
         {"begin": [0, 1, 1], "end": [4, 4, 6], "strides": [2, 1, 2]},
         lambda x, u: _put(x, (slice(0, 4, 2), slice(1, 4), slice(1, 6, 2)), u),
     ),
+    Case(
+        "broadcast_to",
+        [f32(1, 3, 1)],
+        {"shape": [2, 3, 4]},
+        lambda x: np.broadcast_to(x, (2, 3, 4)),
+    ),
     Case("mean", [X], {"axes": [1], "keepdims": False}, lambda x: x.mean(axis=1)),
     Case(
         "mean",

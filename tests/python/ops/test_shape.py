@@ -129,3 +129,18 @@ CASES = [
 @pytest.mark.parametrize(PARAMS, params(CASES))
 def test_shape(case, channels_last, compare):
     case.run(compare, channels_last)
+
+
+def test_expand_to_a_larger_shape(compare):
+    # torchvision's ViT expands its class token to the batch: [1, 1, D] -> [B, 1, D].
+    token = torch.nn.Parameter(torch.randn(1, 1, 8))
+
+    def fn(x):
+        return torch.cat([token.expand(x.shape[0], -1, -1), x], dim=1) + torch.ones(1).expand(8)
+
+    compare(fn, lambda: [torch.randn(4, 5, 8)], channels_last=False)
+    compare(
+        lambda x: x[:, :1].expand(-1, 6, -1, -1) * x.mean(1, keepdim=True),
+        lambda: [torch.randn(2, 3, 4, 5)],
+        channels_last=True,
+    )
