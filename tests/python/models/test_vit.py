@@ -58,8 +58,8 @@ class TinyViT(nn.Module):
 
 
 def _image() -> torch.Tensor:
-    # Batch 1: the class token's expand to a larger batch has no TF-level op yet.
-    return torch.rand(1, 3, IMAGE, IMAGE)
+    # Batch 2: the class token is expanded to the batch (broadcast_to).
+    return torch.rand(2, 3, IMAGE, IMAGE)
 
 
 @pytest.fixture(scope="module")
