@@ -82,7 +82,7 @@ def converted():
 def test_keras_matches_pytorch_on_a_fresh_input(converted):
     keras_model, x, expected = converted
     got = np.asarray(keras_model(x))
-    assert got.shape == expected.shape == (1, CLASSES)
+    assert got.shape == expected.shape == (2, CLASSES)
     assert np.abs(got - expected).max() <= TOLERANCE
 
 
