@@ -13,6 +13,8 @@
 #include "ir/dump.h"
 #include "lower/rules.h"
 #include "passes/pipeline.h"
+#include "tflite/reader.h"
+#include "tflite/writer.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -186,7 +188,7 @@ nb::dict graph_to_python(const Graph& g) {
 
 nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::vector<std::string> input_orders, std::vector<std::string> output_orders,
-                     bool keep_dumps) {
+                     bool keep_dumps, bool tflite = false) {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -220,6 +222,15 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
   out["layout"] = solve;
   out["seconds"] = r.seconds;
   out["graph"] = r.graph ? nb::object(graph_to_python(*r.graph)) : nb::none();
+  if (tflite && r.graph) {
+    // A graph the writer cannot express is reported, not raised: Python names the op.
+    try {
+      std::string bytes = tflite::write_tflite(*r.graph);
+      out["tflite"] = nb::bytes(bytes.data(), bytes.size());
+    } catch (const tflite::TfliteError& e) {
+      out["tflite_error"] = std::string(e.what());
+    }
+  }
   return out;
 }
 
@@ -250,7 +261,36 @@ NB_MODULE(_core, m) {
       .def_prop_ro("num_nodes", [](const Trace& t) { return t.nodes.size(); });
 
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
-        "keep_dumps"_a = false);
+        "keep_dumps"_a = false, "tflite"_a = false);
+  m.def(
+      "read_tflite",
+      [](nb::bytes data) {
+        tflite::TfliteModelInfo info;
+        try {
+          info = tflite::read_tflite(data.c_str(), data.size());
+        } catch (const tflite::TfliteFormatError& e) {
+          throw nb::value_error(e.what());
+        }
+        nb::list ops, tensors;
+        for (const auto& op : info.ops)
+          ops.append(
+              nb::make_tuple(op.name, op.version, op.inputs, op.outputs, op.fused_activation));
+        for (const auto& t : info.tensors)
+          tensors.append(nb::make_tuple(t.name, t.shape, t.dtype, t.buffer, t.buffer_size));
+        nb::dict out;
+        out["version"] = info.version;
+        out["ops"] = ops;
+        out["tensors"] = tensors;
+        out["inputs"] = info.inputs;
+        out["outputs"] = info.outputs;
+        out["num_buffers"] = info.num_buffers;
+        out["buffer_offsets"] = info.buffer_offsets;
+        out["signature_keys"] = info.signature_keys;
+        out["signature_inputs"] = info.signature_inputs;
+        out["signature_outputs"] = info.signature_outputs;
+        return out;
+      },
+      "data"_a, "Summary of a .tflite file (ops, tensors, signatures); ValueError if malformed.");
   m.def("has_rule", [](const std::string& op) { return registry().find(op) != nullptr; });
   m.def("rule_mapping", [](const std::string& op) {
     const Rule* r = registry().find(op);

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "pytorch_to_keras": "ferry.api",
     "layout_summary": "ferry.api",
+    "pytorch_to_tflite": "ferry.tflite",
     "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",
     "ChannelOrderingStrategy": "ferry.converters",

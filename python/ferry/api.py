@@ -69,7 +69,7 @@ def _converted_by(result: CoreResult, rules: dict[str, str], trace: Trace) -> di
     return out
 
 
-def _unsupported_error(trace: Trace, result: CoreResult) -> UnsupportedOpsError:
+def unsupported_error(trace: Trace, result: CoreResult) -> UnsupportedOpsError:
     ops: dict[str, list[str]] = {}
     for nid, _ in result.unsupported:
         node = trace.nodes[nid]
@@ -85,6 +85,15 @@ def _unsupported_error(trace: Trace, result: CoreResult) -> UnsupportedOpsError:
         "Write one with @ferry.converter(<op>) (see the tree above for the enclosing calls)."
     )
     return UnsupportedOpsError("\n".join(lines), ops)
+
+
+def conversion_error(trace: Trace, result: CoreResult) -> ConversionError:
+    """Every call a rule refused, with the rule's reason and where the call was made."""
+    lines = ["ferry: conversion failed; nothing was written:"]
+    for nid, message in result.errors:
+        where = trace.nodes[nid].invoked if nid >= 0 else None
+        lines.append(f"  {message}" + (f"  (invoked at {where})" if where else ""))
+    return ConversionError("\n".join(lines))
 
 
 def _user_facing_name(trace: Trace, node: TraceNode) -> str:
@@ -185,6 +194,7 @@ def convert_trace(
     input_names: list[str] | None,
     output_names: list[str] | None,
     dump_ir: bool | None,
+    tflite: bool = False,
 ) -> tuple[Trace, CoreResult]:
     trace = trace_module(model, args, kwargs, input_names=input_names, output_names=output_names)
     _check_input_shapes(input_shapes, trace)
@@ -199,6 +209,7 @@ def convert_trace(
         input_orders=in_orders,
         output_orders=out_orders,
         keep_dumps=keep,
+        tflite=tflite,
     )
     _dump(result, keep)
     return trace, result
@@ -273,14 +284,10 @@ def pytorch_to_keras(
 
     if result.unsupported:
         show()
-        raise _unsupported_error(trace, result)
+        raise unsupported_error(trace, result)
     if result.errors:
         show()
-        lines = ["ferry: conversion failed:"]
-        for nid, message in result.errors:
-            where = trace.nodes[nid].invoked if nid >= 0 else None
-            lines.append(f"  {message}" + (f"  (invoked at {where})" if where else ""))
-        raise ConversionError("\n".join(lines))
+        raise conversion_error(trace, result)
 
     from ferry.keras import build_keras_model
     from ferry.validate import validate_keras
@@ -333,11 +340,9 @@ def layout_summary(
         model, args, kwargs, None, inputs_channel_order, outputs_channel_order, None, None, None
     )
     if result.unsupported:
-        raise _unsupported_error(trace, result)
+        raise unsupported_error(trace, result)
     if result.errors:
-        raise ConversionError(
-            "ferry: conversion failed:\n" + "\n".join(m for _, m in result.errors)
-        )
+        raise conversion_error(trace, result)
     return LayoutSummary.from_core(result)
 
 

@@ -51,6 +51,8 @@ class CoreResult:
     seconds: list[tuple[str, float]]  # wall time of each core stage
     graph: TfGraph | None
     user_converters: dict[int, UserConverter] = field(default_factory=dict)
+    tflite: bytes | None = None  # the .tflite flatbuffer, when asked for and expressible
+    tflite_error: str = ""  # why the TFLite writer refused the graph
 
 
 def run_core(
@@ -60,9 +62,10 @@ def run_core(
     input_orders: list[str],
     output_orders: list[str],
     keep_dumps: bool = False,
+    tflite: bool = False,
 ) -> CoreResult:
     core_trace, core_users, core_to_trace = _to_core(trace)
-    raw = _core.convert(core_trace, disabled, input_orders, output_orders, keep_dumps)
+    raw = _core.convert(core_trace, disabled, input_orders, output_orders, keep_dumps, tflite)
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 
     def ids(items: list[int]) -> list[int]:
@@ -84,6 +87,8 @@ def run_core(
         seconds=[tuple(s) for s in raw["seconds"]],
         graph=graph,
         user_converters=users,
+        tflite=bytes(raw["tflite"]) if "tflite" in raw else None,
+        tflite_error=raw.get("tflite_error", ""),
     )
 
 

@@ -1,0 +1,152 @@
+#include "tflite/reader.h"
+
+#include <algorithm>
+
+#include "tflite/ferry_tflite_generated.h"
+
+namespace ferry::tflite {
+namespace {
+
+namespace fb = ferry::tflite_fb;
+
+[[noreturn]] void bad(const std::string& why) {
+  throw TfliteFormatError("not a valid TFLite flatbuffer: " + why);
+}
+
+std::string op_name(int32_t code) {
+  const char* name = fb::EnumNameBuiltinOperator(static_cast<fb::BuiltinOperator>(code));
+  return name && *name ? name : "BUILTIN_" + std::to_string(code);
+}
+
+std::string activation_name(fb::ActivationFunctionType act) {
+  const char* name = fb::EnumNameActivationFunctionType(act);
+  return name && *name ? name : "ACTIVATION_" + std::to_string(static_cast<int>(act));
+}
+
+// The fused activation of the options Ferry writes, "" for options without one.
+std::string fused_activation(const fb::Operator* op) {
+  switch (op->builtin_options_type()) {
+    case fb::BuiltinOptions_Conv2DOptions:
+      return activation_name(op->builtin_options_as_Conv2DOptions()->fused_activation_function());
+    case fb::BuiltinOptions_DepthwiseConv2DOptions:
+      return activation_name(
+          op->builtin_options_as_DepthwiseConv2DOptions()->fused_activation_function());
+    case fb::BuiltinOptions_FullyConnectedOptions:
+      return activation_name(
+          op->builtin_options_as_FullyConnectedOptions()->fused_activation_function());
+    case fb::BuiltinOptions_AddOptions:
+      return activation_name(op->builtin_options_as_AddOptions()->fused_activation_function());
+    case fb::BuiltinOptions_MulOptions:
+      return activation_name(op->builtin_options_as_MulOptions()->fused_activation_function());
+    case fb::BuiltinOptions_ConcatenationOptions:
+      return activation_name(
+          op->builtin_options_as_ConcatenationOptions()->fused_activation_function());
+    case fb::BuiltinOptions_Pool2DOptions:
+      return activation_name(op->builtin_options_as_Pool2DOptions()->fused_activation_function());
+    default:
+      return "";
+  }
+}
+
+std::vector<int32_t> ints(const flatbuffers::Vector<int32_t>* v) {
+  return v ? std::vector<int32_t>(v->begin(), v->end()) : std::vector<int32_t>{};
+}
+
+}  // namespace
+
+TfliteModelInfo read_tflite(const void* data, size_t size) {
+  auto bytes = static_cast<const uint8_t*>(data);
+  if (size < 8) bad("only " + std::to_string(size) + " bytes");
+  if (!fb::ModelBufferHasIdentifier(bytes)) bad("the file identifier is not \"TFL3\"");
+  flatbuffers::Verifier verifier(bytes, size);
+  if (!fb::VerifyModelBuffer(verifier))
+    bad("the flatbuffer verifier rejected it (truncated or corrupted)");
+  const fb::Model* model = fb::GetModel(bytes);
+
+  TfliteModelInfo info;
+  info.version = model->version();
+  const auto* buffers = model->buffers();
+  info.num_buffers = buffers ? buffers->size() : 0;
+  if (buffers) {
+    for (const fb::Buffer* b : *buffers) {
+      if (b->data() && b->data()->size() > 0)
+        info.buffer_offsets.push_back(static_cast<size_t>(b->data()->data() - bytes));
+    }
+  }
+  auto buffer_size = [&](uint32_t index) -> size_t {
+    if (!buffers || index >= buffers->size())
+      bad("buffer index " + std::to_string(index) + " out of range");
+    const auto* d = buffers->Get(index)->data();
+    return d ? d->size() : 0;
+  };
+  const auto* codes = model->operator_codes();
+  const auto* subgraphs = model->subgraphs();
+  if (!subgraphs || subgraphs->size() == 0) bad("no subgraph");
+  const fb::SubGraph* sg = subgraphs->Get(0);
+  const size_t num_tensors = sg->tensors() ? sg->tensors()->size() : 0;
+  if (sg->tensors()) {
+    for (const fb::Tensor* t : *sg->tensors()) {
+      TfliteTensor out;
+      out.name = t->name() ? t->name()->str() : "";
+      out.shape = ints(t->shape());
+      const char* type = fb::EnumNameTensorType(t->type());
+      out.dtype = type && *type ? type : "TYPE_" + std::to_string(static_cast<int>(t->type()));
+      out.buffer = t->buffer();
+      out.buffer_size = buffer_size(t->buffer());
+      info.tensors.push_back(std::move(out));
+    }
+  }
+  auto check_tensors = [&](const std::vector<int32_t>& indices, const char* what) {
+    for (int32_t i : indices)
+      if (i < -1 || i >= static_cast<int32_t>(num_tensors))
+        bad(std::string(what) + " refers to tensor " + std::to_string(i) + " of " +
+            std::to_string(num_tensors));
+  };
+  info.inputs = ints(sg->inputs());
+  info.outputs = ints(sg->outputs());
+  check_tensors(info.inputs, "the subgraph's inputs");
+  check_tensors(info.outputs, "the subgraph's outputs");
+  if (sg->operators()) {
+    for (const fb::Operator* op : *sg->operators()) {
+      if (!codes || op->opcode_index() >= codes->size())
+        bad("operator code index " + std::to_string(op->opcode_index()) + " out of range");
+      const fb::OperatorCode* code = codes->Get(op->opcode_index());
+      TfliteOp out;
+      // Readers take the larger of the two fields (old writers only set the deprecated one).
+      out.code = std::max<int32_t>(code->builtin_code(), code->deprecated_builtin_code());
+      out.name = op_name(out.code);
+      out.version = code->version();
+      out.fused_activation = fused_activation(op);
+      out.inputs = ints(op->inputs());
+      out.outputs = ints(op->outputs());
+      check_tensors(out.inputs, "an operator's input");
+      check_tensors(out.outputs, "an operator's output");
+      info.ops.push_back(std::move(out));
+    }
+  }
+  if (const auto* sigs = model->signature_defs()) {
+    for (const fb::SignatureDef* s : *sigs) {
+      info.signature_keys.push_back(s->signature_key() ? s->signature_key()->str() : "");
+      if (info.signature_keys.size() > 1) continue;
+      auto maps = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::TensorMap>>* v,
+                      std::vector<std::pair<std::string, uint32_t>>& into) {
+        if (!v) return;
+        for (const fb::TensorMap* m : *v)
+          into.emplace_back(m->name() ? m->name()->str() : "", m->tensor_index());
+      };
+      maps(s->inputs(), info.signature_inputs);
+      maps(s->outputs(), info.signature_outputs);
+    }
+  }
+  if (const auto* meta = model->metadata()) {
+    for (const fb::Metadata* m : *meta) {
+      size_t n = buffer_size(m->buffer());
+      const auto* d = buffers->Get(m->buffer())->data();
+      info.metadata.emplace_back(m->name() ? m->name()->str() : "",
+                                 n ? std::string(reinterpret_cast<const char*>(d->data()), n) : "");
+    }
+  }
+  return info;
+}
+
+}  // namespace ferry::tflite

@@ -1,0 +1,185 @@
+#pragma once
+
+// The writer's state while walking one TF-level graph (emitters: writer_ops.cc).
+// Op versions are the lowest that express what is used
+// (float32 kernels throughout):
+//   CONV_2D 1 (dilation and fused activations need no higher version for float),
+//   DEPTHWISE_CONV_2D 1, or 2 with dilation; FULLY_CONNECTED 1, or 5 with keep_num_dims;
+//   every other op 1 (ranks above 4 would need higher versions: refused for now).
+#include <cmath>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "tflite/builder.h"
+#include "tflite/writer.h"
+
+namespace ferry::tflite::detail {
+
+using Act = fb::ActivationFunctionType;
+
+inline std::vector<int32_t> to_i32(const std::vector<int64_t>& v) {
+  return std::vector<int32_t>(v.begin(), v.end());
+}
+
+class Writer {
+ public:
+  explicit Writer(const Graph& g) : g_(g) {}
+
+  std::string run() {
+    for (const Value* v : g_.outputs) outputs_.insert(v);
+    for (const Node* n : g_.nodes())
+      if (n->op == "identity") alias_[n->outputs[0]] = n->inputs.at(0);
+    for (const Node* n : g_.nodes())
+      if (!absorbed_.count(n) && n->op != "identity") emit(n);
+    std::vector<int> in, out;
+    ModelBuilder::Signature sig;
+    for (size_t i = 0; i < g_.inputs.size(); ++i) {
+      in.push_back(tensor(g_.inputs[i]));
+      sig.inputs.emplace_back(name_of(g_.input_names, i, "input_"), in.back());
+    }
+    for (size_t i = 0; i < g_.outputs.size(); ++i) {
+      out.push_back(tensor(g_.outputs[i]));
+      sig.outputs.emplace_back(name_of(g_.output_names, i, "output_"), out.back());
+    }
+    return m_.finish(in, out, sig);
+  }
+
+ private:
+  static std::string name_of(const std::vector<std::string>& names, size_t i, const char* prefix) {
+    return i < names.size() && !names[i].empty() ? names[i] : prefix + std::to_string(i);
+  }
+
+  [[noreturn]] void fail(const Node* n, const std::string& what) const {
+    throw TfliteError("TFLite writer: " + what + " (op '" + n->op + "', PyTorch scope '" +
+                      (n->scope.empty() ? "<root>" : n->scope) + "')");
+  }
+
+  const Value* resolve(const Value* v) const {
+    for (auto it = alias_.find(v); it != alias_.end(); it = alias_.find(v)) v = it->second;
+    return v;
+  }
+
+  // The TFLite tensor holding a value: constants carry their bytes (already physical).
+  int tensor(const Value* v) {
+    v = resolve(v);
+    if (auto it = tensor_of_.find(v); it != tensor_of_.end()) return it->second;
+    std::string name =
+        !v->name.empty() ? v->name
+        : v->producer    ? (v->producer->scope.empty() ? v->producer->op
+                                                       : v->producer->scope + "/" + v->producer->op) +
+                            ":" + std::to_string(v->id)
+                      : "v" + std::to_string(v->id);
+    int index = v->is_constant() ? m_.add_constant(tensor_type(v->dtype), v->physical_shape(),
+                                                   v->constant->bytes(), v->constant->nbytes(),
+                                                   name, v->constant)
+                                 : m_.add_tensor(tensor_type(v->dtype), v->physical_shape(), name);
+    tensor_of_[v] = index;
+    return index;
+  }
+
+  int temp(const Value* like, const Shape& shape, const std::string& suffix) {
+    return m_.add_tensor(tensor_type(like->dtype), shape,
+                         "tmp" + std::to_string(like->id) + suffix);
+  }
+
+  int floats(const std::vector<float>& v, const Shape& shape, const std::string& name) {
+    return m_.add_constant(fb::TensorType_FLOAT32, shape, v.data(), v.size() * 4, name);
+  }
+
+  // The only consumer of `v` when there is exactly one and `v` is not a model output.
+  const Node* sole_user(const Value* v) const {
+    if (v->users.size() != 1 || outputs_.count(v)) return nullptr;
+    return v->users[0];
+  }
+
+  static Act activation_of(const Node* n) {
+    if (n->op == "relu") return fb::ActivationFunctionType_RELU;
+    if (n->op == "relu6") return fb::ActivationFunctionType_RELU6;
+    if (n->op != "clip") return fb::ActivationFunctionType_NONE;
+    bool no_max = n->attrs.is_none("max");
+    double lo = n->attrs.is_none("min") ? -INFINITY : n->attrs.get_float("min");
+    double hi = no_max ? INFINITY : n->attrs.get_float("max");
+    if (lo == 0 && no_max) return fb::ActivationFunctionType_RELU;
+    if (lo == 0 && hi == 6) return fb::ActivationFunctionType_RELU6;
+    if (lo == -1 && hi == 1) return fb::ActivationFunctionType_RELU_N1_TO_1;
+    return fb::ActivationFunctionType_NONE;
+  }
+
+  // Folds a following RELU/RELU6 into the op writing `*out` (the op then writes the
+  // activation's output instead).
+  Act fuse_activation(const Value*& out) {
+    const Node* u = sole_user(out);
+    if (!u || out->dtype != DType::kFloat32) return fb::ActivationFunctionType_NONE;
+    Act act = activation_of(u);
+    if (act != fb::ActivationFunctionType_NONE) {
+      absorbed_.insert(u);
+      out = u->outputs[0];
+    }
+    return act;
+  }
+
+  std::vector<float> float_data(const Node* n, const Value* v, const char* what) const {
+    if (!v || !v->is_constant() || v->dtype != DType::kFloat32)
+      fail(n, std::string(what) + " must be a float32 constant");
+    const float* p = v->constant->as<float>();
+    return std::vector<float>(p, p + v->constant->size());
+  }
+
+  // Folds batch norms over the last axis that directly follow a conv/dense into its weights:
+  // weight *= scale per output channel, bias = (bias - mean) * scale + beta.
+  void fold_batch_norms(const Value*& out, std::vector<float>& kernel, std::vector<float>& bias) {
+    const size_t channels = bias.size();
+    while (const Node* bn = sole_user(out)) {
+      if (bn->op != "batch_norm" || bn->inputs[0] != out) return;
+      auto axis = bn->attrs.get_int("axis");
+      if (axis != static_cast<int64_t>(out->rank()) - 1 && axis != -1) return;
+      for (int i = 1; i <= 4; ++i) {
+        const Value* p = bn->inputs[i];
+        if (!p || !p->is_constant() || p->dtype != DType::kFloat32 ||
+            static_cast<size_t>(p->constant->size()) != channels)
+          return;
+      }
+      auto gamma = bn->inputs[1]->constant->as<float>(),
+           beta = bn->inputs[2]->constant->as<float>(), mean = bn->inputs[3]->constant->as<float>(),
+           var = bn->inputs[4]->constant->as<float>();
+      double eps = bn->attrs.get_float("epsilon");
+      std::vector<double> scale(channels);
+      for (size_t c = 0; c < channels; ++c) {
+        scale[c] = gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps);
+        bias[c] = static_cast<float>((bias[c] - mean[c]) * scale[c] + beta[c]);
+      }
+      for (size_t i = 0; i < kernel.size(); ++i)
+        kernel[i] = static_cast<float>(kernel[i] * scale[i % channels]);
+      absorbed_.insert(bn);
+      out = bn->outputs[0];
+    }
+  }
+
+  void emit(const Node* n);
+  void emit_conv(const Node* n);
+  void emit_depthwise(const Node* n);
+  void emit_dense(const Node* n);
+  void emit_batch_norm(const Node* n);
+  void emit_binary(const Node* n, fb::BuiltinOperator code);
+  void emit_unary(const Node* n);
+  void emit_pad(const Node* n);
+  void emit_pool(const Node* n, fb::BuiltinOperator code);
+  void emit_shape_op(const Node* n);
+
+  void check_rank(const Node* n, size_t max_rank) const {
+    for (const Value* v : n->inputs)
+      if (v && v->rank() > max_rank)
+        fail(n, "tensors of rank " + std::to_string(v->rank()) + " are not supported yet");
+  }
+
+  const Graph& g_;
+  ModelBuilder m_;
+  std::unordered_map<const Value*, int> tensor_of_;
+  std::unordered_map<const Value*, const Value*> alias_;  // identity outputs -> their inputs
+  std::unordered_set<const Node*> absorbed_;              // folded or fused into an earlier op
+  std::unordered_set<const Value*> outputs_;
+};
+
+}  // namespace ferry::tflite::detail

@@ -1,0 +1,325 @@
+// One emitter per TF-level op family (docs/tf_ops.md -> TFLite builtins); versions as listed
+// in writer_impl.h.
+#include <algorithm>
+#include <cmath>
+
+#include "tflite/writer_impl.h"
+
+namespace ferry::tflite::detail {
+
+namespace {
+
+fb::Padding padding_of(const Node* n) {
+  return n->attrs.get_string("padding") == "SAME" ? fb::Padding_SAME : fb::Padding_VALID;
+}
+
+std::vector<int64_t> pair_attr(const Node* n, const char* name) {
+  if (!n->attrs.has(name) || n->attrs.is_none(name)) return {1, 1};
+  auto v = n->attrs.get_ints(name);
+  if (v.size() == 1) v.push_back(v[0]);
+  return v;
+}
+
+}  // namespace
+
+void Writer::emit(const Node* n) {
+  const std::string& op = n->op;
+  if (op == "conv") return emit_conv(n);
+  if (op == "depthwise_conv") return emit_depthwise(n);
+  if (op == "dense") return emit_dense(n);
+  if (op == "batch_norm") return emit_batch_norm(n);
+  if (op == "add") return emit_binary(n, fb::BuiltinOperator_ADD);
+  if (op == "sub") return emit_binary(n, fb::BuiltinOperator_SUB);
+  if (op == "mul") return emit_binary(n, fb::BuiltinOperator_MUL);
+  if (op == "div") return emit_binary(n, fb::BuiltinOperator_DIV);
+  if (op == "max_pool") return emit_pool(n, fb::BuiltinOperator_MAX_POOL_2D);
+  if (op == "avg_pool") return emit_pool(n, fb::BuiltinOperator_AVERAGE_POOL_2D);
+  if (op == "pad") return emit_pad(n);
+  if (op == "relu" || op == "relu6" || op == "sigmoid" || op == "tanh" || op == "hard_swish" ||
+      op == "hard_sigmoid" || op == "silu" || op == "clip")
+    return emit_unary(n);
+  if (op == "mean" || op == "reshape" || op == "transpose" || op == "concat" || op == "slice" ||
+      op == "softmax")
+    return emit_shape_op(n);
+  fail(n, "this op is not supported by the TFLite writer yet");
+}
+
+void Writer::emit_conv(const Node* n) {
+  const Value *x = n->inputs[0], *k = n->inputs[1];
+  if (x->rank() != 4) fail(n, "only 2-D convolutions are supported");
+  Shape ks = k->physical_shape();  // HWIO [kh, kw, in/groups, out]
+  const int64_t kh = ks[0], kw = ks[1], cin = ks[2], cout = ks[3];
+  const int64_t groups = n->attrs.has("groups") ? n->attrs.get_int("groups") : 1;
+  std::vector<float> kernel = float_data(n, k, "the kernel");
+  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
+                                ? float_data(n, n->inputs[2], "the bias")
+                                : std::vector<float>(cout, 0.0f);
+  const Value* out = n->outputs[0];
+  fold_batch_norms(out, kernel, bias);
+  Act act = fuse_activation(out);
+  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
+  Shape os = out->physical_shape();
+  // Grouped convolutions become one CONV_2D per group (the builtin grouped kernel is a slow
+  // reference path): slice the input channels, convolve, concatenate.
+  const int64_t cout_g = cout / groups;
+  std::vector<int32_t> parts;
+  for (int64_t g = 0; g < groups; ++g) {
+    std::vector<float> filter(cout_g * kh * kw * cin),
+        b(bias.begin() + g * cout_g, bias.begin() + (g + 1) * cout_g);
+    for (int64_t o = 0; o < cout_g; ++o)  // HWIO -> OHWI
+      for (int64_t h = 0; h < kh; ++h)
+        for (int64_t w = 0; w < kw; ++w)
+          for (int64_t i = 0; i < cin; ++i)
+            filter[((o * kh + h) * kw + w) * cin + i] =
+                kernel[((h * kw + w) * cin + i) * cout + g * cout_g + o];
+    std::string base = n->scope + (groups > 1 ? "/group" + std::to_string(g) : "");
+    int in = tensor(x);
+    if (groups > 1) {
+      Shape xs = x->physical_shape();
+      int sliced = temp(x, {xs[0], xs[1], xs[2], cin}, "_g" + std::to_string(g));
+      auto opts = fb::CreateStridedSliceOptions(m_.fbb());
+      m_.add_op(fb::BuiltinOperator_STRIDED_SLICE, 1,
+                {in, m_.add_int32({0, 0, 0, static_cast<int32_t>(g * cin)}, {4}, base + "/begin"),
+                 m_.add_int32({static_cast<int32_t>(xs[0]), static_cast<int32_t>(xs[1]),
+                               static_cast<int32_t>(xs[2]), static_cast<int32_t>((g + 1) * cin)},
+                              {4}, base + "/end"),
+                 m_.add_int32({1, 1, 1, 1}, {4}, base + "/strides")},
+                {sliced}, fb::BuiltinOptions_StridedSliceOptions, opts.Union());
+      in = sliced;
+    }
+    int result = groups > 1 ? temp(out, {os[0], os[1], os[2], cout_g}, "_c" + std::to_string(g))
+                            : tensor(out);
+    auto opts =
+        fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
+                                groups > 1 ? fb::ActivationFunctionType_NONE : act, dil[1], dil[0]);
+    m_.add_op(fb::BuiltinOperator_CONV_2D, 1,
+              {in, floats(filter, {cout_g, kh, kw, cin}, base + "/filter"),
+               floats(b, {cout_g}, base + "/bias")},
+              {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
+    parts.push_back(result);
+  }
+  if (groups > 1) {
+    auto opts = fb::CreateConcatenationOptions(m_.fbb(), 3, act);
+    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, parts, {tensor(out)},
+              fb::BuiltinOptions_ConcatenationOptions, opts.Union());
+  }
+}
+
+void Writer::emit_depthwise(const Node* n) {
+  const Value *x = n->inputs[0], *k = n->inputs[1];
+  if (x->rank() != 4) fail(n, "only 2-D depthwise convolutions are supported");
+  Shape ks = k->physical_shape();  // [kh, kw, C, M]: output channel c*M + m, as TFLite's
+  std::vector<float> kernel = float_data(n, k, "the kernel");
+  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
+                                ? float_data(n, n->inputs[2], "the bias")
+                                : std::vector<float>(ks[2] * ks[3], 0.0f);
+  const Value* out = n->outputs[0];
+  fold_batch_norms(out, kernel, bias);
+  Act act = fuse_activation(out);
+  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
+  int version = dil[0] != 1 || dil[1] != 1 ? 2 : 1;
+  auto opts = fb::CreateDepthwiseConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
+                                               static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
+  m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version,
+            {tensor(x), floats(kernel, {1, ks[0], ks[1], ks[2] * ks[3]}, n->scope + "/filter"),
+             floats(bias, {ks[2] * ks[3]}, n->scope + "/bias")},
+            {tensor(out)}, fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
+}
+
+void Writer::emit_dense(const Node* n) {
+  const Value *x = n->inputs[0], *k = n->inputs[1];
+  Shape ks = k->physical_shape();  // [in, out]
+  const int64_t in = ks[0], outs = ks[1];
+  std::vector<float> kernel = float_data(n, k, "the kernel");
+  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
+                                ? float_data(n, n->inputs[2], "the bias")
+                                : std::vector<float>(outs, 0.0f);
+  const Value* out = n->outputs[0];
+  fold_batch_norms(out, kernel, bias);
+  Act act = fuse_activation(out);
+  std::vector<float> weights(kernel.size());  // [in, out] -> [out, in]
+  for (int64_t i = 0; i < in; ++i)
+    for (int64_t o = 0; o < outs; ++o) weights[o * in + i] = kernel[i * outs + o];
+  bool keep = x->rank() > 2;  // keeps [B, T, out]; without it TFLite flattens to 2-D
+  auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
+  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1,
+            {tensor(x), floats(weights, {outs, in}, n->scope + "/weights"),
+             floats(bias, {outs}, n->scope + "/bias")},
+            {tensor(out)}, fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
+}
+
+// A batch norm with nothing to fold into: x * scale + shift, broadcast along its axis.
+void Writer::emit_batch_norm(const Node* n) {
+  const Value* x = n->inputs[0];
+  check_rank(n, 4);
+  int64_t rank = static_cast<int64_t>(x->rank()), axis = n->attrs.get_int("axis");
+  if (axis < 0) axis += rank;
+  auto gamma = float_data(n, n->inputs[1], "gamma"), beta = float_data(n, n->inputs[2], "beta"),
+       mean = float_data(n, n->inputs[3], "the mean"),
+       var = float_data(n, n->inputs[4], "the variance");
+  double eps = n->attrs.get_float("epsilon");
+  std::vector<float> scale(gamma.size()), shift(gamma.size());
+  for (size_t c = 0; c < gamma.size(); ++c) {
+    double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps);
+    scale[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>(beta[c] - mean[c] * s);
+  }
+  Shape cs(rank - axis, 1);
+  cs[0] = static_cast<int64_t>(gamma.size());
+  const Value* out = n->outputs[0];
+  Act act = fuse_activation(out);
+  int scaled = temp(x, x->physical_shape(), "_scaled");
+  auto mul = fb::CreateMulOptions(m_.fbb());
+  m_.add_op(fb::BuiltinOperator_MUL, 1, {tensor(x), floats(scale, cs, n->scope + "/scale")},
+            {scaled}, fb::BuiltinOptions_MulOptions, mul.Union());
+  auto add = fb::CreateAddOptions(m_.fbb(), act);
+  m_.add_op(fb::BuiltinOperator_ADD, 1, {scaled, floats(shift, cs, n->scope + "/shift")},
+            {tensor(out)}, fb::BuiltinOptions_AddOptions, add.Union());
+}
+
+void Writer::emit_binary(const Node* n, fb::BuiltinOperator code) {
+  check_rank(n, 4);
+  int a = tensor(n->inputs[0]), b = tensor(n->inputs[1]);
+  const Value* out = n->outputs[0];
+  Act act = fuse_activation(out);
+  auto& f = m_.fbb();
+  switch (code) {
+    case fb::BuiltinOperator_ADD:
+      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_AddOptions,
+                       fb::CreateAddOptions(f, act).Union());
+    case fb::BuiltinOperator_SUB:
+      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_SubOptions,
+                       fb::CreateSubOptions(f, act).Union());
+    case fb::BuiltinOperator_MUL:
+      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_MulOptions,
+                       fb::CreateMulOptions(f, act).Union());
+    default:
+      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_DivOptions,
+                       fb::CreateDivOptions(f, act).Union());
+  }
+}
+
+void Writer::emit_unary(const Node* n) {
+  const Value* x = n->inputs[0];
+  const std::string& op = n->op;
+  int in = tensor(x), out = tensor(n->outputs[0]);
+  auto simple = [&](fb::BuiltinOperator code) { m_.add_op(code, 1, {in}, {out}); };
+  if (op == "relu") return simple(fb::BuiltinOperator_RELU);
+  if (op == "relu6") return simple(fb::BuiltinOperator_RELU6);
+  if (op == "sigmoid") return simple(fb::BuiltinOperator_LOGISTIC);
+  if (op == "tanh") return simple(fb::BuiltinOperator_TANH);
+  if (op == "hard_swish") return simple(fb::BuiltinOperator_HARD_SWISH);
+  if (x->dtype != DType::kFloat32) fail(n, "only float32 is supported");
+  if (op == "clip") {
+    Act act = activation_of(n);
+    if (act == fb::ActivationFunctionType_RELU) return simple(fb::BuiltinOperator_RELU);
+    if (act == fb::ActivationFunctionType_RELU6) return simple(fb::BuiltinOperator_RELU6);
+    if (act == fb::ActivationFunctionType_RELU_N1_TO_1)
+      return simple(fb::BuiltinOperator_RELU_N1_TO_1);
+    bool lo = !n->attrs.is_none("min"), hi = !n->attrs.is_none("max");
+    int cur = in;
+    if (lo) {
+      int next = hi ? temp(x, x->physical_shape(), "_lo") : out;
+      m_.add_op(fb::BuiltinOperator_MAXIMUM, 1,
+                {cur, m_.add_float_scalar(n->attrs.get_float("min"), n->scope + "/min")}, {next});
+      cur = next;
+    }
+    if (hi)
+      m_.add_op(fb::BuiltinOperator_MINIMUM, 1,
+                {cur, m_.add_float_scalar(n->attrs.get_float("max"), n->scope + "/max")}, {out});
+    if (!lo && !hi) fail(n, "clip without bounds");
+    return;
+  }
+  if (op == "silu") {  // x * sigmoid(x)
+    int s = temp(x, x->physical_shape(), "_sigmoid");
+    m_.add_op(fb::BuiltinOperator_LOGISTIC, 1, {in}, {s});
+    m_.add_op(fb::BuiltinOperator_MUL, 1, {in, s}, {out}, fb::BuiltinOptions_MulOptions,
+              fb::CreateMulOptions(m_.fbb()).Union());
+    return;
+  }
+  // hard_sigmoid: no builtin; relu6(x + 3) * (1/6), the RELU6 fused into the ADD.
+  int shifted = temp(x, x->physical_shape(), "_plus3");
+  m_.add_op(fb::BuiltinOperator_ADD, 1, {in, m_.add_float_scalar(3.0f, "three")}, {shifted},
+            fb::BuiltinOptions_AddOptions,
+            fb::CreateAddOptions(m_.fbb(), fb::ActivationFunctionType_RELU6).Union());
+  m_.add_op(fb::BuiltinOperator_MUL, 1, {shifted, m_.add_float_scalar(1.0f / 6.0f, "one_sixth")},
+            {out}, fb::BuiltinOptions_MulOptions, fb::CreateMulOptions(m_.fbb()).Union());
+}
+
+void Writer::emit_pad(const Node* n) {
+  check_rank(n, 4);
+  const Value* x = n->inputs[0];
+  if (n->attrs.get_string("mode") != "CONSTANT") fail(n, "only constant padding is supported");
+  auto pads = to_i32(n->attrs.get_ints("pads"));
+  int paddings = m_.add_int32(pads, {static_cast<int64_t>(x->rank()), 2}, n->scope + "/paddings");
+  double value = n->attrs.has("value") ? n->attrs.get_float("value") : 0.0;
+  int in = tensor(x), out = tensor(n->outputs[0]);
+  if (value == 0.0) {
+    m_.add_op(fb::BuiltinOperator_PAD, 1, {in, paddings}, {out}, fb::BuiltinOptions_PadOptions,
+              fb::CreatePadOptions(m_.fbb()).Union());
+    return;
+  }
+  // Non-zero fill (-inf before a max pool): PADV2 with a scalar of the input's type.
+  if (x->dtype != DType::kFloat32) fail(n, "non-zero padding is supported for float32 only");
+  m_.add_op(fb::BuiltinOperator_PADV2, 1,
+            {in, paddings, m_.add_float_scalar(static_cast<float>(value), n->scope + "/fill")},
+            {out}, fb::BuiltinOptions_PadV2Options, fb::CreatePadV2Options(m_.fbb()).Union());
+}
+
+void Writer::emit_pool(const Node* n, fb::BuiltinOperator code) {
+  if (n->inputs[0]->rank() != 4) fail(n, "only 2-D pooling is supported");
+  auto size = pair_attr(n, "pool_size"), strides = pair_attr(n, "strides");
+  int in = tensor(n->inputs[0]);
+  const Value* out = n->outputs[0];
+  Act act = fuse_activation(out);
+  auto opts = fb::CreatePool2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], size[1],
+                                      size[0], act);
+  m_.add_op(code, 1, {in}, {tensor(out)}, fb::BuiltinOptions_Pool2DOptions, opts.Union());
+}
+
+void Writer::emit_shape_op(const Node* n) {
+  check_rank(n, 4);
+  const Value *x = n->inputs[0], *out = n->outputs[0];
+  const std::string& op = n->op;
+  auto& f = m_.fbb();
+  int64_t rank = static_cast<int64_t>(x->rank());
+  auto vec = [&](const std::vector<int64_t>& v, const std::string& what) {
+    return m_.add_int32(to_i32(v), {static_cast<int64_t>(v.size())}, n->scope + "/" + what);
+  };
+  if (op == "mean") {
+    int in = tensor(x), axes = vec(n->attrs.get_ints("axes"), "axes");
+    m_.add_op(fb::BuiltinOperator_MEAN, 1, {in, axes}, {tensor(out)},
+              fb::BuiltinOptions_ReducerOptions,
+              fb::CreateReducerOptions(f, n->attrs.get_bool("keepdims")).Union());
+  } else if (op == "reshape") {
+    // The target is the output's physical shape, fully static.
+    int in = tensor(x), shape = vec(out->physical_shape(), "shape");
+    m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {in, shape}, {tensor(out)});
+  } else if (op == "transpose") {
+    int in = tensor(x), perm = vec(n->attrs.get_ints("perm"), "perm");
+    m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {in, perm}, {tensor(out)},
+              fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+  } else if (op == "concat") {
+    int64_t axis = n->attrs.get_int("axis");
+    std::vector<int32_t> ins;
+    for (const Value* v : n->inputs) ins.push_back(tensor(v));
+    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, ins, {tensor(out)},
+              fb::BuiltinOptions_ConcatenationOptions,
+              fb::CreateConcatenationOptions(f, static_cast<int32_t>(axis < 0 ? axis + rank : axis))
+                  .Union());
+  } else if (op == "slice") {
+    int in = tensor(x), begin = vec(n->attrs.get_ints("begin"), "begin"),
+        end = vec(n->attrs.get_ints("end"), "end"),
+        strides = vec(n->attrs.get_ints("strides"), "strides");
+    m_.add_op(fb::BuiltinOperator_STRIDED_SLICE, 1, {in, begin, end, strides}, {tensor(out)},
+              fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());
+  } else {  // softmax
+    int64_t axis = n->attrs.get_int("axis");
+    if (axis != rank - 1 && axis != -1)
+      fail(n, "softmax over a non-last axis is not supported yet");
+    m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {tensor(x)}, {tensor(out)},
+              fb::BuiltinOptions_SoftmaxOptions, fb::CreateSoftmaxOptions(f, 1.0f).Union());
+  }
+}
+
+}  // namespace ferry::tflite::detail
