@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.torchvision_import import import_torchvision
+from models.torchvision_import import import_torchvision, random_model
 
 torchvision = import_torchvision()
 
@@ -19,20 +19,9 @@ import ferry  # noqa: E402
 TOLERANCE = 1e-4
 
 
-def _build(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, name)(weights=None)
-    # Random BN statistics, so batch norm is exercised (fresh models have mean 0, var 1).
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
-
-
 @pytest.fixture(scope="module", params=["resnet18", "mobilenet_v3_large"])
 def converted(request):
-    model = _build(request.param)
+    model = random_model(request.param)
     keras_model = ferry.pytorch_to_keras(
         model,
         args=[torch.rand(1, 3, 224, 224)],
@@ -94,7 +83,7 @@ def test_saved_model_export(converted, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
 def test_more_architectures_match_pytorch(name):
-    model = _build(name)
+    model = random_model(name)
     keras_model = ferry.pytorch_to_keras(
         model,
         args=[torch.rand(1, 3, 224, 224)],

@@ -36,3 +36,16 @@ def import_torchvision() -> ModuleType:
     import torchvision
 
     return torchvision
+
+
+def random_model(name: str) -> torch.nn.Module:
+    """A torchvision classifier with random weights and random BN statistics (fresh models
+    have mean 0, variance 1, which would leave batch norm untested), in eval mode."""
+    torchvision = import_torchvision()
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from models.torchvision_import import import_torchvision
+from models.torchvision_import import import_torchvision, random_model
 
 pytest.importorskip("ai_edge_litert")
 torchvision = import_torchvision()
@@ -23,20 +23,9 @@ TOLERANCE = 1e-4
 SHAPE = (1, 3, 224, 224)
 
 
-def _build(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, name)(weights=None)
-    # Random BN statistics, so the folded batch norms are exercised.
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
-
-
 @pytest.fixture(scope="module", params=["resnet18", "mobilenet_v3_large"])
 def converted(request):
-    model = _build(request.param)
+    model = random_model(request.param)
     data = ferry.pytorch_to_tflite(
         model,
         [torch.rand(*SHAPE)],
