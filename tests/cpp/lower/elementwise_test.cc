@@ -1,69 +1,13 @@
 #include <gtest/gtest.h>
 
-#include "ir/verify.h"
-#include "lower/lower.h"
-#include "lower/rules.h"
+#include "lowering_fixture.h"
 
 namespace ferry {
 namespace {
 
-// Builds a one-call PyTorch-level graph, lowers it, and inspects the TF-level result.
-class ElementwiseTest : public ::testing::Test {
- protected:
-  ElementwiseTest() { register_all(registry_); }
+using namespace lower_test;
 
-  Value* input(DType dtype, Shape shape) {
-    Value* v =
-        torch_.add_value(dtype, std::move(shape), "x" + std::to_string(torch_.inputs.size()));
-    torch_.inputs.push_back(v);
-    torch_.input_names.push_back(v->name);
-    return v;
-  }
-
-  // One call with tensor arguments `args` (parameter name, value) and one output.
-  void call(const std::string& op, std::vector<std::pair<std::string, Value*>> args, Attrs attrs,
-            DType dtype, Shape shape) {
-    std::vector<Value*> inputs;
-    std::vector<std::string> names;
-    for (auto& [name, value] : args) {
-      names.push_back(name);
-      inputs.push_back(value);
-    }
-    Node* n = torch_.add_node(op, inputs, std::move(attrs));
-    n->input_args = names;
-    Value* out = torch_.add_value(dtype, std::move(shape), "y");
-    torch_.add_output_to(n, out);
-    torch_.outputs.push_back(out);
-    torch_.output_names.push_back("y");
-  }
-
-  // Lowers and returns the op names in order; failures land in errors_.
-  std::vector<std::string> lower_ops() {
-    result_ = lower(torch_, registry_);
-    errors_.clear();
-    for (const auto& e : result_.errors) errors_.push_back(e.message);
-    std::vector<std::string> ops;
-    for (const Node* n : result_.graph->nodes()) ops.push_back(n->op);
-    if (errors_.empty()) verify(*result_.graph, "lower");
-    return ops;
-  }
-
-  const Node* node(size_t i) const { return result_.graph->nodes().at(i); }
-  const Value* output() const { return result_.graph->outputs.at(0); }
-
-  Graph torch_;
-  Registry registry_;
-  LowerResult result_;
-  std::vector<std::string> errors_;
-};
-
-using Ops = std::vector<std::string>;
-
-Attrs attrs(std::vector<std::pair<std::string, Attr>> items) {
-  Attrs a;
-  for (auto& [k, v] : items) a.set(k, std::move(v));
-  return a;
-}
+class ElementwiseTest : public lower_test::LoweringTest {};
 
 // The value and dtype of a 0-d constant operand.
 void expect_scalar(const Value* v, DType dtype, double value) {

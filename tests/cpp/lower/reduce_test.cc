@@ -1,74 +1,13 @@
 #include <gtest/gtest.h>
 
-#include "ir/verify.h"
-#include "lower/lower.h"
-#include "lower/rules.h"
+#include "lowering_fixture.h"
 
 namespace ferry {
 namespace {
 
-using Ints = std::vector<int64_t>;
-using Ops = std::vector<std::string>;
+using namespace lower_test;
 
-Attrs attrs(std::vector<std::pair<std::string, Attr>> items) {
-  Attrs a;
-  for (auto& [k, v] : items) a.set(k, std::move(v));
-  return a;
-}
-
-struct Out {
-  DType dtype;
-  Shape shape;
-};
-
-// Builds a PyTorch-level graph of single calls, lowers it, and inspects the TF-level result.
-class ReduceTest : public ::testing::Test {
- protected:
-  ReduceTest() { register_all(registry_); }
-
-  Value* input(DType dtype, Shape shape) {
-    Value* v =
-        torch_.add_value(dtype, std::move(shape), "x" + std::to_string(torch_.inputs.size()));
-    torch_.inputs.push_back(v);
-    torch_.input_names.push_back(v->name);
-    return v;
-  }
-
-  void call(const std::string& op, std::vector<std::pair<std::string, Value*>> args, Attrs a,
-            std::vector<Out> outs) {
-    std::vector<Value*> inputs;
-    std::vector<std::string> names;
-    for (auto& [name, value] : args) {
-      names.push_back(name);
-      inputs.push_back(value);
-    }
-    Node* n = torch_.add_node(op, inputs, std::move(a));
-    n->input_args = names;
-    for (Out& o : outs) {
-      Value* out = torch_.add_value(o.dtype, std::move(o.shape), "y");
-      torch_.add_output_to(n, out);
-      torch_.outputs.push_back(out);
-      torch_.output_names.push_back("y" + std::to_string(torch_.outputs.size()));
-    }
-  }
-
-  std::vector<std::string> lower_ops() {
-    result_ = lower(torch_, registry_);
-    errors_.clear();
-    for (const auto& e : result_.errors) errors_.push_back(e.message);
-    std::vector<std::string> ops;
-    for (const Node* n : result_.graph->nodes()) ops.push_back(n->op);
-    if (errors_.empty()) verify(*result_.graph, "lower");
-    return ops;
-  }
-
-  const Node* node(size_t i) const { return result_.graph->nodes().at(i); }
-
-  Graph torch_;
-  Registry registry_;
-  LowerResult result_;
-  std::vector<std::string> errors_;
-};
+class ReduceTest : public lower_test::LoweringTest {};
 
 TEST_F(ReduceTest, MeanNormalizesAndSortsDims) {
   Value* x = input(DType::kFloat32, {2, 3, 4, 5});
