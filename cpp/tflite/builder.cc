@@ -40,6 +40,18 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 14, 0};
     case fb::BuiltinOperator_HARD_SWISH:
       return {1, 15, 0};
+    case fb::BuiltinOperator_RSQRT:
+      return {1, 10, 0};
+    case fb::BuiltinOperator_SQUARED_DIFFERENCE:
+      return {1, 13, 1};
+    case fb::BuiltinOperator_RESIZE_BILINEAR:
+      return version >= 3 ? RuntimeVersion{2, 2, 0} : RuntimeVersion{1, 7, 0};
+    case fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR:
+      return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 13, 1};
+    case fb::BuiltinOperator_BATCH_MATMUL:
+      return {2, 3, 0};
+    case fb::BuiltinOperator_GELU:
+      return {2, 9, 0};
     default:
       return {1, 5, 0};
   }

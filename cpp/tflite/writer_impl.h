@@ -5,6 +5,7 @@
 // (float32 kernels throughout):
 //   CONV_2D 1 (dilation and fused activations need no higher version for float),
 //   DEPTHWISE_CONV_2D 1, or 2 with dilation; FULLY_CONNECTED 1, or 5 with keep_num_dims;
+//   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers;
 //   every other op 1 (ranks above 4 would need higher versions: refused for now).
 #include <cmath>
 #include <string>
@@ -167,6 +168,11 @@ class Writer {
   void emit_pad(const Node* n);
   void emit_pool(const Node* n, fb::BuiltinOperator code);
   void emit_shape_op(const Node* n);
+  void emit_resize(const Node* n);  // this and below: writer_ops_nn.cc
+  void emit_softmax(const Node* n);
+  void emit_gelu(const Node* n);
+  void emit_matmul(const Node* n);
+  void emit_layer_norm(const Node* n);
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -38,9 +38,13 @@ void Writer::emit(const Node* n) {
   if (op == "relu" || op == "relu6" || op == "sigmoid" || op == "tanh" || op == "hard_swish" ||
       op == "hard_sigmoid" || op == "silu" || op == "clip")
     return emit_unary(n);
-  if (op == "mean" || op == "reshape" || op == "transpose" || op == "concat" || op == "slice" ||
-      op == "softmax")
+  if (op == "mean" || op == "reshape" || op == "transpose" || op == "concat" || op == "slice")
     return emit_shape_op(n);
+  if (op == "softmax") return emit_softmax(n);
+  if (op == "resize") return emit_resize(n);
+  if (op == "matmul") return emit_matmul(n);
+  if (op == "layer_norm") return emit_layer_norm(n);
+  if (op == "gelu") return emit_gelu(n);
   fail(n, "this op is not supported by the TFLite writer yet");
 }
 
@@ -313,12 +317,6 @@ void Writer::emit_shape_op(const Node* n) {
         strides = vec(n->attrs.get_ints("strides"), "strides");
     m_.add_op(fb::BuiltinOperator_STRIDED_SLICE, 1, {in, begin, end, strides}, {tensor(out)},
               fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());
-  } else {  // softmax
-    int64_t axis = n->attrs.get_int("axis");
-    if (axis != rank - 1 && axis != -1)
-      fail(n, "softmax over a non-last axis is not supported yet");
-    m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {tensor(x)}, {tensor(out)},
-              fb::BuiltinOptions_SoftmaxOptions, fb::CreateSoftmaxOptions(f, 1.0f).Union());
   }
 }
 

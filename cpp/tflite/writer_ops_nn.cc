@@ -1,0 +1,167 @@
+// Emitters for resizing, matrix products, normalisation and activations beyond the CNN set
+// (docs/tf_ops.md -> TFLite builtins). Versions are the lowest that express what is used:
+//   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers (nearest also
+//   with align_corners); BATCH_MATMUL 1; GELU 1; FULLY_CONNECTED as for `dense`.
+#include "tflite/writer_impl.h"
+
+namespace ferry::tflite::detail {
+
+void Writer::emit_resize(const Node* n) {
+  const Value *x = n->inputs[0], *out = n->outputs[0];
+  if (x->rank() != 4) fail(n, "only 2-D resizing ([N, H, W, C]) is supported");
+  if (x->dtype != DType::kFloat32) fail(n, "only float32 resizing is supported");
+  if (n->attrs.has("scale") && !n->attrs.is_none("scale"))
+    fail(n, "resizing with an explicit scale factor has no exact TFLite builtin");
+  const std::string method = n->attrs.get_string("method");
+  const std::string coordinate = n->attrs.get_string("coordinate");
+  const bool align = coordinate == "align_corners", half = coordinate == "half_pixel";
+  if (!align && !half && coordinate != "asymmetric")
+    fail(n, "resize coordinate '" + coordinate + "' is not supported");
+  auto size = to_i32(n->attrs.get_ints("size"));
+  if (size.size() != 2) fail(n, "resize needs a [height, width] size");
+  int in = tensor(x), sizes = m_.add_int32(size, {2}, n->scope + "/size");
+  auto& f = m_.fbb();
+  if (method == "bilinear") {
+    m_.add_op(fb::BuiltinOperator_RESIZE_BILINEAR, half ? 3 : 1, {in, sizes}, {tensor(out)},
+              fb::BuiltinOptions_ResizeBilinearOptions,
+              fb::CreateResizeBilinearOptions(f, 0, 0, align, half).Union());
+  } else if (method == "nearest" && !align) {
+    m_.add_op(fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, half ? 3 : 1, {in, sizes}, {tensor(out)},
+              fb::BuiltinOptions_ResizeNearestNeighborOptions,
+              fb::CreateResizeNearestNeighborOptions(f, false, half).Union());
+  } else {
+    fail(n, "resize method '" + method + "' with coordinate '" + coordinate +
+                "' is not supported (TFLite has no exact builtin)");
+  }
+}
+
+void Writer::emit_softmax(const Node* n) {
+  check_rank(n, 4);
+  const Value *x = n->inputs[0], *out = n->outputs[0];
+  int64_t rank = static_cast<int64_t>(x->rank()), axis = n->attrs.get_int("axis");
+  if (axis < 0) axis += rank;
+  auto& f = m_.fbb();
+  if (axis == rank - 1) {
+    m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {tensor(x)}, {tensor(out)},
+              fb::BuiltinOptions_SoftmaxOptions, fb::CreateSoftmaxOptions(f, 1.0f).Union());
+    return;
+  }
+  // SOFTMAX works on the last axis: swap `axis` with it, and back (the swap is its own inverse).
+  std::vector<int32_t> perm(rank);
+  for (int64_t i = 0; i < rank; ++i) perm[i] = static_cast<int32_t>(i);
+  std::swap(perm[axis], perm[rank - 1]);
+  Shape xs = x->physical_shape(), ts = xs;
+  for (int64_t i = 0; i < rank; ++i) ts[i] = xs[perm[i]];
+  int p = m_.add_int32(perm, {rank}, n->scope + "/perm");
+  int moved = temp(x, ts, "_moved"), soft = temp(x, ts, "_softmax");
+  m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {tensor(x), p}, {moved},
+            fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+  m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {moved}, {soft}, fb::BuiltinOptions_SoftmaxOptions,
+            fb::CreateSoftmaxOptions(f, 1.0f).Union());
+  m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {soft, p}, {tensor(out)},
+            fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+}
+
+void Writer::emit_gelu(const Node* n) {
+  if (n->inputs[0]->dtype != DType::kFloat32) fail(n, "only float32 gelu is supported");
+  const std::string approximate =
+      n->attrs.has("approximate") ? n->attrs.get_string("approximate") : "none";
+  if (approximate != "none" && approximate != "tanh")
+    fail(n, "gelu approximation '" + approximate + "' is not supported");
+  m_.add_op(fb::BuiltinOperator_GELU, 1, {tensor(n->inputs[0])}, {tensor(n->outputs[0])},
+            fb::BuiltinOptions_GeluOptions,
+            fb::CreateGeluOptions(m_.fbb(), approximate == "tanh").Union());
+}
+
+void Writer::emit_matmul(const Node* n) {
+  check_rank(n, 4);
+  const Value *a = n->inputs[0], *b = n->inputs[1], *out = n->outputs[0];
+  if (a->dtype != DType::kFloat32 || b->dtype != DType::kFloat32)
+    fail(n, "only float32 matmul is supported");
+  const bool ta = n->attrs.has("transpose_a") && n->attrs.get_bool("transpose_a");
+  const bool tb = n->attrs.has("transpose_b") && n->attrs.get_bool("transpose_b");
+  auto& f = m_.fbb();
+  if (b->is_constant() && b->rank() == 2 && !ta && a->rank() >= 2) {
+    // A constant 2-D right operand: FULLY_CONNECTED, weights [out, in] (b transposed).
+    Shape bs = b->physical_shape();
+    std::vector<float> w = float_data(n, b, "the right operand");
+    const int64_t in = tb ? bs[1] : bs[0], outs = tb ? bs[0] : bs[1];
+    if (!tb) {
+      std::vector<float> t(w.size());
+      for (int64_t i = 0; i < in; ++i)
+        for (int64_t o = 0; o < outs; ++o) t[o * in + i] = w[i * outs + o];
+      w.swap(t);
+    }
+    bool keep = a->rank() > 2;
+    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1,
+              {tensor(a), floats(w, {outs, in}, n->scope + "/weights"),
+               floats(std::vector<float>(outs, 0.0f), {outs}, n->scope + "/bias")},
+              {tensor(out)}, fb::BuiltinOptions_FullyConnectedOptions,
+              fb::CreateFullyConnectedOptions(f, fb::ActivationFunctionType_NONE, 0, keep).Union());
+    return;
+  }
+  if (a->rank() < 2 || b->rank() < 2) fail(n, "matmul of a vector is not supported yet");
+  m_.add_op(fb::BuiltinOperator_BATCH_MATMUL, 1, {tensor(a), tensor(b)}, {tensor(out)},
+            fb::BuiltinOptions_BatchMatMulOptions, fb::CreateBatchMatMulOptions(f, ta, tb).Union());
+}
+
+// mean = MEAN(x); d = x - mean; y = d * RSQRT(MEAN(d * d) + eps) * gamma + beta.
+void Writer::emit_layer_norm(const Node* n) {
+  check_rank(n, 4);
+  const Value *x = n->inputs[0], *out = n->outputs[0];
+  if (x->dtype != DType::kFloat32) fail(n, "only float32 layer norm is supported");
+  const int64_t rank = static_cast<int64_t>(x->rank());
+  auto axes = n->attrs.get_ints("axes");
+  Shape xs = x->physical_shape(), reduced = xs, param(rank, 1);
+  for (auto& a : axes) {
+    if (a < 0) a += rank;
+    reduced[a] = 1;
+    param[a] = xs[a];  // gamma/beta hold the axes' sizes in ascending axis order
+  }
+  const Value* gamma = n->inputs.size() > 1 ? n->inputs[1] : nullptr;
+  const Value* beta = n->inputs.size() > 2 ? n->inputs[2] : nullptr;
+  auto& f = m_.fbb();
+  const std::string& s = n->scope;
+  int in = tensor(x),
+      ax = m_.add_int32(to_i32(axes), {static_cast<int64_t>(axes.size())}, s + "/axes");
+  auto mean_op = [&](int src, int dst) {
+    m_.add_op(fb::BuiltinOperator_MEAN, 1, {src, ax}, {dst}, fb::BuiltinOptions_ReducerOptions,
+              fb::CreateReducerOptions(f, true).Union());
+  };
+  auto binary = [&](fb::BuiltinOperator code, int l, int r, int dst) {
+    if (code == fb::BuiltinOperator_ADD)
+      m_.add_op(code, 1, {l, r}, {dst}, fb::BuiltinOptions_AddOptions,
+                fb::CreateAddOptions(f).Union());
+    else if (code == fb::BuiltinOperator_SUB)
+      m_.add_op(code, 1, {l, r}, {dst}, fb::BuiltinOptions_SubOptions,
+                fb::CreateSubOptions(f).Union());
+    else
+      m_.add_op(code, 1, {l, r}, {dst}, fb::BuiltinOptions_MulOptions,
+                fb::CreateMulOptions(f).Union());
+  };
+  int mean = temp(x, reduced, "_mean"), centred = temp(x, xs, "_centred"),
+      sq = temp(x, xs, "_squared"), var = temp(x, reduced, "_var"),
+      var_eps = temp(x, reduced, "_var_eps"), rstd = temp(x, reduced, "_rstd");
+  mean_op(in, mean);
+  binary(fb::BuiltinOperator_SUB, in, mean, centred);
+  binary(fb::BuiltinOperator_MUL, centred, centred, sq);
+  mean_op(sq, var);
+  binary(fb::BuiltinOperator_ADD, var,
+         m_.add_float_scalar(static_cast<float>(n->attrs.get_float("epsilon")), s + "/epsilon"),
+         var_eps);
+  m_.add_op(fb::BuiltinOperator_RSQRT, 1, {var_eps}, {rstd});
+  bool has_gamma = gamma != nullptr, has_beta = beta != nullptr;
+  int normed = has_gamma || has_beta ? temp(x, xs, "_normed") : tensor(out);
+  binary(fb::BuiltinOperator_MUL, centred, rstd, normed);
+  if (has_gamma) {
+    int scaled = has_beta ? temp(x, xs, "_scaled") : tensor(out);
+    binary(fb::BuiltinOperator_MUL, normed,
+           floats(float_data(n, gamma, "gamma"), param, s + "/gamma"), scaled);
+    normed = scaled;
+  }
+  if (has_beta)
+    binary(fb::BuiltinOperator_ADD, normed, floats(float_data(n, beta, "beta"), param, s + "/beta"),
+           tensor(out));
+}
+
+}  // namespace ferry::tflite::detail

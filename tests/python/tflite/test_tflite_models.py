@@ -1,0 +1,75 @@
+"""Whole models through the direct TFLite writer: LiteRT runs them and matches PyTorch."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from models.torchvision_import import import_torchvision
+
+pytest.importorskip("ai_edge_litert")
+
+import ferry  # noqa: E402
+from ferry import _core  # noqa: E402
+from ferry.tflite import run_tflite  # noqa: E402
+
+TOLERANCE = 1e-4
+
+
+def _ops(data: bytes) -> Counter:
+    return Counter((op[0], op[1]) for op in _core.read_tflite(data)["ops"])
+
+
+def _assert_close(got: np.ndarray, expected: np.ndarray, tolerance: float = TOLERANCE) -> None:
+    assert got.shape == expected.shape
+    bound = tolerance * max(1.0, np.abs(expected).max() / 10)
+    assert np.abs(got - expected).max() <= bound
+
+
+@pytest.mark.slow
+def test_deeplabv3_resnet50():
+    torchvision = import_torchvision()
+    torch.manual_seed(0)
+    model = torchvision.models.segmentation.deeplabv3_resnet50(
+        weights=None, weights_backbone=None, aux_loss=False
+    ).eval()
+    data = ferry.pytorch_to_tflite(
+        model,
+        [torch.rand(1, 3, 128, 128)],
+        inputs_channel_order=ferry.ChannelOrder.TENSORFLOW,
+        outputs_channel_order=ferry.ChannelOrder.TENSORFLOW,
+    )
+    fresh = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        expected = model(fresh)["out"].permute(0, 2, 3, 1).numpy()
+    (got,) = run_tflite(data, [fresh.permute(0, 2, 3, 1).numpy()])
+    _assert_close(got, expected)
+    ops = _ops(data)
+    # ASPP's pooled branch (1x1 -> 16x16) and the logits (16x16 -> 128x128), half-pixel.
+    assert ops[("RESIZE_BILINEAR", 3)] == 2
+    assert not any(name == "TRANSPOSE" for name, _ in ops)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_transformer_encoder(activation):
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(64, 4, 128, batch_first=True, activation=activation)
+    model = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    data = ferry.pytorch_to_tflite(
+        model,
+        [torch.randn(2, 10, 64)],
+        inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+        outputs_channel_order=ferry.ChannelOrder.PYTORCH,
+    )
+    fresh = torch.randn(2, 10, 64)
+    with torch.no_grad():
+        expected = model(fresh).numpy()
+    (got,) = run_tflite(data, [fresh.numpy()])
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= TOLERANCE
+    ops = _ops(data)
+    assert ops[("BATCH_MATMUL", 1)] == 4  # q @ k^T and weights @ v, per layer
+    assert ops[("RSQRT", 1)] == 4  # two layer norms per layer
+    assert ops[("GELU", 1)] == (2 if activation == "gelu" else 0)
