@@ -12,27 +12,6 @@ bool is_data_input(const OpLayout& info, size_t index) {
                                                index) != info.data_inputs.end();
 }
 
-// The order in which the dims of `out` appear physically, when `node` reads input 0 in
-// `in_layout` and keeps its physical dim order. Empty when the op cannot keep it.
-std::vector<int64_t> induced_perm(const Node& node, Layout in_layout) {
-  const Value* in = node.inputs[0];
-  const Value* out = node.outputs[0];
-  std::vector<int64_t> p = layout_perm(in_layout, in->rank());
-  const bool reduction = node.attrs.has("keepdims");
-  if (!reduction || node.attrs.get_bool("keepdims")) {
-    if (out->rank() != in->rank()) return {};
-    return p;
-  }
-  std::vector<int64_t> axes = node.attrs.get_ints("axes");
-  std::vector<int64_t> out_perm;
-  for (int64_t logical : p) {
-    if (std::find(axes.begin(), axes.end(), logical) != axes.end()) continue;
-    int64_t below = std::count_if(axes.begin(), axes.end(), [&](int64_t a) { return a < logical; });
-    out_perm.push_back(logical - below);
-  }
-  return out_perm;
-}
-
 // Sizes of the non-unit dims in physical order: a reshape that keeps this sequence only adds
 // or removes unit dims and can run on the physical tensor directly.
 std::vector<int64_t> non_unit_physical(const Shape& shape, Layout layout) {
@@ -133,11 +112,9 @@ LayoutPlan assign_layouts_greedy(Graph& graph, const LayoutOptions& options) {
         Layout chosen = node->op == "concat"
                             ? vote(*node, info, out_rank)
                             : canonical(node->inputs[0]->layout, node->inputs[0]->rank());
-        std::vector<int64_t> induced = induced_perm(*node, chosen);
-        if (!induced.empty() && induced == layout_perm(Layout::kPyTorch, out_rank)) {
-          out_layout = Layout::kPyTorch;
-        } else if (!induced.empty() && induced == layout_perm(Layout::kChannelsLast, out_rank)) {
-          out_layout = Layout::kChannelsLast;
+        std::optional<Layout> induced = axes_output_layout(*node, chosen);
+        if (induced) {
+          out_layout = *induced;
         } else {
           chosen = Layout::kPyTorch;
           out_layout = Layout::kPyTorch;
