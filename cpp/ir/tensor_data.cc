@@ -21,7 +21,26 @@ TensorData::TensorData(DType dtype, Shape shape)
   data_ = storage_.data();
 }
 
+TensorData::TensorData(std::shared_ptr<const TensorData> source, std::vector<int64_t> perm)
+    : dtype_(source->dtype()), data_(nullptr), source_(std::move(source)), perm_(std::move(perm)) {
+  for (int64_t axis : perm_) shape_.push_back(source_->shape()[axis]);
+}
+
+void TensorData::materialize() const {
+  std::call_once(materialized_, [this] {
+    storage_.resize(nbytes());
+    source_->permute_into(perm_, storage_.data());
+    data_ = storage_.data();
+  });
+}
+
 std::byte* TensorData::mutable_bytes() {
+  if (source_) {
+    // Written bytes no longer follow from the source: this becomes an ordinary owned tensor.
+    materialize();
+    source_.reset();
+    perm_.clear();
+  }
   if (storage_.empty() && nbytes() > 0) {
     throw std::logic_error("TensorData: cannot write into borrowed bytes");
   }
@@ -89,40 +108,81 @@ void permute_elements(const T* in, T* out, const Shape& out_shape,
 
 }  // namespace
 
-std::shared_ptr<TensorData> TensorData::permuted(const std::vector<int64_t>& perm) const {
+void TensorData::permute_into(const std::vector<int64_t>& perm, std::byte* out) const {
   const size_t rank = shape_.size();
-  if (perm.size() != rank) throw std::invalid_argument("permuted: rank mismatch");
+  if (perm.size() != rank) throw std::invalid_argument("permute_into: rank mismatch");
+  if (source_) {
+    // (source.permute(p1)).permute(p2) == source.permute(p1[p2[i]]): one pass over the source.
+    std::vector<int64_t> composed(rank);
+    for (size_t i = 0; i < rank; ++i) composed[i] = perm_[perm[i]];
+    source_->permute_into(composed, out);
+    return;
+  }
+  if (size() == 0) return;
+  bool identity = true;
+  for (size_t i = 0; i < rank; ++i) identity &= perm[i] == static_cast<int64_t>(i);
+  if (identity) {
+    std::memcpy(out, data_, nbytes());
+    return;
+  }
   Shape out_shape(rank);
   for (size_t i = 0; i < rank; ++i) out_shape[i] = shape_[perm[i]];
-  auto out = std::make_shared<TensorData>(dtype_, out_shape);
-  if (size() == 0) return out;
   std::vector<int64_t> in_strides(rank, 1);
   for (size_t i = rank; i-- > 1;) in_strides[i - 1] = in_strides[i] * shape_[i];
   std::vector<int64_t> src_strides(rank);
   for (size_t i = 0; i < rank; ++i) src_strides[i] = in_strides[perm[i]];
   switch (dtype_size(dtype_)) {
     case 1:
-      permute_elements(as<uint8_t>(), out->mutable_as<uint8_t>(), out_shape, src_strides);
+      permute_elements(reinterpret_cast<const uint8_t*>(data_), reinterpret_cast<uint8_t*>(out),
+                       out_shape, src_strides);
       break;
     case 2:
-      permute_elements(as<uint16_t>(), out->mutable_as<uint16_t>(), out_shape, src_strides);
+      permute_elements(reinterpret_cast<const uint16_t*>(data_), reinterpret_cast<uint16_t*>(out),
+                       out_shape, src_strides);
       break;
     case 4:
-      permute_elements(as<uint32_t>(), out->mutable_as<uint32_t>(), out_shape, src_strides);
+      permute_elements(reinterpret_cast<const uint32_t*>(data_), reinterpret_cast<uint32_t*>(out),
+                       out_shape, src_strides);
       break;
     case 8:
-      permute_elements(as<uint64_t>(), out->mutable_as<uint64_t>(), out_shape, src_strides);
+      permute_elements(reinterpret_cast<const uint64_t*>(data_), reinterpret_cast<uint64_t*>(out),
+                       out_shape, src_strides);
       break;
     default:
-      throw std::invalid_argument("permuted: unsupported element size");
+      throw std::invalid_argument("permute_into: unsupported element size");
   }
-  return out;
+}
+
+std::shared_ptr<TensorData> TensorData::permuted(const std::vector<int64_t>& perm) const {
+  const size_t rank = shape_.size();
+  if (perm.size() != rank) throw std::invalid_argument("permuted: rank mismatch");
+  std::vector<bool> seen(rank, false);
+  for (int64_t axis : perm) {
+    if (axis < 0 || axis >= static_cast<int64_t>(rank) || seen[axis])
+      throw std::invalid_argument("permuted: not a permutation");
+    seen[axis] = true;
+  }
+  if (source_) {
+    std::vector<int64_t> composed(rank);
+    for (size_t i = 0; i < rank; ++i) composed[i] = perm_[perm[i]];
+    return std::shared_ptr<TensorData>(new TensorData(source_, std::move(composed)));
+  }
+  std::shared_ptr<const TensorData> self = weak_from_this().lock();
+  if (!self) {
+    // Not shared-owned (a temporary on the stack): nothing to point at, permute now.
+    Shape out_shape(rank);
+    for (size_t i = 0; i < rank; ++i) out_shape[i] = shape_[perm[i]];
+    auto out = std::make_shared<TensorData>(dtype_, out_shape);
+    permute_into(perm, out->mutable_bytes());
+    return out;
+  }
+  return std::shared_ptr<TensorData>(new TensorData(std::move(self), perm));
 }
 
 std::shared_ptr<TensorData> TensorData::reshaped(Shape shape) const {
   if (num_elements(shape) != size()) throw std::invalid_argument("reshaped: size mismatch");
   // Shares the bytes: the new object keeps this one alive instead of copying.
-  return std::make_shared<TensorData>(dtype_, std::move(shape), data_, shared_from_this());
+  return std::make_shared<TensorData>(dtype_, std::move(shape), bytes(), shared_from_this());
 }
 
 std::shared_ptr<TensorData> scalar_tensor(DType dtype, double value) {
