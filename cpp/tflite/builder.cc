@@ -2,19 +2,36 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
+#include <limits>
 #include <tuple>
 
-#include "tflite/writer.h"
+#include "ir/tensor_data.h"
 
 namespace ferry::tflite {
 namespace {
 
-uint64_t fnv1a(const uint8_t* data, size_t size) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 1099511628211ull;
+// Eight bytes per step: deduplication hashes every weight once, gigabytes for large models.
+uint64_t hash_bytes(const uint8_t* data, size_t size) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ size;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  for (; i < size; ++i) h = (h ^ data[i]) * 0x100000001b3ull;
   return h;
 }
+
+// Constants approaching this stay out of the flatbuffer (which must stay below 2 GiB).
+constexpr uint64_t kInlineLimit = (uint64_t{1} << 31) - (uint64_t{256} << 20);
+// A value > 1 that marks an offset to patch once the flatbuffer's size is known.
+constexpr uint64_t kOffsetPlaceholder = std::numeric_limits<uint64_t>::max();
+
+uint64_t align16(uint64_t n) { return (n + 15) & ~uint64_t{15}; }
 
 using RuntimeVersion = std::array<int, 3>;
 
@@ -52,6 +69,11 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {2, 3, 0};
     case fb::BuiltinOperator_GELU:
       return {2, 9, 0};
+    case fb::BuiltinOperator_DEQUANTIZE:
+      return version >= 3 ? RuntimeVersion{1, 15, 0} : RuntimeVersion{1, 13, 1};
+    case fb::BuiltinOperator_LOGISTIC:
+    case fb::BuiltinOperator_TANH:
+      return {1, 14, 0};
     default:
       return {1, 5, 0};
   }
@@ -86,7 +108,102 @@ fb::TensorType tensor_type(DType dtype) {
                     " have no TFLite type");
 }
 
-ModelBuilder::ModelBuilder() : fbb_(1 << 20) { buffers_.emplace_back(); }
+uint16_t float_to_half(float value) {
+  const uint32_t f = std::bit_cast<uint32_t>(value);
+  const uint32_t sign = (f >> 16) & 0x8000u;
+  const uint32_t exponent = (f >> 23) & 0xffu;
+  uint32_t mantissa = f & 0x7fffffu;
+  if (exponent == 0xff)  // infinity stays infinity; NaN stays a (quiet) NaN
+    return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u | (mantissa >> 13) : 0));
+  const int e = static_cast<int>(exponent) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // too large: infinity
+  if (e <= 0) {
+    // Subnormal (or zero): shift the full significand into place, rounding to nearest even.
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000u;
+    const int shift = 14 - e;
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fffu;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
+  return static_cast<uint16_t>(sign | half);
+}
+
+void BufferRec::fill(uint8_t* out) const {
+  if (direct()) {
+    std::memcpy(out, raw, size);
+    return;
+  }
+  const uint8_t* floats = raw;
+  std::vector<uint8_t> permuted;
+  if (!perm.empty()) {
+    // A borrowed view of the raw bytes does the permutation (no copy of the source).
+    DType dtype = element_size == 4   ? DType::kFloat32
+                  : element_size == 8 ? DType::kInt64
+                  : element_size == 2 ? DType::kFloat16
+                                      : DType::kUInt8;
+    TensorData view(dtype, raw_shape, reinterpret_cast<const std::byte*>(raw), nullptr);
+    if (!half) {
+      view.permute_into(perm, reinterpret_cast<std::byte*>(out));
+      return;
+    }
+    permuted.resize(raw_size);
+    view.permute_into(perm, reinterpret_cast<std::byte*>(permuted.data()));
+    floats = permuted.data();
+  }
+  const size_t count = raw_size / 4;
+  for (size_t i = 0; i < count; ++i) {
+    float f;
+    std::memcpy(&f, floats + 4 * i, 4);
+    const uint16_t h = float_to_half(f);
+    std::memcpy(out + 2 * i, &h, 2);
+  }
+}
+
+SerializedModel::SerializedModel(flatbuffers::DetachedBuffer flatbuffer,
+                                 std::vector<std::pair<uint64_t, BufferRec>> tail, uint64_t total)
+    : flatbuffer_(std::move(flatbuffer)), tail_(std::move(tail)), total_(total) {}
+
+std::string SerializedModel::bytes() const {
+  std::string out(total_, '\0');
+  std::memcpy(out.data(), flatbuffer_.data(), flatbuffer_.size());
+  for (const auto& [offset, rec] : tail_) rec.fill(reinterpret_cast<uint8_t*>(out.data()) + offset);
+  return out;
+}
+
+void SerializedModel::write(std::FILE* file) const {
+  auto put = [&](const void* data, size_t size) {
+    if (size && std::fwrite(data, 1, size, file) != size)
+      throw TfliteError("TFLite writer: writing the file failed (disk full?)");
+  };
+  put(flatbuffer_.data(), flatbuffer_.size());
+  uint64_t at = flatbuffer_.size();
+  static const uint8_t zeros[16] = {};
+  std::vector<uint8_t> scratch;
+  for (const auto& [offset, rec] : tail_) {
+    put(zeros, offset - at);
+    if (rec.direct()) {
+      put(rec.raw, rec.size);
+    } else {
+      scratch.resize(rec.size);
+      rec.fill(scratch.data());
+      put(scratch.data(), rec.size);
+      std::vector<uint8_t>().swap(scratch);  // never hold two rearranged buffers at once
+    }
+    at = offset + rec.size;
+  }
+  put(zeros, total_ - at);
+  if (std::fflush(file) != 0) throw TfliteError("TFLite writer: writing the file failed");
+}
+
+ModelBuilder::ModelBuilder(const WriteOptions& options) : options_(options), fbb_(1 << 20) {
+  buffers_.emplace_back();
+}
 
 int ModelBuilder::add_tensor(fb::TensorType type, const Shape& shape, std::string name) {
   TensorRec t;
@@ -97,21 +214,17 @@ int ModelBuilder::add_tensor(fb::TensorType type, const Shape& shape, std::strin
   return static_cast<int>(tensors_.size() - 1);
 }
 
-uint32_t ModelBuilder::add_buffer(const void* data, size_t size, std::shared_ptr<const void> keep) {
-  auto bytes = static_cast<const uint8_t*>(data);
-  uint64_t h = fnv1a(bytes, size);
+uint32_t ModelBuilder::add_buffer(BufferRec rec) {
+  uint64_t h = hash_bytes(rec.raw, rec.raw_size);
+  for (int64_t p : rec.perm) h = (h ^ static_cast<uint64_t>(p)) * 0x100000001b3ull;
+  h ^= rec.half ? 0x5bd1e995u : 0;
   auto& same_hash = buffers_by_hash_[h];
   for (uint32_t index : same_hash) {
     const BufferRec& b = buffers_[index];
-    if (b.size == size && std::memcmp(b.data(), bytes, size) == 0) return index;
-  }
-  BufferRec rec;
-  rec.size = size;
-  if (keep) {
-    rec.keep = std::move(keep);
-    rec.external = bytes;
-  } else {
-    rec.owned.assign(bytes, bytes + size);
+    if (b.size == rec.size && b.raw_size == rec.raw_size && b.perm == rec.perm &&
+        b.half == rec.half && (b.perm.empty() || b.raw_shape == rec.raw_shape) &&
+        std::memcmp(b.raw, rec.raw, rec.raw_size) == 0)
+      return index;
   }
   buffers_.push_back(std::move(rec));
   auto index = static_cast<uint32_t>(buffers_.size() - 1);
@@ -123,8 +236,92 @@ int ModelBuilder::add_constant(fb::TensorType type, const Shape& shape, const vo
                                size_t size, std::string name, std::shared_ptr<const void> keep) {
   int index = add_tensor(type, shape, std::move(name));
   // A zero-size constant keeps the sentinel: there are no bytes to point at.
-  if (size > 0) tensors_[index].buffer = add_buffer(data, size, std::move(keep));
+  if (size == 0) return index;
+  BufferRec rec;
+  if (!keep) {
+    auto copy = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(data),
+                                                       static_cast<const uint8_t*>(data) + size);
+    rec.raw = copy->data();
+    keep = std::move(copy);
+  } else {
+    rec.raw = static_cast<const uint8_t*>(data);
+  }
+  rec.keep = std::move(keep);
+  rec.raw_size = rec.size = size;
+  tensors_[index].buffer = add_buffer(std::move(rec));
   return index;
+}
+
+int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::string name) {
+  // Weights (rank 2 and up) only: biases and scalars are tiny, and keeping them float32
+  // keeps the additive terms exact.
+  const bool half = options_.float16_weights && shape.size() >= 2 && num_elements(shape) >= 16;
+  if (!half) {
+    int index = add_tensor(fb::TensorType_FLOAT32, shape, std::move(name));
+    if (rec.size > 0) tensors_[index].buffer = add_buffer(std::move(rec));
+    return index;
+  }
+  rec.half = true;
+  rec.size = rec.raw_size / 2;
+  uint32_t buffer = add_buffer(std::move(rec));
+  std::vector<int32_t> dims(shape.begin(), shape.end());
+  auto [it, inserted] = dequantized_.try_emplace({buffer, dims}, -1);
+  if (!inserted) return it->second;
+  // The float16 bytes, then the float32 tensor every consumer reads: XNNPACK folds the
+  // DEQUANTIZE into the consumer's packed weights once, at load time.
+  int stored = add_tensor(fb::TensorType_FLOAT16, shape, name + "/float16");
+  tensors_[stored].buffer = buffer;
+  int out = add_tensor(fb::TensorType_FLOAT32, shape, std::move(name));
+  add_op(fb::BuiltinOperator_DEQUANTIZE, 3, {stored}, {out});
+  it->second = out;
+  return out;
+}
+
+int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
+                              std::vector<int64_t> perm, std::string name,
+                              const Shape& stored_shape) {
+  const size_t rank = data->shape().size();
+  if (perm.empty())
+    for (size_t i = 0; i < rank; ++i) perm.push_back(static_cast<int64_t>(i));
+  if (perm.size() != rank) throw TfliteError("TFLite writer: weight permutation of wrong rank");
+  Shape shape(rank);
+  for (size_t i = 0; i < rank; ++i) shape[i] = data->shape()[perm[i]];
+  if (!stored_shape.empty() || rank == 0) {
+    if (num_elements(stored_shape) != num_elements(shape))
+      throw TfliteError("TFLite writer: weights of " + std::to_string(num_elements(shape)) +
+                        " elements cannot be stored in another size");
+    shape = stored_shape;
+  }
+  // Read a lazy permutation's source directly: one pass, no intermediate copy.
+  const TensorData* raw = data.get();
+  if (const TensorData* source = data->permute_source()) {
+    const auto& order = data->permute_order();
+    for (auto& axis : perm) axis = order[axis];
+    raw = source;
+  }
+  bool identity = true;
+  for (size_t i = 0; i < rank; ++i) identity &= perm[i] == static_cast<int64_t>(i);
+  BufferRec rec;
+  rec.raw = reinterpret_cast<const uint8_t*>(raw->bytes());
+  rec.raw_size = rec.size = raw->nbytes();
+  rec.keep = data;  // a lazy tensor keeps its source alive
+  rec.raw_shape = raw->shape();
+  rec.element_size = dtype_size(raw->dtype());
+  if (!identity) rec.perm = std::move(perm);
+  if (data->dtype() == DType::kFloat32) return add_float_buffer(std::move(rec), shape, name);
+  int index = add_tensor(tensor_type(data->dtype()), shape, std::move(name));
+  if (rec.size > 0) tensors_[index].buffer = add_buffer(std::move(rec));
+  return index;
+}
+
+int ModelBuilder::add_floats(std::vector<float> values, const Shape& shape, std::string name) {
+  auto owned = std::make_shared<std::vector<float>>(std::move(values));
+  BufferRec rec;
+  rec.raw = reinterpret_cast<const uint8_t*>(owned->data());
+  rec.raw_size = rec.size = owned->size() * sizeof(float);
+  rec.keep = std::move(owned);
+  rec.element_size = 4;
+  return add_float_buffer(std::move(rec), shape, std::move(name));
 }
 
 int ModelBuilder::add_int32(const std::vector<int32_t>& values, const Shape& shape,
@@ -158,27 +355,51 @@ std::string ModelBuilder::min_runtime_version() const {
   return std::to_string(best[0]) + "." + std::to_string(best[1]) + "." + std::to_string(best[2]);
 }
 
-std::string ModelBuilder::finish(const std::vector<int>& inputs, const std::vector<int>& outputs,
-                                 const Signature& signature) {
+SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
+                                     const std::vector<int>& outputs, const Signature& signature) {
   auto& b = fbb_;
-  // Constant bytes first, each vector 16-byte aligned (XNNPACK and mmap'd loads read them in
-  // place), then the metadata string as one more buffer.
+  uint64_t constant_bytes = 0;
+  for (const BufferRec& rec : buffers_) constant_bytes += align16(rec.size);
+  const bool external =
+      options_.placement == BufferPlacement::kExternal ||
+      (options_.placement == BufferPlacement::kAuto && constant_bytes > kInlineLimit);
+  if (!external && constant_bytes > kInlineLimit)
+    throw TfliteError("TFLite writer: " + std::to_string(constant_bytes >> 20) +
+                      " MiB of constants do not fit inside a flatbuffer (2 GiB at most); "
+                      "use the large-model layout (external buffers)");
+
+  // Inline: constant bytes first, each vector 16-byte aligned (XNNPACK and mmap'd loads read
+  // them in place), rearranged ones computed straight into the builder. External: a Buffer
+  // with a placeholder offset, patched once the flatbuffer's size is known.
   std::string runtime = min_runtime_version();
   runtime.resize(16, '\0');  // a fixed-size field, as runtimes that parse it expect
   std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
   for (const BufferRec& rec : buffers_) {
     if (rec.size == 0) {
       buffers.push_back(fb::CreateBuffer(b));
-      continue;
+    } else if (external) {
+      buffers.push_back(fb::CreateBuffer(b, 0, kOffsetPlaceholder, rec.size));
+    } else {
+      b.ForceVectorAlignment(rec.size, 1, 16);
+      uint8_t* out = nullptr;
+      auto data = b.CreateUninitializedVector(rec.size, 1, &out);
+      rec.fill(out);
+      buffers.push_back(fb::CreateBuffer(b, data));
     }
-    b.ForceVectorAlignment(rec.size, 1, 16);
-    buffers.push_back(fb::CreateBuffer(b, b.CreateVector(rec.data(), rec.size)));
   }
-  b.ForceVectorAlignment(runtime.size(), 1, 16);
-  auto runtime_data =
-      b.CreateVector(reinterpret_cast<const uint8_t*>(runtime.data()), runtime.size());
-  buffers.push_back(fb::CreateBuffer(b, runtime_data));
-  auto runtime_buffer = static_cast<uint32_t>(buffers.size() - 1);
+  auto inline_string = [&](const std::string& text) {
+    b.ForceVectorAlignment(text.size(), 1, 16);
+    auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    buffers.push_back(fb::CreateBuffer(b, data));
+    return static_cast<uint32_t>(buffers.size() - 1);
+  };
+  std::vector<flatbuffers::Offset<fb::Metadata>> metadata;
+  metadata.push_back(
+      fb::CreateMetadata(b, b.CreateString("min_runtime_version"), inline_string(runtime)));
+  if (external) {
+    metadata.push_back(fb::CreateMetadata(b, b.CreateString("buffer_location"),
+                                          inline_string("outside flatbuffers")));
+  }
 
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   for (const TensorRec& t : tensors_) {
@@ -210,13 +431,27 @@ std::string ModelBuilder::finish(const std::vector<int>& inputs, const std::vect
   auto sig_in = maps(signature.inputs);
   auto sig_out = maps(signature.outputs);
   auto sig = fb::CreateSignatureDef(b, sig_in, sig_out, b.CreateString("serving_default"), 0, 0);
-  auto metadata = fb::CreateMetadata(b, b.CreateString("min_runtime_version"), runtime_buffer);
 
   auto model = fb::CreateModel(b, 3, b.CreateVector(codes), b.CreateVector(&subgraph, 1),
                                b.CreateString("Ferry"), b.CreateVector(buffers), 0,
-                               b.CreateVector(&metadata, 1), b.CreateVector(&sig, 1));
+                               b.CreateVector(metadata), b.CreateVector(&sig, 1));
   fb::FinishModelBuffer(b, model);
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  flatbuffers::DetachedBuffer flatbuffer = b.Release();
+
+  std::vector<std::pair<uint64_t, BufferRec>> tail;
+  uint64_t total = flatbuffer.size();
+  if (external) {
+    auto* stored = fb::GetMutableModel(flatbuffer.data())->mutable_buffers();
+    for (size_t i = 0; i < buffers_.size(); ++i) {
+      if (buffers_[i].size == 0) continue;
+      const uint64_t offset = align16(total);
+      stored->GetMutableObject(static_cast<flatbuffers::uoffset_t>(i))->mutate_offset(offset);
+      total = offset + buffers_[i].size;
+      tail.emplace_back(offset, std::move(buffers_[i]));
+    }
+    total = align16(total);
+  }
+  return SerializedModel(std::move(flatbuffer), std::move(tail), total);
 }
 
 }  // namespace ferry::tflite

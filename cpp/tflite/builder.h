@@ -4,6 +4,7 @@
 // codes and operators, serialised once at the end. Internal to cpp/tflite.
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "ir/graph.h"
 #include "tflite/ferry_tflite_generated.h"
+#include "tflite/writer.h"
 
 namespace ferry::tflite {
 
@@ -31,18 +33,68 @@ struct OpRec {
   flatbuffers::Offset<void> options;
 };
 
+// One constant's bytes as the file stores them, described rather than computed: the raw
+// bytes (borrowed, kept alive by `keep`) and, when they must be rearranged, the permutation
+// and float16 cast that turn them into the stored bytes. Rearranged bytes are produced only
+// while being written, straight into the flatbuffer or the file, one buffer at a time.
+struct BufferRec {
+  const uint8_t* raw = nullptr;
+  size_t raw_size = 0;
+  std::shared_ptr<const void> keep;
+  Shape raw_shape;            // for the permutation
+  size_t element_size = 1;    // of the raw bytes
+  std::vector<int64_t> perm;  // stored = raw.permute(perm); empty = as is
+  bool half = false;          // raw float32 -> stored IEEE float16
+  size_t size = 0;            // stored bytes
+
+  bool direct() const { return perm.empty() && !half; }
+  // Writes the `size` stored bytes to `out`.
+  void fill(uint8_t* out) const;
+};
+
+// The serialised file: the flatbuffer, then (large-model layout) every constant's bytes at
+// the offset its Buffer table records, 16-byte aligned.
+class SerializedModel {
+ public:
+  SerializedModel(flatbuffers::DetachedBuffer flatbuffer,
+                  std::vector<std::pair<uint64_t, BufferRec>> tail, uint64_t total);
+
+  uint64_t size() const { return total_; }
+  bool external_buffers() const { return !tail_.empty(); }
+  // The whole file in memory.
+  std::string bytes() const;
+  // Streams the file; each rearranged buffer is materialised alone and freed after writing.
+  // Throws TfliteError when the stream fails (disk full, ...).
+  void write(std::FILE* file) const;
+
+ private:
+  flatbuffers::DetachedBuffer flatbuffer_;
+  std::vector<std::pair<uint64_t, BufferRec>> tail_;
+  uint64_t total_;
+};
+
 class ModelBuilder {
  public:
-  ModelBuilder();
+  explicit ModelBuilder(const WriteOptions& options = {});
 
   // Options tables are built straight into the final builder, before any operator.
   flatbuffers::FlatBufferBuilder& fbb() { return fbb_; }
 
   int add_tensor(fb::TensorType type, const Shape& shape, std::string name);
   // A constant tensor; identical bytes share one buffer. `keep` owns `data` when given,
-  // otherwise the bytes are copied.
+  // otherwise the bytes are copied. Stored exactly as given (never cast to float16).
   int add_constant(fb::TensorType type, const Shape& shape, const void* data, size_t size,
                    std::string name, std::shared_ptr<const void> keep = nullptr);
+  // A constant holding `data` permuted by `perm` (empty = as is), read from the tensor's
+  // source when `data` is itself a lazy permutation. With float16 weights on, a float32
+  // tensor of rank 2+ and 16+ elements is stored as FLOAT16 and a DEQUANTIZE gives the float32
+  // tensor that is returned (once per buffer and shape, shared by every use). `shape`, when given,
+  // re-reads the stored bytes in another shape of equal size (depthwise filters [kh, kw, C, M] are
+  // TFLite's [1, kh, kw, C*M]).
+  int add_weights(const std::shared_ptr<const TensorData>& data, std::vector<int64_t> perm,
+                  std::string name, const Shape& shape = {});
+  // Float32 values computed by the writer (folded batch norms, ...), as add_weights.
+  int add_floats(std::vector<float> values, const Shape& shape, std::string name);
   int add_int32(const std::vector<int32_t>& values, const Shape& shape, std::string name);
   int add_float_scalar(float value, std::string name);
 
@@ -57,24 +109,20 @@ class ModelBuilder {
   struct Signature {
     std::vector<std::pair<std::string, int>> inputs, outputs;
   };
-  std::string finish(const std::vector<int>& inputs, const std::vector<int>& outputs,
-                     const Signature& signature);
+  SerializedModel finish(const std::vector<int>& inputs, const std::vector<int>& outputs,
+                         const Signature& signature);
 
  private:
-  struct BufferRec {
-    std::shared_ptr<const void> keep;
-    std::vector<uint8_t> owned;
-    const uint8_t* external = nullptr;
-    size_t size = 0;
-    const uint8_t* data() const { return external ? external : owned.data(); }
-  };
-  uint32_t add_buffer(const void* data, size_t size, std::shared_ptr<const void> keep);
+  uint32_t add_buffer(BufferRec rec);
+  int add_float_buffer(BufferRec rec, const Shape& shape, std::string name);
   std::string min_runtime_version() const;
 
+  WriteOptions options_;
   flatbuffers::FlatBufferBuilder fbb_;
   std::vector<TensorRec> tensors_;
   std::vector<BufferRec> buffers_;  // [0] is the empty sentinel
   std::unordered_map<uint64_t, std::vector<uint32_t>> buffers_by_hash_;
+  std::map<std::pair<uint32_t, std::vector<int32_t>>, int> dequantized_;
   std::vector<OpRec> ops_;
   // (code, version) -> opcode index, ordered by first use for determinism.
   std::map<std::pair<int32_t, int>, uint32_t> opcode_index_;
@@ -83,5 +131,8 @@ class ModelBuilder {
 
 // TensorType of a Ferry dtype; throws TfliteError for types TFLite has no tensor type for.
 fb::TensorType tensor_type(DType dtype);
+
+// IEEE 754 binary16 nearest to `value` (ties to even; overflow gives infinity).
+uint16_t float_to_half(float value);
 
 }  // namespace ferry::tflite

@@ -58,7 +58,10 @@ TfliteModelInfo read_tflite(const void* data, size_t size) {
   auto bytes = static_cast<const uint8_t*>(data);
   if (size < 8) bad("only " + std::to_string(size) + " bytes");
   if (!fb::ModelBufferHasIdentifier(bytes)) bad("the file identifier is not \"TFL3\"");
-  flatbuffers::Verifier verifier(bytes, size);
+  // The flatbuffer itself is below 2 GiB; in the large-model layout the weights follow it and
+  // are checked against the file's size below, not by the verifier.
+  const size_t flatbuffer_limit = std::min<size_t>(size, FLATBUFFERS_MAX_BUFFER_SIZE);
+  flatbuffers::Verifier verifier(bytes, flatbuffer_limit);
   if (!fb::VerifyModelBuffer(verifier))
     bad("the flatbuffer verifier rejected it (truncated or corrupted)");
   const fb::Model* model = fb::GetModel(bytes);
@@ -68,16 +71,31 @@ TfliteModelInfo read_tflite(const void* data, size_t size) {
   const auto* buffers = model->buffers();
   info.num_buffers = buffers ? buffers->size() : 0;
   if (buffers) {
-    for (const fb::Buffer* b : *buffers) {
-      if (b->data() && b->data()->size() > 0)
+    for (uint32_t i = 0; i < buffers->size(); ++i) {
+      const fb::Buffer* b = buffers->Get(i);
+      if (b->data() && b->data()->size() > 0) {
         info.buffer_offsets.push_back(static_cast<size_t>(b->data()->data() - bytes));
+      } else if (b->offset() > 1) {
+        // Data after the flatbuffer: it must lie inside the file.
+        if (b->offset() > size || b->size() > size - b->offset())
+          bad("buffer " + std::to_string(i) + " (" + std::to_string(b->size()) +
+              " bytes at offset " + std::to_string(b->offset()) + ") lies outside the " +
+              std::to_string(size) + "-byte file");
+        info.buffer_offsets.push_back(static_cast<size_t>(b->offset()));
+        info.external_buffers = true;
+      }
     }
   }
   auto buffer_size = [&](uint32_t index) -> size_t {
     if (!buffers || index >= buffers->size())
       bad("buffer index " + std::to_string(index) + " out of range");
-    const auto* d = buffers->Get(index)->data();
-    return d ? d->size() : 0;
+    const fb::Buffer* b = buffers->Get(index);
+    if (b->data()) return b->data()->size();
+    return b->offset() > 1 ? static_cast<size_t>(b->size()) : 0;
+  };
+  auto buffer_bytes = [&](uint32_t index) -> const uint8_t* {
+    const fb::Buffer* b = buffers->Get(index);
+    return b->data() ? b->data()->data() : bytes + b->offset();
   };
   const auto* codes = model->operator_codes();
   const auto* subgraphs = model->subgraphs();
@@ -141,9 +159,9 @@ TfliteModelInfo read_tflite(const void* data, size_t size) {
   if (const auto* meta = model->metadata()) {
     for (const fb::Metadata* m : *meta) {
       size_t n = buffer_size(m->buffer());
-      const auto* d = buffers->Get(m->buffer())->data();
-      info.metadata.emplace_back(m->name() ? m->name()->str() : "",
-                                 n ? std::string(reinterpret_cast<const char*>(d->data()), n) : "");
+      info.metadata.emplace_back(
+          m->name() ? m->name()->str() : "",
+          n ? std::string(reinterpret_cast<const char*>(buffer_bytes(m->buffer())), n) : "");
     }
   }
   return info;

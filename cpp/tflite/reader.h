@@ -39,6 +39,7 @@ struct TfliteModelInfo {
   std::vector<int32_t> inputs, outputs;
   size_t num_buffers = 0;
   std::vector<size_t> buffer_offsets;  // file offset of each non-empty buffer's data
+  bool external_buffers = false;       // the large-model layout: data after the flatbuffer
   std::vector<std::string> signature_keys;
   // name -> tensor index, of the first signature
   std::vector<std::pair<std::string, uint32_t>> signature_inputs, signature_outputs;

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -14,11 +18,44 @@ class TfliteError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where constants' bytes go. A flatbuffer cannot exceed 2 GB, so bigger models keep their
+// weights after it (the large-model layout: Buffer.offset/size, metadata "buffer_location").
+enum class BufferPlacement {
+  kAuto,      // inside the flatbuffer unless the constants approach 2 GB
+  kInline,    // always inside (fails beyond 2 GB)
+  kExternal,  // always after the flatbuffer
+};
+
+struct WriteOptions {
+  // Float32 weights (constants of rank 2+ and 16+ elements) stored as float16, each followed
+  // by a DEQUANTIZE; biases and scalars stay float32.
+  bool float16_weights = false;
+  BufferPlacement placement = BufferPlacement::kAuto;
+};
+
+class SerializedModel;
+
+// What the writer produced, plus which TFLite tensor holds each graph value it kept (values
+// folded or fused into another op have none): validation reads those tensors back.
+struct WriteResult {
+  std::shared_ptr<const SerializedModel> model;
+  std::vector<std::pair<int64_t, int32_t>> value_tensors;  // (Value::id, tensor index)
+
+  uint64_t size() const;
+  bool external_buffers() const;
+  std::string bytes() const;
+  // Streams the file to `path` (created or truncated; atomic replacement is the caller's).
+  void write_file(const std::string& path) const;
+};
+
 // Serialises the final TF-level graph (after layout and cleanup: every value in its physical
-// shape) as a TFLite flatbuffer with one subgraph and a "serving_default" signature named
-// after graph.input_names / output_names. Batch norms are folded into the convolution or
-// dense layer before them where possible, and RELU/RELU6 into the op they follow. The same
-// graph always gives the same bytes. Throws TfliteError for what it cannot express.
-std::string write_tflite(const Graph& graph);
+// shape) as a TFLite model with one subgraph and a "serving_default" signature named after
+// graph.input_names / output_names. Batch norms are folded into the convolution or dense
+// layer before them where possible, and RELU/RELU6 into the op they follow. The same graph
+// and options always give the same bytes. Throws TfliteError for what it cannot express.
+WriteResult write_tflite_model(const Graph& graph, const WriteOptions& options = {});
+
+// The whole file in memory.
+std::string write_tflite(const Graph& graph, const WriteOptions& options = {});
 
 }  // namespace ferry::tflite

@@ -26,9 +26,9 @@ inline std::vector<int32_t> to_i32(const std::vector<int64_t>& v) {
 
 class Writer {
  public:
-  explicit Writer(const Graph& g) : g_(g) {}
+  Writer(const Graph& g, const WriteOptions& options) : g_(g), m_(options) {}
 
-  std::string run() {
+  WriteResult run() {
     for (const Value* v : g_.outputs) outputs_.insert(v);
     for (const Node* n : g_.nodes())
       if (n->op == "identity") alias_[n->outputs[0]] = n->inputs.at(0);
@@ -44,7 +44,14 @@ class Writer {
       out.push_back(tensor(g_.outputs[i]));
       sig.outputs.emplace_back(name_of(g_.output_names, i, "output_"), out.back());
     }
-    return m_.finish(in, out, sig);
+    WriteResult result;
+    result.model = std::make_shared<SerializedModel>(m_.finish(in, out, sig));
+    for (const auto& v : g_.values()) {
+      if (v->is_constant()) continue;
+      if (auto it = tensor_of_.find(resolve(v.get())); it != tensor_of_.end())
+        result.value_tensors.emplace_back(v->id, it->second);
+    }
+    return result;
   }
 
  private:
@@ -72,9 +79,9 @@ class Writer {
                                                        : v->producer->scope + "/" + v->producer->op) +
                             ":" + std::to_string(v->id)
                       : "v" + std::to_string(v->id);
-    int index = v->is_constant() ? m_.add_constant(tensor_type(v->dtype), v->physical_shape(),
-                                                   v->constant->bytes(), v->constant->nbytes(),
-                                                   name, v->constant)
+    // Constants carry their bytes already in physical order (perhaps as a lazy permutation
+    // of a PyTorch parameter, read in place).
+    int index = v->is_constant() ? m_.add_weights(v->constant, {}, name, v->physical_shape())
                                  : m_.add_tensor(tensor_type(v->dtype), v->physical_shape(), name);
     tensor_of_[v] = index;
     return index;
@@ -85,8 +92,31 @@ class Writer {
                          "tmp" + std::to_string(like->id) + suffix);
   }
 
-  int floats(const std::vector<float>& v, const Shape& shape, const std::string& name) {
-    return m_.add_constant(fb::TensorType_FLOAT32, shape, v.data(), v.size() * 4, name);
+  int floats(std::vector<float> v, const Shape& shape, const std::string& name) {
+    return m_.add_floats(std::move(v), shape, name);
+  }
+
+  // A float32 constant input stored permuted by `perm` (lazily: see ModelBuilder::add_weights).
+  int weights(const Node* n, const Value* v, std::vector<int64_t> perm, const std::string& what,
+              const Shape& shape = {}) {
+    if (!v || !v->is_constant() || v->dtype != DType::kFloat32)
+      fail(n, what + " must be a float32 constant");
+    return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape);
+  }
+
+  // The node's bias input (inputs[2]) or zeros: TFLite kernels are fastest with one present.
+  int optional_bias(const Node* n, int64_t channels) {
+    if (n->inputs.size() > 2 && n->inputs[2]) return weights(n, n->inputs[2], {}, "bias");
+    return floats(std::vector<float>(channels, 0.0f), {channels}, n->scope + "/bias");
+  }
+
+  // A batch norm directly after `out` that fold_batch_norms would fold.
+  const Node* foldable_batch_norm(const Value* out) const {
+    const Node* bn = sole_user(out);
+    if (!bn || bn->op != "batch_norm" || bn->inputs[0] != out) return nullptr;
+    auto axis = bn->attrs.get_int("axis");
+    if (axis != static_cast<int64_t>(out->rank()) - 1 && axis != -1) return nullptr;
+    return bn;
   }
 
   // The only consumer of `v` when there is exactly one and `v` is not a model output.

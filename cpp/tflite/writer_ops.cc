@@ -54,6 +54,20 @@ void Writer::emit_conv(const Node* n) {
   Shape ks = k->physical_shape();  // HWIO [kh, kw, in/groups, out]
   const int64_t kh = ks[0], kw = ks[1], cin = ks[2], cout = ks[3];
   const int64_t groups = n->attrs.has("groups") ? n->attrs.get_int("groups") : 1;
+  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
+  if (groups == 1 && !foldable_batch_norm(n->outputs[0])) {
+    // Nothing to fold: the filter comes straight from the weights (HWIO -> OHWI, computed
+    // while the file is written), never copied here.
+    const Value* out = n->outputs[0];
+    Act act = fuse_activation(out);
+    int in = tensor(x), filter = weights(n, k, {3, 0, 1, 2}, "filter"),
+        bias = optional_bias(n, cout);
+    auto opts = fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act,
+                                        dil[1], dil[0]);
+    m_.add_op(fb::BuiltinOperator_CONV_2D, 1, {in, filter, bias}, {tensor(out)},
+              fb::BuiltinOptions_Conv2DOptions, opts.Union());
+    return;
+  }
   std::vector<float> kernel = float_data(n, k, "the kernel");
   std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
                                 ? float_data(n, n->inputs[2], "the bias")
@@ -61,7 +75,6 @@ void Writer::emit_conv(const Node* n) {
   const Value* out = n->outputs[0];
   fold_batch_norms(out, kernel, bias);
   Act act = fuse_activation(out);
-  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
   Shape os = out->physical_shape();
   // Grouped convolutions become one CONV_2D per group (the builtin grouped kernel is a slow
   // reference path): slice the input channels, convolve, concatenate.
@@ -113,43 +126,57 @@ void Writer::emit_depthwise(const Node* n) {
   const Value *x = n->inputs[0], *k = n->inputs[1];
   if (x->rank() != 4) fail(n, "only 2-D depthwise convolutions are supported");
   Shape ks = k->physical_shape();  // [kh, kw, C, M]: output channel c*M + m, as TFLite's
-  std::vector<float> kernel = float_data(n, k, "the kernel");
-  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                ? float_data(n, n->inputs[2], "the bias")
-                                : std::vector<float>(ks[2] * ks[3], 0.0f);
+  const Shape filter_shape{1, ks[0], ks[1], ks[2] * ks[3]};
   const Value* out = n->outputs[0];
-  fold_batch_norms(out, kernel, bias);
+  int in = tensor(x), filter = -1, b = -1;
+  if (!foldable_batch_norm(out)) {
+    filter = weights(n, k, {}, "filter", filter_shape);  // same bytes, TFLite's shape
+    b = optional_bias(n, ks[2] * ks[3]);
+  } else {
+    std::vector<float> kernel = float_data(n, k, "the kernel");
+    std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
+                                  ? float_data(n, n->inputs[2], "the bias")
+                                  : std::vector<float>(ks[2] * ks[3], 0.0f);
+    fold_batch_norms(out, kernel, bias);
+    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter");
+    b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
+  }
   Act act = fuse_activation(out);
   auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
   int version = dil[0] != 1 || dil[1] != 1 ? 2 : 1;
   auto opts = fb::CreateDepthwiseConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
                                                static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
-  m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version,
-            {tensor(x), floats(kernel, {1, ks[0], ks[1], ks[2] * ks[3]}, n->scope + "/filter"),
-             floats(bias, {ks[2] * ks[3]}, n->scope + "/bias")},
-            {tensor(out)}, fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
+  m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {tensor(out)},
+            fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
 }
 
 void Writer::emit_dense(const Node* n) {
   const Value *x = n->inputs[0], *k = n->inputs[1];
   Shape ks = k->physical_shape();  // [in, out]
   const int64_t in = ks[0], outs = ks[1];
-  std::vector<float> kernel = float_data(n, k, "the kernel");
-  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                ? float_data(n, n->inputs[2], "the bias")
-                                : std::vector<float>(outs, 0.0f);
   const Value* out = n->outputs[0];
-  fold_batch_norms(out, kernel, bias);
-  Act act = fuse_activation(out);
-  std::vector<float> weights(kernel.size());  // [in, out] -> [out, in]
-  for (int64_t i = 0; i < in; ++i)
-    for (int64_t o = 0; o < outs; ++o) weights[o * in + i] = kernel[i * outs + o];
   bool keep = x->rank() > 2;  // keeps [B, T, out]; without it TFLite flattens to 2-D
+  int input = tensor(x), w = -1, b = -1;
+  if (!foldable_batch_norm(out)) {
+    // [in, out] -> [out, in]: PyTorch's own layout, so the parameter's bytes are used as is.
+    w = weights(n, k, {1, 0}, "weights");
+    b = optional_bias(n, outs);
+  } else {
+    std::vector<float> kernel = float_data(n, k, "the kernel");
+    std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
+                                  ? float_data(n, n->inputs[2], "the bias")
+                                  : std::vector<float>(outs, 0.0f);
+    fold_batch_norms(out, kernel, bias);
+    std::vector<float> transposed(kernel.size());  // [in, out] -> [out, in]
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t o = 0; o < outs; ++o) transposed[o * in + i] = kernel[i * outs + o];
+    w = floats(std::move(transposed), {outs, in}, n->scope + "/weights");
+    b = floats(std::move(bias), {outs}, n->scope + "/bias");
+  }
+  Act act = fuse_activation(out);
   auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
-  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1,
-            {tensor(x), floats(weights, {outs, in}, n->scope + "/weights"),
-             floats(bias, {outs}, n->scope + "/bias")},
-            {tensor(out)}, fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
+  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {input, w, b}, {tensor(out)},
+            fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
 }
 
 // A batch norm with nothing to fold into: x * scale + shift, broadcast along its axis.

@@ -84,19 +84,13 @@ void Writer::emit_matmul(const Node* n) {
   if (b->is_constant() && b->rank() == 2 && !ta && a->rank() >= 2) {
     // A constant 2-D right operand: FULLY_CONNECTED, weights [out, in] (b transposed).
     Shape bs = b->physical_shape();
-    std::vector<float> w = float_data(n, b, "the right operand");
-    const int64_t in = tb ? bs[1] : bs[0], outs = tb ? bs[0] : bs[1];
-    if (!tb) {
-      std::vector<float> t(w.size());
-      for (int64_t i = 0; i < in; ++i)
-        for (int64_t o = 0; o < outs; ++o) t[o * in + i] = w[i * outs + o];
-      w.swap(t);
-    }
+    const int64_t outs = tb ? bs[0] : bs[1];
     bool keep = a->rank() > 2;
-    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1,
-              {tensor(a), floats(w, {outs, in}, n->scope + "/weights"),
-               floats(std::vector<float>(outs, 0.0f), {outs}, n->scope + "/bias")},
-              {tensor(out)}, fb::BuiltinOptions_FullyConnectedOptions,
+    int in = tensor(a),
+        w = weights(n, b, tb ? std::vector<int64_t>{} : std::vector<int64_t>{1, 0}, "weights");
+    int bias = floats(std::vector<float>(outs, 0.0f), {outs}, n->scope + "/bias");
+    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {in, w, bias}, {tensor(out)},
+              fb::BuiltinOptions_FullyConnectedOptions,
               fb::CreateFullyConnectedOptions(f, fb::ActivationFunctionType_NONE, 0, keep).Union());
     return;
   }
