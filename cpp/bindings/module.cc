@@ -1,11 +1,18 @@
 // The Python face of the core: build a Trace, convert it, read back the TF-level graph.
 // Thin on purpose; all decisions live in the core.
+#include <fcntl.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <unordered_set>
 
 #include "bindings/arrays.h"
@@ -143,8 +150,10 @@ nb::list problems(const std::vector<ImportProblem>& items) {
   return out;
 }
 
-// The final graph as plain Python data: (values, nodes, inputs, outputs, names).
-nb::dict graph_to_python(const Graph& g) {
+// The final graph as plain Python data: (values, nodes, inputs, outputs, names). Without
+// `constants`, constant values carry no array (reading one would materialise lazily
+// permuted weights, which the TFLite writer streams from the parameters instead).
+nb::dict graph_to_python(const Graph& g, bool constants) {
   std::unordered_set<const Value*> used(g.inputs.begin(), g.inputs.end());
   used.insert(g.outputs.begin(), g.outputs.end());
   nb::list nodes;
@@ -166,12 +175,12 @@ nb::dict graph_to_python(const Graph& g) {
   for (const auto& v : g.values()) {
     if (!used.count(v.get())) continue;
     Shape physical = v->physical_shape();
-    nb::object constant = v->constant ? to_numpy(v->constant, physical) : nb::none();
+    nb::object constant = v->constant && constants ? to_numpy(v->constant, physical) : nb::none();
     std::vector<int64_t> perm = v->layout == Layout::kFixed
                                     ? layout_perm(Layout::kPyTorch, v->rank())
                                     : layout_perm(v->layout, v->rank());
     values.append(nb::make_tuple(v->id, std::string(dtype_name(v->dtype)), physical, perm, constant,
-                                 v->name, v->origin));
+                                 v->name, v->origin, v->constant != nullptr));
   }
   nb::list inputs, outputs;
   for (const Value* v : g.inputs) inputs.append(v->id);
@@ -188,7 +197,8 @@ nb::dict graph_to_python(const Graph& g) {
 
 nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::vector<std::string> input_orders, std::vector<std::string> output_orders,
-                     bool keep_dumps, bool tflite = false) {
+                     bool keep_dumps, bool tflite = false, std::string tflite_path = "",
+                     bool float16 = false, std::string placement = "auto") {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -221,18 +231,97 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
   solve["method"] = r.solve.method;
   out["layout"] = solve;
   out["seconds"] = r.seconds;
-  out["graph"] = r.graph ? nb::object(graph_to_python(*r.graph)) : nb::none();
+  out["graph"] = r.graph ? nb::object(graph_to_python(*r.graph, !tflite)) : nb::none();
   if (tflite && r.graph) {
     // A graph the writer cannot express is reported, not raised: Python names the op.
+    tflite::WriteOptions write;
+    write.float16_weights = float16;
+    if (placement == "inline")
+      write.placement = tflite::BufferPlacement::kInline;
+    else if (placement == "external")
+      write.placement = tflite::BufferPlacement::kExternal;
+    else if (placement != "auto")
+      throw nb::value_error(("unknown buffer placement '" + placement + "'").c_str());
     try {
-      std::string bytes = tflite::write_tflite(*r.graph);
-      out["tflite"] = nb::bytes(bytes.data(), bytes.size());
+      auto start = std::chrono::steady_clock::now();
+      tflite::WriteResult written = tflite::write_tflite_model(*r.graph, write);
+      if (tflite_path.empty()) {
+        std::string bytes = written.bytes();
+        out["tflite"] = nb::bytes(bytes.data(), bytes.size());
+      } else {
+        nb::gil_scoped_release unlocked;  // gigabytes of weights: let Python threads run
+        written.write_file(tflite_path);
+      }
+      out["tflite_size"] = written.size();
+      out["tflite_external"] = written.external_buffers();
+      out["tflite_tensors"] = written.value_tensors;
+      out["tflite_seconds"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } catch (const tflite::TfliteError& e) {
       out["tflite_error"] = std::string(e.what());
     }
   }
   return out;
 }
+
+nb::dict tflite_info_to_python(const tflite::TfliteModelInfo& info) {
+  nb::list ops, tensors, metadata;
+  for (const auto& op : info.ops)
+    ops.append(nb::make_tuple(op.name, op.version, op.inputs, op.outputs, op.fused_activation));
+  for (const auto& t : info.tensors)
+    tensors.append(nb::make_tuple(t.name, t.shape, t.dtype, t.buffer, t.buffer_size));
+  for (const auto& [name, value] : info.metadata)
+    metadata.append(nb::make_tuple(name, nb::bytes(value.data(), value.size())));
+  nb::dict out;
+  out["version"] = info.version;
+  out["ops"] = ops;
+  out["tensors"] = tensors;
+  out["inputs"] = info.inputs;
+  out["outputs"] = info.outputs;
+  out["num_buffers"] = info.num_buffers;
+  out["buffer_offsets"] = info.buffer_offsets;
+  out["external_buffers"] = info.external_buffers;
+  out["signature_keys"] = info.signature_keys;
+  out["signature_inputs"] = info.signature_inputs;
+  out["signature_outputs"] = info.signature_outputs;
+  out["metadata"] = metadata;
+  return out;
+}
+
+// A read-only mapping of a whole file (a .tflite in the large-model layout can exceed 2 GB).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw nb::value_error((path + ": " + std::strerror(errno)).c_str());
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      throw nb::value_error((path + ": " + std::strerror(errno)).c_str());
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        throw nb::value_error((path + ": " + std::strerror(errno)).c_str());
+      }
+      data_ = p;
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(data_, size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace
 }  // namespace ferry::bindings
@@ -261,36 +350,29 @@ NB_MODULE(_core, m) {
       .def_prop_ro("num_nodes", [](const Trace& t) { return t.nodes.size(); });
 
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
-        "keep_dumps"_a = false, "tflite"_a = false);
+        "keep_dumps"_a = false, "tflite"_a = false, "tflite_path"_a = "", "float16"_a = false,
+        "placement"_a = "auto");
   m.def(
       "read_tflite",
       [](nb::bytes data) {
-        tflite::TfliteModelInfo info;
         try {
-          info = tflite::read_tflite(data.c_str(), data.size());
+          return tflite_info_to_python(tflite::read_tflite(data.c_str(), data.size()));
         } catch (const tflite::TfliteFormatError& e) {
           throw nb::value_error(e.what());
         }
-        nb::list ops, tensors;
-        for (const auto& op : info.ops)
-          ops.append(
-              nb::make_tuple(op.name, op.version, op.inputs, op.outputs, op.fused_activation));
-        for (const auto& t : info.tensors)
-          tensors.append(nb::make_tuple(t.name, t.shape, t.dtype, t.buffer, t.buffer_size));
-        nb::dict out;
-        out["version"] = info.version;
-        out["ops"] = ops;
-        out["tensors"] = tensors;
-        out["inputs"] = info.inputs;
-        out["outputs"] = info.outputs;
-        out["num_buffers"] = info.num_buffers;
-        out["buffer_offsets"] = info.buffer_offsets;
-        out["signature_keys"] = info.signature_keys;
-        out["signature_inputs"] = info.signature_inputs;
-        out["signature_outputs"] = info.signature_outputs;
-        return out;
       },
       "data"_a, "Summary of a .tflite file (ops, tensors, signatures); ValueError if malformed.");
+  m.def(
+      "read_tflite_file",
+      [](const std::string& path) {
+        try {
+          MappedFile file(path);
+          return tflite_info_to_python(tflite::read_tflite(file.data(), file.size()));
+        } catch (const tflite::TfliteFormatError& e) {
+          throw nb::value_error((path + ": " + e.what()).c_str());
+        }
+      },
+      "path"_a, "read_tflite for a file, mapped rather than read (files may exceed 2 GB).");
   m.def("has_rule", [](const std::string& op) { return registry().find(op) != nullptr; });
   m.def("rule_mapping", [](const std::string& op) {
     const Rule* r = registry().find(op);

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ferry.converters import ChannelOrder, UserConverter, disabled_rule_names
-from ferry.core_bridge import CoreResult, run_core
+from ferry.core_bridge import CoreResult, TfliteRequest, run_core
 from ferry.errors import ConversionError, UnsupportedOpsError
 from ferry.report import render_tree, statuses, write_html
 from ferry.summary import LayoutSummary
@@ -194,7 +194,7 @@ def convert_trace(
     input_names: list[str] | None,
     output_names: list[str] | None,
     dump_ir: bool | None,
-    tflite: bool = False,
+    tflite: TfliteRequest | None = None,
 ) -> tuple[Trace, CoreResult]:
     trace = trace_module(model, args, kwargs, input_names=input_names, output_names=output_names)
     _check_input_shapes(input_shapes, trace)
@@ -256,31 +256,10 @@ def pytorch_to_keras(
         output_names,
         dump_ir,
     )
-    from ferry.core_bridge import rules as core_rules
-
-    rule_map = dict(core_rules())
-    converted_by = _converted_by(result, rule_map, trace)
-    name = (
-        type(model).__name__
-        if isinstance(model, torch.nn.Module)
-        else getattr(model, "__name__", "model")
-    )
+    name = model_name(model)
 
     def show(report=None) -> None:
-        info = statuses(
-            trace,
-            result.converted,
-            result.unused,
-            result.unsupported,
-            result.errors,
-            report,
-            converted_by,
-        )
-        if verbose:
-            print(render_tree(trace, info), file=sys.stdout)
-        if save_trace_html:
-            path = save_trace_html if isinstance(save_trace_html, str) else "trace.html"
-            write_html(path, trace, info, f"Ferry: {name}")
+        show_report(trace, result, report, name, verbose, save_trace_html)
 
     if result.unsupported:
         show()
@@ -317,6 +296,42 @@ def pytorch_to_keras(
     if return_outputs_pt:
         return build.model, _outputs_pt(trace)
     return build.model
+
+
+def model_name(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__name__", "model")
+
+
+def show_report(
+    trace: Trace,
+    result: CoreResult,
+    report: Any,
+    name: str,
+    verbose: bool,
+    save_trace_html: bool | str,
+) -> None:
+    """Prints the conversion tree (and/or saves it as HTML) with each call's status."""
+    if not verbose and not save_trace_html:
+        return
+    from ferry.core_bridge import rules as core_rules
+
+    converted_by = _converted_by(result, dict(core_rules()), trace)
+    info = statuses(
+        trace,
+        result.converted,
+        result.unused,
+        result.unsupported,
+        result.errors,
+        report,
+        converted_by,
+    )
+    if verbose:
+        print(render_tree(trace, info), file=sys.stdout)
+    if save_trace_html:
+        path = save_trace_html if isinstance(save_trace_html, str) else "trace.html"
+        write_html(path, trace, info, f"Ferry: {name}")
 
 
 def summary(result: CoreResult, report: Any = None) -> str:

@@ -39,6 +39,15 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 @dataclass
+class TfliteRequest:
+    """What the core's TFLite writer is asked for (see docs/tflite.md)."""
+
+    path: str | None = None  # stream the file there; else the bytes come back in memory
+    float16: bool = False  # float32 weights stored as float16 (+ DEQUANTIZE)
+    placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
+
+
+@dataclass
 class CoreResult:
     converted: list[int]
     unused: list[int]
@@ -51,8 +60,12 @@ class CoreResult:
     seconds: list[tuple[str, float]]  # wall time of each core stage
     graph: TfGraph | None
     user_converters: dict[int, UserConverter] = field(default_factory=dict)
-    tflite: bytes | None = None  # the .tflite flatbuffer, when asked for and expressible
+    tflite: bytes | None = None  # the .tflite file in memory (when no path was given)
     tflite_error: str = ""  # why the TFLite writer refused the graph
+    tflite_size: int = 0  # bytes of the .tflite file (in memory or written)
+    tflite_external: bool = False  # the large-model layout: weights after the flatbuffer
+    tflite_tensors: dict[int, int] = field(default_factory=dict)  # graph value -> tensor
+    tflite_seconds: float = 0.0  # writing time
 
 
 def run_core(
@@ -62,10 +75,21 @@ def run_core(
     input_orders: list[str],
     output_orders: list[str],
     keep_dumps: bool = False,
-    tflite: bool = False,
+    tflite: TfliteRequest | None = None,
 ) -> CoreResult:
     core_trace, core_users, core_to_trace = _to_core(trace)
-    raw = _core.convert(core_trace, disabled, input_orders, output_orders, keep_dumps, tflite)
+    request = tflite or TfliteRequest()
+    raw = _core.convert(
+        core_trace,
+        disabled,
+        input_orders,
+        output_orders,
+        keep_dumps,
+        tflite is not None,
+        request.path or "",
+        request.float16,
+        request.placement,
+    )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 
     def ids(items: list[int]) -> list[int]:
@@ -89,6 +113,10 @@ def run_core(
         user_converters=users,
         tflite=bytes(raw["tflite"]) if "tflite" in raw else None,
         tflite_error=raw.get("tflite_error", ""),
+        tflite_size=int(raw.get("tflite_size", 0)),
+        tflite_external=bool(raw.get("tflite_external", False)),
+        tflite_tensors=dict(raw.get("tflite_tensors", [])),
+        tflite_seconds=float(raw.get("tflite_seconds", 0.0)),
     )
 
 
@@ -333,8 +361,17 @@ def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[
 
 def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
     values = {}
-    for vid, dtype, shape, perm, constant, name, origin in raw["values"]:
-        values[vid] = TfValue(vid, dtype, list(shape), list(perm), constant, name, origin)
+    for vid, dtype, shape, perm, constant, name, origin, is_constant in raw["values"]:
+        values[vid] = TfValue(
+            vid,
+            dtype,
+            list(shape),
+            list(perm),
+            constant,
+            name,
+            origin,
+            is_constant and constant is None,
+        )
     nodes = [
         TfNode(
             nid,

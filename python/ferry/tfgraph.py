@@ -23,10 +23,12 @@ class TfValue:
     constant: np.ndarray | None = None
     name: str = ""
     origin: int = -1
+    # A constant whose bytes stayed in the core (the .tflite path never reads them here).
+    stored_constant: bool = False
 
     @property
     def is_constant(self) -> bool:
-        return self.constant is not None
+        return self.constant is not None or self.stored_constant
 
 
 @dataclass

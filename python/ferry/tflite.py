@@ -6,42 +6,67 @@ and (for validation) ai-edge-litert.
 
 from __future__ import annotations
 
+import mmap
 import os
+import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ferry.api import OrderSpec, conversion_error, convert_trace, unsupported_error
+from ferry.api import (
+    OrderSpec,
+    conversion_error,
+    convert_trace,
+    model_name,
+    show_report,
+    summary,
+    unsupported_error,
+)
 from ferry.converters import ChannelOrder
+from ferry.core_bridge import CoreResult, TfliteRequest
 from ferry.errors import ConversionError, ValidationError
-from ferry.validate.compare import differences, model_inputs, torch_as_tf
+from ferry.trace.model import Trace
+from ferry.validate.compare import (
+    ValidationReport,
+    checked_values,
+    compare,
+    model_inputs,
+    scale_of,
+    torch_as_tf,
+)
+
+PLACEMENTS = ("auto", "inline", "external")
 
 
-def _write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """A temporary file beside the target, renamed over it: readers never see half a model,
-    and a failure leaves nothing behind."""
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _temporary_beside(path: str) -> str:
+    """A fresh temporary file in the target's directory: renamed over the target when
+    everything succeeded, so readers never see half a model and failures leave nothing."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    return tmp
 
 
-def run_tflite(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Runs a `.tflite` model in LiteRT (default delegates: XNNPACK) on inputs in subgraph order."""
+def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_bytes)
+    kwargs: dict[str, Any] = {"experimental_preserve_all_tensors": preserve}
+    with warnings.catch_warnings():
+        # Preserving every tensor is what a per-node check needs; LiteRT warns about the
+        # memory it costs, which is the activations', small next to the weights.
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        if isinstance(source, str):
+            return Interpreter(model_path=source, **kwargs)
+        return Interpreter(model_content=source, **kwargs)
+
+
+def run_tflite(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Runs a `.tflite` model (bytes or a path) in LiteRT with its default delegates
+    (XNNPACK) on inputs in subgraph order."""
+    interpreter = _interpreter(model)
     interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), inputs):
         interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
@@ -49,64 +74,153 @@ def run_tflite(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]
     return [np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
 
 
-def _validate(model_bytes: bytes, trace: Any, graph: Any, tolerance: float) -> list[float]:
-    actual = run_tflite(model_bytes, model_inputs(trace, graph))
-    diffs = []
-    for vid, got in zip(graph.outputs, actual):
-        value = graph.values[vid]
-        expected = torch_as_tf(trace.values[value.origin].data, value.perm)
-        max_abs, _ = differences(expected, got)
-        finite = np.abs(expected[np.isfinite(expected)]) if expected.size else expected
-        scale = max(1.0, float(finite.max())) if finite.size else 1.0
-        if not max_abs <= tolerance * scale:
-            raise ValidationError(
-                f"ferry: LiteRT output {len(diffs)} differs from PyTorch by {max_abs:.3g} "
-                f"(tolerance {tolerance:g} x {scale:.3g}); nothing was written"
-            )
-        diffs.append(max_abs)
-    return diffs
+def validate_tflite(
+    model: bytes | str,
+    trace: Trace,
+    result: CoreResult,
+    tolerance: float,
+    full: bool,
+) -> ValidationReport:
+    """Runs the written model once in LiteRT on the traced inputs and compares its outputs
+    and, with `full`, every intermediate tensor the file kept (preserved by the interpreter)
+    with the value PyTorch recorded for the same traced value: the report the Keras path
+    gives, node by node. Values folded or fused into another op have no tensor; their call is
+    checked through the tensor that replaced them."""
+    graph = result.graph
+    assert graph is not None
+    interpreter = _interpreter(model, preserve=full)
+    interpreter.allocate_tensors()
+    for detail, array in zip(interpreter.get_input_details(), model_inputs(trace, graph)):
+        interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
+    interpreter.invoke()
+    outputs = [d["index"] for d in interpreter.get_output_details()]
+    tensors = dict(result.tflite_tensors)
+    for vid, index in zip(graph.outputs, outputs):
+        tensors[vid] = index  # as LiteRT reports them (the writer's map says the same)
+    computed = {
+        vid: np.array(interpreter.get_tensor(tensors[vid]))
+        for vid in checked_values(graph, tensors, full)
+    }
+    return compare(computed, trace, graph, result.converted, tolerance, full)
 
 
 def pytorch_to_tflite(
     model: Any,
     args: Sequence[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
+    input_shapes: dict[Any, Sequence[int | None]] | None = None,
     inputs_channel_order: OrderSpec = ChannelOrder.TENSORFLOW,
     outputs_channel_order: OrderSpec = None,
     input_names: list[str] | None = None,
     output_names: list[str] | None = None,
     path: str | os.PathLike[str] | None = None,
     validate: bool = True,
-    validation_tolerance: float = 1e-4,
-) -> bytes:
-    """Converts a PyTorch module into a `.tflite` flatbuffer, written by Ferry's C++ core.
+    full_validation: bool = True,
+    validation_tolerance: float | None = None,
+    float16_weights: bool = False,
+    buffer_placement: str = "auto",
+    trace_shape: bool = False,
+    save_trace_html: bool | str = False,
+    dump_ir: bool | None = None,
+    verbose: bool = True,
+    return_report: bool = False,
+) -> Any:
+    """Converts a PyTorch module into a `.tflite` model, written by Ferry's C++ core.
 
-    Returns the bytes and, when `path` is given, writes them there atomically. With
-    `validate`, the model runs once in LiteRT on the traced inputs and each output must be
+    Returns the file's bytes (with `return_report`, a pair (bytes, ValidationReport)). With
+    `path`, the file is streamed to a temporary name beside it, validated from there and
+    renamed into place; a model in the large-model layout (weights after the flatbuffer,
+    see `buffer_placement`) is then returned as a read-only memory map of the file rather
+    than copied into memory.
+
+    With `validate`, the model runs once in LiteRT on the traced inputs; every output must be
     within `validation_tolerance` x max(1, largest PyTorch magnitude) of PyTorch's, or
-    ValidationError is raised (and nothing written).
+    ValidationError is raised and nothing is written. With `full_validation`, every
+    intermediate tensor is compared too and shown per call in the conversion tree
+    (`verbose`, `save_trace_html`), as `pytorch_to_keras` does. The tolerance defaults to
+    1e-4, or 1e-2 with `float16_weights` (weights rounded to 11 significant bits).
+
+    `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
+    2 GB limit, "external" always appends them after it, "inline" never does.
     """
-    trace, result = convert_trace(
-        model,
-        args,
-        kwargs,
-        None,
-        inputs_channel_order,
-        outputs_channel_order,
-        input_names,
-        output_names,
-        None,
-        tflite=True,
-    )
-    if result.unsupported:
-        raise unsupported_error(trace, result)
-    if result.errors:
-        raise conversion_error(trace, result)
-    if result.tflite is None:
-        raise ConversionError(f"ferry: {result.tflite_error}; nothing was written")
-    data = result.tflite
-    if validate:
-        _validate(data, trace, result.graph, validation_tolerance)
-    if path is not None:
-        _write_atomically(path, data)
-    return data
+    if trace_shape:
+        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+    if buffer_placement not in PLACEMENTS:
+        raise ValueError(
+            f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
+            f"got {buffer_placement!r}"
+        )
+    tolerance = validation_tolerance
+    if tolerance is None:
+        tolerance = 1e-2 if float16_weights else 1e-4
+    if not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise ValueError(
+            f"ferry: validation_tolerance must be a non-negative number, got {tolerance!r}"
+        )
+    target = os.fspath(path) if path is not None else None
+    tmp = _temporary_beside(target) if target is not None else None
+    try:
+        trace, result = convert_trace(
+            model,
+            args,
+            kwargs,
+            input_shapes,
+            inputs_channel_order,
+            outputs_channel_order,
+            input_names,
+            output_names,
+            dump_ir,
+            tflite=TfliteRequest(path=tmp, float16=float16_weights, placement=buffer_placement),
+        )
+        name = model_name(model)
+        if result.unsupported:
+            show_report(trace, result, None, name, verbose, save_trace_html)
+            raise unsupported_error(trace, result)
+        if result.errors:
+            show_report(trace, result, None, name, verbose, save_trace_html)
+            raise conversion_error(trace, result)
+        if result.tflite_error:
+            raise ConversionError(f"ferry: {result.tflite_error}; nothing was written")
+        source: bytes | str = tmp if tmp is not None else result.tflite  # type: ignore[assignment]
+        report = ValidationReport(tolerance=tolerance)
+        if validate:
+            report = validate_tflite(source, trace, result, tolerance, full_validation)
+            show_report(trace, result, report, name, verbose, save_trace_html)
+            _check_outputs(trace, result, report, tolerance)
+            if verbose:
+                print(summary(result, report), file=sys.stdout)
+        elif verbose or save_trace_html:
+            show_report(trace, result, None, name, verbose, save_trace_html)
+        if tmp is not None and target is not None:
+            os.replace(tmp, target)
+            tmp = None
+            data: Any = _read_back(target, result.tflite_external)
+        else:
+            data = result.tflite
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return (data, report) if return_report else data
+
+
+def _check_outputs(
+    trace: Trace, result: CoreResult, report: ValidationReport, tolerance: float
+) -> None:
+    graph = result.graph
+    assert graph is not None
+    for i, (vid, (max_abs, _)) in enumerate(zip(graph.outputs, report.outputs)):
+        value = graph.values[vid]
+        scale = scale_of(torch_as_tf(trace.values[value.origin].data, value.perm))
+        if not max_abs <= tolerance * scale:
+            raise ValidationError(
+                f"ferry: LiteRT output {i} differs from PyTorch by {max_abs:.3g} "
+                f"(tolerance {tolerance:g} x {scale:.3g}); nothing was written"
+            )
+
+
+def _read_back(path: str, external: bool) -> Any:
+    with open(path, "rb") as f:
+        if not external:
+            return f.read()
+        # Gigabytes of weights: map the file instead of copying it into memory.
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)

@@ -7,6 +7,7 @@ whatever the depth of the module tree (a per-subtree re-run would cost nodes x d
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +59,7 @@ def differences(expected: np.ndarray, actual: np.ndarray) -> tuple[float, float]
     return float(abs_diff.max()), float(rel.max())
 
 
-def _scale(expected: np.ndarray) -> float:
+def scale_of(expected: np.ndarray) -> float:
     """Tolerances are absolute up to magnitude 1 and relative to the tensor's largest
     magnitude beyond: deep activations of 1e3 carry float32 rounding of ~1e-4 by themselves,
     which is not a conversion error."""
@@ -91,6 +92,64 @@ def model_inputs(trace: Trace, graph: TfGraph) -> list[np.ndarray]:
     return out
 
 
+def checked_values(graph: TfGraph, available: Collection[int], full: bool) -> list[int]:
+    """The graph values to read back: the outputs and, for a full validation, one value per
+    traced PyTorch value (those the back end kept a tensor for)."""
+    checked: list[int] = list(graph.outputs)
+    if full:
+        seen: set[int] = set()
+        for vid, value in graph.values.items():
+            usable = value.origin >= 0 and not value.is_constant and vid in available
+            if usable and value.origin not in seen:
+                seen.add(value.origin)
+                if vid not in checked:
+                    checked.append(vid)
+    return [vid for vid in checked if vid in available]
+
+
+def compare(
+    computed: dict[int, np.ndarray],
+    trace: Trace,
+    graph: TfGraph,
+    converted: list[int],
+    tolerance: float,
+    full: bool,
+) -> ValidationReport:
+    """Compares the values a back end computed (graph value id -> array) with PyTorch's."""
+    report = ValidationReport(tolerance=tolerance)
+    for vid in graph.outputs:
+        value = graph.values[vid]
+        actual = value.constant if value.constant is not None else computed.get(vid)
+        expected = torch_as_tf(trace.values[value.origin].data, value.perm)
+        if actual is None:
+            report.outputs.append((float("inf"), float("inf")))
+        else:
+            report.outputs.append(differences(expected, np.asarray(actual)))
+    if not full:
+        return report
+    by_trace_value: dict[int, int] = {}
+    for vid in computed:
+        origin = graph.values[vid].origin
+        if origin >= 0:
+            by_trace_value.setdefault(origin, vid)
+    for node_id in converted:
+        worst_abs = worst_rel = 0.0
+        ok = True
+        seen = False
+        for ref in trace.nodes[node_id].output_refs():
+            vid = by_trace_value.get(ref.value)
+            if vid is None:
+                continue
+            seen = True
+            expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
+            a, r = differences(expected, computed[vid])
+            worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
+            ok &= a <= tolerance * scale_of(expected)
+        if seen:
+            report.nodes[node_id] = NodeCheck(node_id, worst_abs, worst_rel, ok)
+    return report
+
+
 def validate_keras(
     build_model,
     tensors: dict[int, object],
@@ -104,41 +163,10 @@ def validate_keras(
 
     `build_model(outputs)` makes a Keras model over the same layers with the given outputs.
     """
-    report = ValidationReport(tolerance=tolerance)
-    checked: list[int] = list(graph.outputs)
-    by_trace_value: dict[int, int] = {}
-    if full:
-        for vid, value in graph.values.items():
-            if value.origin >= 0 and not value.is_constant and vid in tensors:
-                by_trace_value.setdefault(value.origin, vid)
-        checked += [vid for vid in by_trace_value.values() if vid not in checked]
-    checked = [vid for vid in checked if vid in tensors]
+    checked = checked_values(graph, tensors, full)
     probe = build_model([tensors[vid] for vid in checked])
     results = probe(model_inputs(trace, graph), training=False)
     if not isinstance(results, (list, tuple)):
         results = [results]
     computed = {vid: np.asarray(r) for vid, r in zip(checked, results)}
-
-    for vid in graph.outputs:
-        value = graph.values[vid]
-        actual = value.constant if value.is_constant else computed.get(vid)
-        expected = torch_as_tf(trace.values[value.origin].data, value.perm)
-        report.outputs.append(differences(expected, np.asarray(actual)))
-
-    if full:
-        for node_id in converted:
-            worst_abs = worst_rel = 0.0
-            ok = True
-            seen = False
-            for ref in trace.nodes[node_id].output_refs():
-                vid = by_trace_value.get(ref.value)
-                if vid is None:
-                    continue
-                seen = True
-                expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
-                a, r = differences(expected, computed[vid])
-                worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
-                ok &= a <= tolerance * _scale(expected)
-            if seen:
-                report.nodes[node_id] = NodeCheck(node_id, worst_abs, worst_rel, ok)
-    return report
+    return compare(computed, trace, graph, converted, tolerance, full)
