@@ -46,6 +46,7 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return version >= 5 ? RuntimeVersion{2, 0, 0} : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_MEAN:
     case fb::BuiltinOperator_SUB:
+    case fb::BuiltinOperator_GATHER:
     case fb::BuiltinOperator_DIV:
     case fb::BuiltinOperator_STRIDED_SLICE:
     case fb::BuiltinOperator_TRANSPOSE:

@@ -203,6 +203,8 @@ class Writer {
   void emit_gelu(const Node* n);
   void emit_matmul(const Node* n);
   void emit_layer_norm(const Node* n);
+  void emit_embedding(const Node* n);  // this and below: writer_ops_rnn.cc
+  void emit_recurrent(const Node* n);
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

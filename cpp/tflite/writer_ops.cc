@@ -45,6 +45,8 @@ void Writer::emit(const Node* n) {
   if (op == "matmul") return emit_matmul(n);
   if (op == "layer_norm") return emit_layer_norm(n);
   if (op == "gelu") return emit_gelu(n);
+  if (op == "embedding") return emit_embedding(n);
+  if (op == "lstm" || op == "gru") return emit_recurrent(n);
   fail(n, "this op is not supported by the TFLite writer yet");
 }
 

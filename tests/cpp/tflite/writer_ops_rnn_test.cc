@@ -1,0 +1,193 @@
+// Op mappings of writer_ops_rnn.cc: embeddings as GATHER, recurrent layers unrolled.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "tflite/ferry_tflite_generated.h"
+#include "tflite/reader.h"
+#include "tflite/writer.h"
+#include "tiny_graph.h"
+
+namespace ferry::tflite {
+namespace {
+
+namespace fb = ferry::tflite_fb;
+
+Value* input(Graph& g, Shape shape, DType dtype = DType::kFloat32) {
+  Value* x = g.add_value(dtype, std::move(shape), "x" + std::to_string(g.inputs.size()));
+  x->layout = Layout::kFixed;
+  g.inputs.push_back(x);
+  return x;
+}
+
+struct Written {
+  std::string bytes;
+  TfliteModelInfo info;
+  const fb::Operator* op(size_t i) const {
+    return fb::GetModel(bytes.data())->subgraphs()->Get(0)->operators()->Get(i);
+  }
+  size_t count(const std::string& name) const {
+    return static_cast<size_t>(std::count_if(info.ops.begin(), info.ops.end(),
+                                             [&](const TfliteOp& op) { return op.name == name; }));
+  }
+  std::vector<float> floats(int tensor) const {
+    auto* model = fb::GetModel(bytes.data());
+    auto* data =
+        model->buffers()->Get(model->subgraphs()->Get(0)->tensors()->Get(tensor)->buffer())->data();
+    auto* p = reinterpret_cast<const float*>(data->data());
+    return std::vector<float>(p, p + data->size() / 4);
+  }
+  // The operator writing tensor `t`, or -1.
+  int producer(int32_t t) const {
+    for (size_t i = 0; i < info.ops.size(); ++i)
+      for (int32_t o : info.ops[i].outputs)
+        if (o == t) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+Written write(Graph& g) {
+  Written w;
+  w.bytes = write_tflite(g);
+  w.info = read_tflite(w.bytes.data(), w.bytes.size());
+  return w;
+}
+
+// An lstm/gru node over x [B, T, F] with `units` H, its outputs made graph outputs in order.
+std::vector<Value*> recurrent(Graph& g, const std::string& op, std::vector<Value*> inputs,
+                              int64_t units, bool bidirectional) {
+  Attrs attrs;
+  attrs.set("units", units);
+  attrs.set("bidirectional", bidirectional);
+  const Shape xs = inputs[0]->shape;
+  Node* n = g.add_node(op, std::move(inputs), std::move(attrs));
+  n->scope = "encoder.rnn";
+  const int64_t dirs = bidirectional ? 2 : 1, states = op == "lstm" ? 2 : 1;
+  std::vector<Value*> outs{g.add_value(DType::kFloat32, {xs[0], xs[1], dirs * units})};
+  for (int64_t i = 0; i < dirs * states; ++i)
+    outs.push_back(g.add_value(DType::kFloat32, {xs[0], units}));
+  for (Value* v : outs) {
+    g.add_output_to(n, v);
+    g.outputs.push_back(v);
+  }
+  return outs;
+}
+
+const std::set<std::string> kUnrolledOps = {
+    "FULLY_CONNECTED", "STRIDED_SLICE", "SPLIT",         "ADD",    "SUB", "MUL",
+    "LOGISTIC",        "TANH",          "CONCATENATION", "RESHAPE"};
+
+void expect_unrolled(const Written& w) {
+  for (const auto& op : w.info.ops) {
+    EXPECT_TRUE(kUnrolledOps.count(op.name)) << op.name;
+    EXPECT_EQ(op.version, 1) << op.name;
+    if (op.name == "FULLY_CONNECTED") EXPECT_EQ(op.inputs.size(), 3u) << "bias-less FC is v6";
+    if (op.name == "CONCATENATION") EXPECT_LE(op.inputs.size(), 5u) << "XNNPACK takes 5 at most";
+  }
+  // Every output is written by an operator (the final states by the last step).
+  for (int32_t out : w.info.outputs) EXPECT_GE(w.producer(out), 0) << out;
+}
+
+TEST(TfliteWriterRnn, EmbeddingIsGatherOnAxisZero) {
+  Graph g;
+  Value* ids = input(g, {2, 3}, DType::kInt64);
+  Value* table = tiny_const(g, {10, 4}, 0.0f);
+  g.outputs.push_back(tiny_op(g, "embedding", {ids, table}, {2, 3, 4}));
+  Written w = write(g);
+  ASSERT_EQ(w.info.ops.size(), 1u);
+  EXPECT_EQ(w.info.ops[0].name, "GATHER");
+  EXPECT_EQ(w.info.ops[0].version, 1);
+  EXPECT_EQ(w.op(0)->builtin_options_as_GatherOptions()->axis(), 0);
+  // params first, then the positions, kept int64.
+  EXPECT_EQ(w.info.tensors[w.info.ops[0].inputs[0]].shape, (std::vector<int32_t>{10, 4}));
+  EXPECT_EQ(w.info.tensors[w.info.ops[0].inputs[1]].dtype, "INT64");
+  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.6.0\0", 6));
+}
+
+TEST(TfliteWriterRnn, EmbeddingWithFloatIndicesIsRefused) {
+  Graph g;
+  Value* ids = input(g, {2, 3});
+  g.outputs.push_back(tiny_op(g, "embedding", {ids, tiny_const(g, {10, 4}, 0.0f)}, {2, 3, 4}));
+  try {
+    write(g);
+    FAIL() << "expected TfliteError";
+  } catch (const TfliteError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("'embedding'"), std::string::npos) << what;
+    EXPECT_NE(what.find("block.embedding"), std::string::npos) << what;
+  }
+}
+
+TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  auto outs = recurrent(g, "lstm",
+                        {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
+                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
+                        5, false);
+  Written w = write(g);
+  expect_unrolled(w);
+  // One projection of all steps, then steps 1 and 2 multiply the previous h.
+  EXPECT_EQ(w.count("FULLY_CONNECTED"), 3u);
+  EXPECT_EQ(w.count("SPLIT"), 3u);
+  const TfliteOp& proj = w.info.ops[0];
+  EXPECT_EQ(proj.name, "FULLY_CONNECTED");
+  EXPECT_EQ(w.info.tensors[proj.inputs[1]].shape, (std::vector<int32_t>{20, 4}));
+  EXPECT_EQ(w.info.tensors[proj.outputs[0]].shape, (std::vector<int32_t>{6, 20}));
+  for (size_t i = 0; i < w.info.ops.size(); ++i)
+    if (w.info.ops[i].name == "SPLIT")
+      EXPECT_EQ(w.op(i)->builtin_options_as_SplitOptions()->num_splits(), 4);
+  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.6.0\0", 6));
+}
+
+TEST(TfliteWriterRnn, BidirectionalGruWithStateFoldsTheGateBiases) {
+  Graph g;
+  Value* x = input(g, {1, 4, 3});
+  Value* h_fw = input(g, {1, 2});
+  Value* h_bw = input(g, {1, 2});
+  // bias row 0 = 0, 0.25, ..., 1.25 (input), row 1 = 1.5, ..., 2.75 (recurrent)
+  auto group = [&](Value* h) {
+    return std::vector<Value*>{h, tiny_const(g, {3, 6}, 0.0f), tiny_const(g, {2, 6}, 1.0f),
+                               tiny_const(g, {2, 6}, 0.0f)};
+  };
+  std::vector<Value*> inputs{x};
+  for (Value* h : {h_fw, h_bw})
+    for (Value* v : group(h)) inputs.push_back(v);
+  auto outs = recurrent(g, "gru", inputs, 2, true);
+  Written w = write(g);
+  expect_unrolled(w);
+  EXPECT_EQ(w.count("FULLY_CONNECTED"), 2u * (1 + 4));  // h0 given: every step multiplies
+  const TfliteOp& proj = w.info.ops[0];
+  // z and r take both biases, the h block only the input one ...
+  EXPECT_EQ(w.floats(proj.inputs[2]), (std::vector<float>{1.5f, 2.0f, 2.5f, 3.0f, 1.0f, 1.25f}));
+  // ... and its recurrent bias stays inside r * (h U_h + b_h).
+  for (size_t i = 0; i < w.info.ops.size(); ++i) {
+    if (w.info.ops[i].name != "FULLY_CONNECTED" || w.info.ops[i].inputs[0] == proj.inputs[0])
+      continue;
+    EXPECT_EQ(w.floats(w.info.ops[i].inputs[2]),
+              (std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f, 2.5f, 2.75f}));
+    break;
+  }
+  // The sequence: forward and backward h of each of the 4 steps, side by side.
+  EXPECT_EQ(w.info.tensors[w.info.outputs[0]].shape, (std::vector<int32_t>{1, 4, 4}));
+}
+
+TEST(TfliteWriterRnn, RecurrentWithMismatchedKernelIsRefused) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  recurrent(g, "gru",
+            {x, nullptr, tiny_const(g, {5, 15}, 0.0f), tiny_const(g, {5, 15}, 0.0f), nullptr}, 5,
+            false);
+  try {
+    write(g);
+    FAIL() << "expected TfliteError";
+  } catch (const TfliteError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("'gru'"), std::string::npos) << what;
+    EXPECT_NE(what.find("encoder.rnn"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace ferry::tflite
