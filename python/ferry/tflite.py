@@ -97,10 +97,15 @@ def validate_tflite(
     tensors = dict(result.tflite_tensors)
     for vid, index in zip(graph.outputs, outputs):
         tensors[vid] = index  # as LiteRT reports them (the writer's map says the same)
-    computed = {
-        vid: np.array(interpreter.get_tensor(tensors[vid]))
-        for vid in checked_values(graph, tensors, full)
-    }
+    computed: dict[int, np.ndarray] = {}
+    for vid in checked_values(graph, tensors, full):
+        try:
+            computed[vid] = np.array(interpreter.get_tensor(tensors[vid]))
+        except ValueError:
+            # A tensor nothing reads (an LSTM's unused sequence output inside an XNNPACK
+            # partition) may never be materialised: its call stays unchecked, not failed.
+            if vid in graph.outputs:
+                raise
     return compare(computed, trace, graph, result.converted, tolerance, full)
 
 

@@ -138,7 +138,7 @@ TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
   for (size_t i = 0; i < w.info.ops.size(); ++i)
     if (w.info.ops[i].name == "SPLIT")
       EXPECT_EQ(w.op(i)->builtin_options_as_SplitOptions()->num_splits(), 4);
-  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.6.0\0", 6));
+  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.14.0", 6));
 }
 
 TEST(TfliteWriterRnn, BidirectionalGruWithStateFoldsTheGateBiases) {
