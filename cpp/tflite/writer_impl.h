@@ -110,6 +110,32 @@ class Writer {
     return floats(std::vector<float>(channels, 0.0f), {channels}, n->scope + "/bias");
   }
 
+  // hard_sigmoid(y) = relu6(y + 3) / 6. When it directly follows an op with a bias (after
+  // any folded batch norm), the +3 goes into the bias and the op applies RELU6 itself; one
+  // MUL remains (finish_hard_sigmoid). MobileNetV3's squeeze-excitation gates are all this.
+  const Node* fold_hard_sigmoid(const Value*& out, std::vector<float>& bias) {
+    const Node* u = sole_user(out);
+    if (!u || u->op != "hard_sigmoid" || out->dtype != DType::kFloat32) return nullptr;
+    for (float& b : bias) b += 3.0f;
+    absorbed_.insert(u);
+    return u;
+  }
+
+  void finish_hard_sigmoid(const Node* hs, int relu6_of_shifted) {
+    if (!hs) return;
+    m_.add_op(fb::BuiltinOperator_MUL, 1,
+              {relu6_of_shifted, m_.add_float_scalar(1.0f / 6.0f, "one_sixth")},
+              {tensor(hs->outputs[0])}, fb::BuiltinOptions_MulOptions,
+              fb::CreateMulOptions(m_.fbb()).Union());
+  }
+
+  // The op's output goes to nothing a bias could absorb: no batch norm, no hard sigmoid.
+  bool plain_output(const Value* out) const {
+    if (foldable_batch_norm(out)) return false;
+    const Node* u = sole_user(out);
+    return !(u && u->op == "hard_sigmoid");
+  }
+
   // A batch norm directly after `out` that fold_batch_norms would fold.
   const Node* foldable_batch_norm(const Value* out) const {
     const Node* bn = sole_user(out);

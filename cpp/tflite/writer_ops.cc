@@ -57,7 +57,7 @@ void Writer::emit_conv(const Node* n) {
   const int64_t kh = ks[0], kw = ks[1], cin = ks[2], cout = ks[3];
   const int64_t groups = n->attrs.has("groups") ? n->attrs.get_int("groups") : 1;
   auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
-  if (groups == 1 && !foldable_batch_norm(n->outputs[0])) {
+  if (groups == 1 && plain_output(n->outputs[0])) {
     // Nothing to fold: the filter comes straight from the weights (HWIO -> OHWI, computed
     // while the file is written), never copied here.
     const Value* out = n->outputs[0];
@@ -76,8 +76,10 @@ void Writer::emit_conv(const Node* n) {
                                 : std::vector<float>(cout, 0.0f);
   const Value* out = n->outputs[0];
   fold_batch_norms(out, kernel, bias);
-  Act act = fuse_activation(out);
+  const Node* hs = fold_hard_sigmoid(out, bias);
+  Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
   Shape os = out->physical_shape();
+  const int result_tensor = hs ? temp(out, os, "_relu6") : tensor(out);
   // Grouped convolutions become one CONV_2D per group (the builtin grouped kernel is a slow
   // reference path): slice the input channels, convolve, concatenate.
   const int64_t cout_g = cout / groups;
@@ -107,7 +109,7 @@ void Writer::emit_conv(const Node* n) {
       in = sliced;
     }
     int result = groups > 1 ? temp(out, {os[0], os[1], os[2], cout_g}, "_c" + std::to_string(g))
-                            : tensor(out);
+                            : result_tensor;
     auto opts =
         fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
                                 groups > 1 ? fb::ActivationFunctionType_NONE : act, dil[1], dil[0]);
@@ -119,9 +121,10 @@ void Writer::emit_conv(const Node* n) {
   }
   if (groups > 1) {
     auto opts = fb::CreateConcatenationOptions(m_.fbb(), 3, act);
-    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, parts, {tensor(out)},
+    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, parts, {result_tensor},
               fb::BuiltinOptions_ConcatenationOptions, opts.Union());
   }
+  finish_hard_sigmoid(hs, result_tensor);
 }
 
 void Writer::emit_depthwise(const Node* n) {
@@ -131,7 +134,8 @@ void Writer::emit_depthwise(const Node* n) {
   const Shape filter_shape{1, ks[0], ks[1], ks[2] * ks[3]};
   const Value* out = n->outputs[0];
   int in = tensor(x), filter = -1, b = -1;
-  if (!foldable_batch_norm(out)) {
+  const Node* hs = nullptr;
+  if (plain_output(out)) {
     filter = weights(n, k, {}, "filter", filter_shape);  // same bytes, TFLite's shape
     b = optional_bias(n, ks[2] * ks[3]);
   } else {
@@ -140,16 +144,19 @@ void Writer::emit_depthwise(const Node* n) {
                                   ? float_data(n, n->inputs[2], "the bias")
                                   : std::vector<float>(ks[2] * ks[3], 0.0f);
     fold_batch_norms(out, kernel, bias);
+    hs = fold_hard_sigmoid(out, bias);
     filter = floats(std::move(kernel), filter_shape, n->scope + "/filter");
     b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
   }
-  Act act = fuse_activation(out);
+  Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
+  const int result = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
   auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
   int version = dil[0] != 1 || dil[1] != 1 ? 2 : 1;
   auto opts = fb::CreateDepthwiseConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
                                                static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
-  m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {tensor(out)},
+  m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {result},
             fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
+  finish_hard_sigmoid(hs, result);
 }
 
 void Writer::emit_dense(const Node* n) {
@@ -159,7 +166,8 @@ void Writer::emit_dense(const Node* n) {
   const Value* out = n->outputs[0];
   bool keep = x->rank() > 2;  // keeps [B, T, out]; without it TFLite flattens to 2-D
   int input = tensor(x), w = -1, b = -1;
-  if (!foldable_batch_norm(out)) {
+  const Node* hs = nullptr;
+  if (plain_output(out)) {
     // [in, out] -> [out, in]: PyTorch's own layout, so the parameter's bytes are used as is.
     w = weights(n, k, {1, 0}, "weights");
     b = optional_bias(n, outs);
@@ -169,16 +177,19 @@ void Writer::emit_dense(const Node* n) {
                                   ? float_data(n, n->inputs[2], "the bias")
                                   : std::vector<float>(outs, 0.0f);
     fold_batch_norms(out, kernel, bias);
+    hs = fold_hard_sigmoid(out, bias);
     std::vector<float> transposed(kernel.size());  // [in, out] -> [out, in]
     for (int64_t i = 0; i < in; ++i)
       for (int64_t o = 0; o < outs; ++o) transposed[o * in + i] = kernel[i * outs + o];
     w = floats(std::move(transposed), {outs, in}, n->scope + "/weights");
     b = floats(std::move(bias), {outs}, n->scope + "/bias");
   }
-  Act act = fuse_activation(out);
+  Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
+  const int result = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
   auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
-  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {input, w, b}, {tensor(out)},
+  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {input, w, b}, {result},
             fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
+  finish_hard_sigmoid(hs, result);
 }
 
 // A batch norm with nothing to fold into: x * scale + shift, broadcast along its axis.

@@ -23,13 +23,17 @@ TOLERANCE = 1e-4
 SHAPE = (1, 3, 224, 224)
 
 
-@pytest.fixture(scope="module", params=["resnet18", "mobilenet_v3_large"])
+@pytest.fixture(
+    scope="module",
+    params=["resnet18", "mobilenet_v3_large", pytest.param("resnet50", marks=pytest.mark.slow)],
+)
 def converted(request):
     model = random_model(request.param)
     data = ferry.pytorch_to_tflite(
         model,
         [torch.rand(*SHAPE)],
         outputs_channel_order=ferry.ChannelOrder.TENSORFLOW,
+        verbose=False,
     )
     return request.param, model, data
 
@@ -56,12 +60,19 @@ def test_structure(converted):
     produced = {out: op for op in info["ops"] for out in op[3]}
     fused = [op for op in info["ops"] if op[4] in ("RELU", "RELU6")]
     assert fused, "no fused activation"
-    if name == "resnet18":
+    if name.startswith("resnet"):
         # Every ReLU is fused into the conv or the residual add; no batch norm remains.
         assert counts["RELU"] == 0 and counts["MUL"] == 0
-        assert counts["CONV_2D"] == 20
+        assert counts["CONV_2D"] == (20 if name == "resnet18" else 53)
+        residual_adds = 8 if name == "resnet18" else 16
+        assert Counter((op[0], op[4]) for op in info["ops"])[("ADD", "RELU")] == residual_adds
     else:
         assert counts["DEPTHWISE_CONV_2D"] == 15 and counts["HARD_SWISH"] == 21
+        # The squeeze-excitation gates: hard_sigmoid's +3 is folded into the 1x1 conv's bias
+        # and its RELU6 fused into the conv; only the residual adds remain as ADD.
+        conv_relu6 = [op for op in info["ops"] if op[0] == "CONV_2D" and op[4] == "RELU6"]
+        assert len(conv_relu6) == 8 and counts["ADD"] == 10
+        assert len(ops) == 126
         for op in info["ops"]:
             if op[0] == "RELU":
                 assert produced[op[2][0]][0] not in ("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -74,6 +85,7 @@ def test_converting_twice_gives_identical_bytes(converted):
         [torch.rand(*SHAPE)],
         outputs_channel_order=ferry.ChannelOrder.TENSORFLOW,
         validate=False,
+        verbose=False,
     )
     assert again == data
 
