@@ -9,6 +9,7 @@ bool and integer outputs exactly (litert_cases.run). The emitted file must hold 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,11 +31,13 @@ def pos(*shape: int) -> Callable[[], torch.Tensor]:
     return lambda: torch.rand(shape) * 3 + 0.5
 
 
-def ints(low: int, high: int, *shape: int, dtype: torch.dtype = torch.int64):
+def ints(
+    low: int, high: int, *shape: int, dtype: torch.dtype = torch.int64
+) -> Callable[[], torch.Tensor]:
     return lambda: torch.randint(low, high, shape, dtype=dtype)
 
 
-def nonzero_ints(*shape: int, dtype: torch.dtype = torch.int32):
+def nonzero_ints(*shape: int, dtype: torch.dtype = torch.int32) -> Callable[[], torch.Tensor]:
     """Integers in [-5, 5] without 0: divisors."""
     return lambda: (torch.randint(1, 6, shape) * (torch.randint(0, 2, shape) * 2 - 1)).to(dtype)
 
@@ -43,7 +46,7 @@ def bools(*shape: int) -> Callable[[], torch.Tensor]:
     return lambda: torch.rand(shape) > 0.5
 
 
-def update_slice(x: torch.Tensor, u: torch.Tensor, index) -> torch.Tensor:
+def update_slice(x: torch.Tensor, u: torch.Tensor, index: Any) -> torch.Tensor:
     y = x.clone()
     y[index] = u
     return y
