@@ -37,6 +37,9 @@ class Materializer {
     Value* out = graph_.add_value(value->dtype, value->shape,
                                   value->name + "_" + std::string(layout_name(want)));
     out->layout = want;
+    // The same PyTorch value in another order: validation finds a graph output's reference
+    // through its origin (and undoes its own permutation), so the copy must carry it.
+    out->origin = value->origin;
     graph_.add_output_to(t, out);
     converted_[key] = out;
     return out;

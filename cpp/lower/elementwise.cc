@@ -4,6 +4,8 @@
 // (`2 / x` is `x.reciprocal() * 2`, `x ** 3` is `x * x * x`) the lowering follows the formula,
 // so the converted model rounds as PyTorch does.
 #include <cmath>
+#include <tuple>
+#include <variant>
 
 #include "lower/helpers.h"
 #include "lower/rules.h"
@@ -219,6 +221,95 @@ LowerFn unary_rule(const std::string& tf_op) {
   };
 }
 
+int category(DType d) { return d == DType::kBool ? 0 : is_floating(d) ? 2 : 1; }
+
+// The wider of two types of one category, as torch.promote_types.
+DType wider(DType a, DType b) {
+  if (a == b) return a;
+  if (is_floating(a)) {
+    if (dtype_size(a) == dtype_size(b)) return DType::kFloat32;  // float16 with bfloat16
+    return dtype_size(a) > dtype_size(b) ? a : b;
+  }
+  if (a == DType::kUInt8 || b == DType::kUInt8) {
+    const DType other = a == DType::kUInt8 ? b : a;
+    return other == DType::kInt8 ? DType::kInt16 : other;
+  }
+  return dtype_size(a) > dtype_size(b) ? a : b;
+}
+
+// The type PyTorch computes a comparison in: the promotion of its operands, each a tensor or a
+// Python number (torch.result_type; the default float type is float32). A higher category
+// wins; within one, a dimensioned tensor beats a 0-d one, which beats a number.
+DType promoted(LowerContext& ctx, const std::string& a, const std::string& b) {
+  Value *ta = ctx.in_opt(a), *tb = ctx.in_opt(b);
+  if (ta && tb) {
+    const int ca = category(ta->dtype), cb = category(tb->dtype);
+    if (ca != cb) return ca > cb ? ta->dtype : tb->dtype;
+    if ((ta->rank() == 0) != (tb->rank() == 0)) return ta->rank() > 0 ? ta->dtype : tb->dtype;
+    return wider(ta->dtype, tb->dtype);
+  }
+  Value* t = ta ? ta : tb;
+  const std::string& number = ta ? b : a;
+  if (!t) throw LowerError("expected a tensor operand");
+  if (ctx.attrs().is_none(number)) throw LowerError("missing operand '" + number + "'");
+  const Attr& value = ctx.attrs().at(number);
+  const int cn = std::holds_alternative<double>(value)    ? 2
+                 : std::holds_alternative<int64_t>(value) ? 1
+                                                          : 0;
+  if (cn <= category(t->dtype)) return t->dtype;
+  return cn == 2 ? DType::kFloat32 : DType::kInt64;
+}
+
+// eq, ne, lt, le, gt, ge: a bool result (in-place forms store it in the input's type).
+LowerFn comparison_rule(const std::string& tf_op) {
+  return [tf_op](LowerContext& ctx) {
+    const std::string self = self_arg(ctx);
+    const DType type = promoted(ctx, self, "other");
+    Value* a = operand(ctx, self, type);
+    Value* b = operand(ctx, "other", type);
+    finish(ctx, binary(ctx, tf_op, a, b, DType::kBool));
+  };
+}
+
+// logical_and / logical_or / logical_xor (not_equal of bools): nonzero operands are true.
+LowerFn logical_rule(const std::string& tf_op) {
+  return [tf_op](LowerContext& ctx) {
+    Value* a = cast_to(ctx, ctx.in(self_arg(ctx)), DType::kBool);
+    Value* b = cast_to(ctx, ctx.in("other"), DType::kBool);
+    finish(ctx, binary(ctx, tf_op, a, b, DType::kBool));
+  };
+}
+
+// `&`, `|`, `^`, `~` on bool tensors are the logical ops; on integers they work on bits,
+// which no TF-level op does.
+LowerFn bitwise_rule(const std::string& tf_op) {
+  return [tf_op](LowerContext& ctx) {
+    if (ctx.torch_output().dtype != DType::kBool)
+      throw LowerError("bitwise ops on integer tensors are not supported yet");
+    Value* a = operand(ctx, self_arg(ctx), DType::kBool);
+    if (tf_op == "logical_not") {
+      ctx.emit_output(tf_op, {a});
+      return;
+    }
+    ctx.emit_output(tf_op, {a, operand(ctx, "other", DType::kBool)});
+  };
+}
+
+// torch.where(condition, input, other). Tensor.where(condition, other) is left to its aten
+// call: the tracer binds the method with torch.where's parameter order. The one-argument form
+// (nonzero) has a data-dependent shape.
+void lower_where(LowerContext& ctx) {
+  const bool positional = ctx.has_tensor("arg0") && !ctx.has_tensor("condition");
+  const std::string cond = positional ? "arg0" : "condition";
+  const std::string self = positional ? "arg1" : ctx.has_tensor("input") ? "input" : "self";
+  const std::string other = positional ? "arg2" : "other";
+  if (!ctx.has_tensor(other) && (!ctx.attrs().has(other) || ctx.attrs().is_none(other)))
+    throw LowerError("torch.where(condition) (the indices of nonzero elements) is not supported");
+  const DType dtype = ctx.torch_output().dtype;
+  Value* c = cast_to(ctx, ctx.in(cond), DType::kBool);
+  ctx.emit_output("where", {c, operand(ctx, self, dtype), operand(ctx, other, dtype)});
+}
+
 // torch.X, Tensor.X, Tensor.X_ and their aten overloads.
 std::vector<std::string> names(const std::string& name,
                                const std::vector<std::string>& aten = {"default"}) {
@@ -297,6 +388,46 @@ void register_elementwise_rules(Registry& registry) {
                  "aten.hardtanh.default", "aten.hardtanh_.default"},
                 [](LowerContext& ctx) { lower_clamp(ctx, "min_val", "max_val"); },
                 "clip"});
+
+  for (const auto& [name, tf_op, alias] : {std::tuple{"eq", "equal", "__eq__"},
+                                           {"ne", "not_equal", "__ne__"},
+                                           {"lt", "less", "__lt__"},
+                                           {"le", "less_equal", "__le__"},
+                                           {"gt", "greater", "__gt__"},
+                                           {"ge", "greater_equal", "__ge__"}}) {
+    // torch.not_equal, torch.less, ... are aliases; torch.equal compares whole tensors.
+    auto ops = names(name, {"Tensor", "Scalar"}) +
+               std::vector<std::string>{std::string("torch.Tensor.") + alias};
+    if (std::string(tf_op) != "equal") ops = ops + names(tf_op, {"Tensor", "Scalar"});
+    registry.add({ops, comparison_rule(tf_op), tf_op});
+  }
+  registry.add({names("logical_and"), logical_rule("logical_and"), "logical_and"});
+  registry.add({names("logical_or"), logical_rule("logical_or"), "logical_or"});
+  registry.add({names("logical_xor"), logical_rule("not_equal"), "not_equal (of bools)"});
+  registry.add({names("logical_not"),
+                [](LowerContext& ctx) {
+                  Value* x = cast_to(ctx, ctx.in(self_arg(ctx)), DType::kBool);
+                  finish(ctx, unary(ctx, "logical_not", x));
+                },
+                "logical_not"});
+  registry.add({names("bitwise_and", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__and__", "torch.Tensor.__iand__",
+                                             "torch.Tensor.__rand__"},
+                bitwise_rule("logical_and"), "logical_and (bool only)"});
+  registry.add({names("bitwise_or", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__or__", "torch.Tensor.__ior__",
+                                             "torch.Tensor.__ror__"},
+                bitwise_rule("logical_or"), "logical_or (bool only)"});
+  registry.add({names("bitwise_xor", {"Tensor", "Scalar"}) +
+                    std::vector<std::string>{"torch.Tensor.__xor__", "torch.Tensor.__ixor__",
+                                             "torch.Tensor.__rxor__"},
+                bitwise_rule("not_equal"), "not_equal (bool only)"});
+  registry.add({names("bitwise_not") + std::vector<std::string>{"torch.Tensor.__invert__"},
+                bitwise_rule("logical_not"), "logical_not (bool only)"});
+  registry.add({{"torch.where", "aten.where.self", "aten.where.ScalarSelf",
+                 "aten.where.ScalarOther", "aten.where.Scalar"},
+                lower_where,
+                "where"});
 
   add_unary_math(registry, "neg", "neg",
                  names("negative") + std::vector<std::string>{"torch.Tensor.__neg__"});

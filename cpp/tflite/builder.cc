@@ -45,17 +45,12 @@ RuntimeVersion runtime_for(int32_t code, int version) {
     case fb::BuiltinOperator_FULLY_CONNECTED:
       return version >= 5 ? RuntimeVersion{2, 0, 0} : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_MEAN:
-    case fb::BuiltinOperator_SUB:
-    case fb::BuiltinOperator_GATHER:
-    case fb::BuiltinOperator_DIV:
-    case fb::BuiltinOperator_STRIDED_SLICE:
-    case fb::BuiltinOperator_TRANSPOSE:
       return {1, 6, 0};
     case fb::BuiltinOperator_PADV2:
-      return {1, 9, 0};
+      return version >= 4 ? RuntimeVersion{2, 6, 0} : RuntimeVersion{1, 9, 0};
     case fb::BuiltinOperator_MAXIMUM:
     case fb::BuiltinOperator_MINIMUM:
-      return {1, 14, 0};
+      return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 14, 0};
     case fb::BuiltinOperator_HARD_SWISH:
       return {1, 15, 0};
     case fb::BuiltinOperator_RSQRT:
@@ -75,6 +70,77 @@ RuntimeVersion runtime_for(int32_t code, int version) {
     case fb::BuiltinOperator_LOGISTIC:
     case fb::BuiltinOperator_TANH:
       return {1, 14, 0};
+    // writer_ops_math.cc, writer_ops_tensor.cc, writer_ops_conv3d.cc and rank-5/6 versions:
+    case fb::BuiltinOperator_SUB:
+      return version >= 4   ? RuntimeVersion{2, 4, 0}
+             : version >= 3 ? RuntimeVersion{2, 3, 0}
+                            : RuntimeVersion{1, 6, 0};
+    case fb::BuiltinOperator_DIV:
+      return version >= 2 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 6, 0};
+    case fb::BuiltinOperator_STRIDED_SLICE:
+      return version >= 4   ? RuntimeVersion{2, 2, 0}
+             : version >= 3 ? RuntimeVersion{2, 1, 0}
+                            : RuntimeVersion{1, 6, 0};
+    case fb::BuiltinOperator_TRANSPOSE:
+      return version >= 6   ? RuntimeVersion{2, 12, 0}
+             : version >= 4 ? RuntimeVersion{2, 3, 0}
+             : version >= 3 ? RuntimeVersion{1, 15, 0}
+                            : RuntimeVersion{1, 6, 0};
+    case fb::BuiltinOperator_ADD:  // 4: int64
+    case fb::BuiltinOperator_PAD:  // 4: 5-D
+      return version >= 4 ? RuntimeVersion{2, 6, 0} : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_MUL:  // 5: int64
+      return version >= 5 ? RuntimeVersion{2, 6, 0} : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_GATHER:
+      return version >= 3 ? RuntimeVersion{1, 15, 0} : RuntimeVersion{1, 6, 0};
+    case fb::BuiltinOperator_ABS:
+      return version >= 5 ? RuntimeVersion{2, 12, 0} : RuntimeVersion{1, 13, 0};
+    case fb::BuiltinOperator_CAST:
+      return version >= 5   ? RuntimeVersion{2, 12, 0}
+             : version >= 3 ? RuntimeVersion{2, 8, 0}
+                            : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_EXP:
+      return {1, 7, 0};
+    case fb::BuiltinOperator_NEG:
+    case fb::BuiltinOperator_FLOOR:
+    case fb::BuiltinOperator_SIN:
+      return {1, 9, 0};
+    case fb::BuiltinOperator_SQRT:
+    case fb::BuiltinOperator_POW:
+    case fb::BuiltinOperator_SUM:
+      return {1, 10, 0};
+    case fb::BuiltinOperator_LOGICAL_NOT:
+    case fb::BuiltinOperator_LOGICAL_AND:
+    case fb::BuiltinOperator_LOGICAL_OR:
+    case fb::BuiltinOperator_REDUCE_MAX:
+    case fb::BuiltinOperator_REDUCE_MIN:
+    case fb::BuiltinOperator_REDUCE_PROD:
+      return {1, 11, 0};
+    case fb::BuiltinOperator_FLOOR_MOD:
+      return {1, 13, 0};
+    case fb::BuiltinOperator_LEAKY_RELU:
+      return {1, 13, 1};
+    case fb::BuiltinOperator_LOG:
+    case fb::BuiltinOperator_CEIL:
+    case fb::BuiltinOperator_ROUND:
+    case fb::BuiltinOperator_COS:
+    case fb::BuiltinOperator_ELU:
+    case fb::BuiltinOperator_LOG_SOFTMAX:
+    case fb::BuiltinOperator_FLOOR_DIV:
+    case fb::BuiltinOperator_EQUAL:
+    case fb::BuiltinOperator_NOT_EQUAL:
+    case fb::BuiltinOperator_LESS:
+    case fb::BuiltinOperator_LESS_EQUAL:
+    case fb::BuiltinOperator_GREATER:
+    case fb::BuiltinOperator_GREATER_EQUAL:
+      return {1, 14, 0};
+    case fb::BuiltinOperator_SELECT_V2:
+      return {2, 2, 0};
+    case fb::BuiltinOperator_BROADCAST_TO:  // version 2, the first one
+    case fb::BuiltinOperator_CONV_3D:
+      return {2, 5, 0};
+    case fb::BuiltinOperator_DYNAMIC_UPDATE_SLICE:
+      return {2, 9, 0};
     default:
       return {1, 5, 0};
   }

@@ -38,6 +38,12 @@ std::string fused_activation(const fb::Operator* op) {
       return activation_name(op->builtin_options_as_AddOptions()->fused_activation_function());
     case fb::BuiltinOptions_MulOptions:
       return activation_name(op->builtin_options_as_MulOptions()->fused_activation_function());
+    case fb::BuiltinOptions_SubOptions:
+      return activation_name(op->builtin_options_as_SubOptions()->fused_activation_function());
+    case fb::BuiltinOptions_DivOptions:
+      return activation_name(op->builtin_options_as_DivOptions()->fused_activation_function());
+    case fb::BuiltinOptions_Conv3DOptions:
+      return activation_name(op->builtin_options_as_Conv3DOptions()->fused_activation_function());
     case fb::BuiltinOptions_ConcatenationOptions:
       return activation_name(
           op->builtin_options_as_ConcatenationOptions()->fused_activation_function());

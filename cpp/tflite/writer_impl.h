@@ -2,11 +2,11 @@
 
 // The writer's state while walking one TF-level graph (emitters: writer_ops.cc).
 // Op versions are the lowest that express what is used
-// (float32 kernels throughout):
+// (float32 kernels unless noted):
 //   CONV_2D 1 (dilation and fused activations need no higher version for float),
 //   DEPTHWISE_CONV_2D 1, or 2 with dilation; FULLY_CONNECTED 1, or 5 with keep_num_dims;
 //   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers;
-//   every other op 1 (ranks above 4 would need higher versions: refused for now).
+//   every other op from the format's type and rank rules (op_versions.h).
 #include <cmath>
 #include <string>
 #include <unordered_map>
@@ -129,6 +129,11 @@ class Writer {
               fb::CreateMulOptions(m_.fbb()).Union());
   }
 
+  // After a conv written as 2-D on a height-1 image (`line`) and/or with a folded hard
+  // sigmoid: `result` holds the op's 4-D (image) output; reshape it back to the value's
+  // shape and apply the hard sigmoid's final MUL, ending in the last absorbed node's tensor.
+  void finish_line(const Node* n, const Value* out, const Node* hs, int result, bool line);
+
   // The op's output goes to nothing a bias could absorb: no batch norm, no hard sigmoid.
   bool plain_output(const Value* out) const {
     if (foldable_batch_norm(out)) return false;
@@ -231,6 +236,18 @@ class Writer {
   void emit_layer_norm(const Node* n);
   void emit_embedding(const Node* n);  // this and below: writer_ops_rnn.cc
   void emit_recurrent(const Node* n);
+  // writer_ops_math.cc: add_op (the version from the tensors' types and ranks, op_versions.h),
+  // unary and binary math, where, cast.
+  void add_op(fb::BuiltinOperator code, std::vector<int32_t> in, std::vector<int32_t> out,
+              fb::BuiltinOptions options_type = fb::BuiltinOptions_NONE,
+              flatbuffers::Offset<void> options = 0);
+  void emit_math(const Node* n);
+  void emit_elementwise(const Node* n);
+  void emit_cast(const Node* n);
+  void emit_reduce(const Node* n);  // this and below: writer_ops_tensor.cc
+  void emit_broadcast_to(const Node* n);
+  void emit_slice_update(const Node* n);
+  void emit_conv3d(const Node* n);  // writer_ops_conv3d.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

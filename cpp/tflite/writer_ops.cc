@@ -9,38 +9,79 @@ namespace ferry::tflite::detail {
 
 namespace {
 
+// The largest rank the kernels Ferry emits accept (TRANSPOSE 6, BROADCAST_TO and the
+// elementwise ones more); ops with a lower limit check it themselves.
+constexpr size_t kMaxRank = 6;
+
 fb::Padding padding_of(const Node* n) {
   return n->attrs.get_string("padding") == "SAME" ? fb::Padding_SAME : fb::Padding_VALID;
 }
 
-std::vector<int64_t> pair_attr(const Node* n, const char* name) {
+// [h, w] strides, dilations or window of a 2-D op; a 1-D op ([N, W, C], `line`) runs as a 2-D
+// one on a height-1 image, so its single entry is the width's.
+std::vector<int64_t> pair_attr(const Node* n, const char* name, bool line = false) {
   if (!n->attrs.has(name) || n->attrs.is_none(name)) return {1, 1};
   auto v = n->attrs.get_ints(name);
-  if (v.size() == 1) v.push_back(v[0]);
+  if (v.size() == 1) v.insert(v.begin(), line ? 1 : v[0]);
   return v;
+}
+
+// RESHAPE of tensor `in` into tensor `out` (1-D ops: [N, W, C] <-> [N, 1, W, C]).
+void reshape(ModelBuilder& m, int in, int out, const std::string& name) {
+  const std::vector<int32_t>& shape = m.tensor(out).shape;
+  m.add_op(fb::BuiltinOperator_RESHAPE, 1,
+           {in, m.add_int32(shape, {static_cast<int64_t>(shape.size())}, name)}, {out});
+}
+
+// A new tensor of `shape` holding tensor `in` reshaped.
+int reshaped(ModelBuilder& m, int in, const Shape& shape, const std::string& name) {
+  int out = m.add_tensor(m.tensor(in).type, shape, name);
+  reshape(m, in, out, name + "/shape");
+  return out;
+}
+
+Shape as_image(Shape s) {
+  s.insert(s.begin() + 1, 1);
+  return s;
 }
 
 }  // namespace
 
 void Writer::emit(const Node* n) {
   const std::string& op = n->op;
+  for (const auto* values : {&n->inputs, &n->outputs})
+    for (const Value* v : *values)
+      if (v && v->rank() > kMaxRank)
+        fail(n, "a tensor of rank " + std::to_string(v->rank()) + " (TFLite kernels take at most " +
+                    std::to_string(kMaxRank) + " dimensions)");
+  if ((op == "conv" || op == "depthwise_conv") && n->inputs[0]->rank() == 5) return emit_conv3d(n);
   if (op == "conv") return emit_conv(n);
   if (op == "depthwise_conv") return emit_depthwise(n);
   if (op == "dense") return emit_dense(n);
   if (op == "batch_norm") return emit_batch_norm(n);
-  if (op == "add") return emit_binary(n, fb::BuiltinOperator_ADD);
-  if (op == "sub") return emit_binary(n, fb::BuiltinOperator_SUB);
-  if (op == "mul") return emit_binary(n, fb::BuiltinOperator_MUL);
-  if (op == "div") return emit_binary(n, fb::BuiltinOperator_DIV);
   if (op == "max_pool") return emit_pool(n, fb::BuiltinOperator_MAX_POOL_2D);
   if (op == "avg_pool") return emit_pool(n, fb::BuiltinOperator_AVERAGE_POOL_2D);
   if (op == "pad") return emit_pad(n);
   if (op == "relu" || op == "relu6" || op == "sigmoid" || op == "tanh" || op == "hard_swish" ||
       op == "hard_sigmoid" || op == "silu" || op == "clip")
     return emit_unary(n);
-  if (op == "mean" || op == "reshape" || op == "transpose" || op == "concat" || op == "slice")
+  if (op == "exp" || op == "log" || op == "sqrt" || op == "rsqrt" || op == "neg" || op == "abs" ||
+      op == "floor" || op == "ceil" || op == "round" || op == "sin" || op == "cos" ||
+      op == "logical_not" || op == "leaky_relu" || op == "elu" || op == "erf")
+    return emit_math(n);
+  if (op == "add" || op == "sub" || op == "mul" || op == "div" || op == "floor_div" ||
+      op == "pow" || op == "maximum" || op == "minimum" || op == "equal" || op == "not_equal" ||
+      op == "less" || op == "less_equal" || op == "greater" || op == "greater_equal" ||
+      op == "logical_and" || op == "logical_or" || op == "where")
+    return emit_elementwise(n);
+  if (op == "cast") return emit_cast(n);
+  if (op == "broadcast_to") return emit_broadcast_to(n);
+  if (op == "mean" || op == "sum" || op == "max" || op == "min" || op == "prod")
+    return emit_reduce(n);
+  if (op == "slice_update") return emit_slice_update(n);
+  if (op == "reshape" || op == "transpose" || op == "concat" || op == "slice")
     return emit_shape_op(n);
-  if (op == "softmax") return emit_softmax(n);
+  if (op == "softmax" || op == "log_softmax") return emit_softmax(n);
   if (op == "resize") return emit_resize(n);
   if (op == "matmul") return emit_matmul(n);
   if (op == "layer_norm") return emit_layer_norm(n);
@@ -52,34 +93,42 @@ void Writer::emit(const Node* n) {
 
 void Writer::emit_conv(const Node* n) {
   const Value *x = n->inputs[0], *k = n->inputs[1];
-  if (x->rank() != 4) fail(n, "only 2-D convolutions are supported");
+  const bool line = x->rank() == 3;  // 1-D: CONV_2D on [N, 1, W, C], reshaped around it
+  if (x->rank() != 4 && !line) fail(n, "only 1-D, 2-D and 3-D convolutions are supported");
   Shape ks = k->physical_shape();  // HWIO [kh, kw, in/groups, out]
+  if (line) ks.insert(ks.begin(), 1);
   const int64_t kh = ks[0], kw = ks[1], cin = ks[2], cout = ks[3];
   const int64_t groups = n->attrs.has("groups") ? n->attrs.get_int("groups") : 1;
-  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
-  if (groups == 1 && plain_output(n->outputs[0])) {
+  auto strides = pair_attr(n, "strides", line), dil = pair_attr(n, "dilations", line);
+  const Shape xs = line ? as_image(x->physical_shape()) : x->physical_shape();
+  const int image =
+      line ? reshaped(m_, tensor(x), xs, "tmp" + std::to_string(x->id) + "_image") : tensor(x);
+  const Value* out = n->outputs[0];
+  if (groups == 1 && plain_output(out)) {
     // Nothing to fold: the filter comes straight from the weights (HWIO -> OHWI, computed
     // while the file is written), never copied here.
-    const Value* out = n->outputs[0];
     Act act = fuse_activation(out);
-    int in = tensor(x), filter = weights(n, k, {3, 0, 1, 2}, "filter"),
-        bias = optional_bias(n, cout);
+    int filter = line ? weights(n, k, {2, 0, 1}, "filter", {cout, kh, kw, cin})
+                      : weights(n, k, {3, 0, 1, 2}, "filter");
+    int bias = optional_bias(n, cout);
+    int result = line ? temp(out, as_image(out->physical_shape()), "_image") : tensor(out);
     auto opts = fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act,
                                         dil[1], dil[0]);
-    m_.add_op(fb::BuiltinOperator_CONV_2D, 1, {in, filter, bias}, {tensor(out)},
+    m_.add_op(fb::BuiltinOperator_CONV_2D, 1, {image, filter, bias}, {result},
               fb::BuiltinOptions_Conv2DOptions, opts.Union());
+    if (line) reshape(m_, result, tensor(out), n->scope + "/line_shape");
     return;
   }
   std::vector<float> kernel = float_data(n, k, "the kernel");
   std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
                                 ? float_data(n, n->inputs[2], "the bias")
                                 : std::vector<float>(cout, 0.0f);
-  const Value* out = n->outputs[0];
   fold_batch_norms(out, kernel, bias);
   const Node* hs = fold_hard_sigmoid(out, bias);
   Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
-  Shape os = out->physical_shape();
-  const int result_tensor = hs ? temp(out, os, "_relu6") : tensor(out);
+  const Shape os = line ? as_image(out->physical_shape()) : out->physical_shape();
+  // With a folded hard sigmoid the op computes relu6(y + 3), which is no graph value.
+  const int result_image = line || hs ? temp(out, os, line ? "_image" : "_relu6") : tensor(out);
   // Grouped convolutions become one CONV_2D per group (the builtin grouped kernel is a slow
   // reference path): slice the input channels, convolve, concatenate.
   const int64_t cout_g = cout / groups;
@@ -94,9 +143,8 @@ void Writer::emit_conv(const Node* n) {
             filter[((o * kh + h) * kw + w) * cin + i] =
                 kernel[((h * kw + w) * cin + i) * cout + g * cout_g + o];
     std::string base = n->scope + (groups > 1 ? "/group" + std::to_string(g) : "");
-    int in = tensor(x);
+    int in = image;
     if (groups > 1) {
-      Shape xs = x->physical_shape();
       int sliced = temp(x, {xs[0], xs[1], xs[2], cin}, "_g" + std::to_string(g));
       auto opts = fb::CreateStridedSliceOptions(m_.fbb());
       m_.add_op(fb::BuiltinOperator_STRIDED_SLICE, 1,
@@ -109,31 +157,37 @@ void Writer::emit_conv(const Node* n) {
       in = sliced;
     }
     int result = groups > 1 ? temp(out, {os[0], os[1], os[2], cout_g}, "_c" + std::to_string(g))
-                            : result_tensor;
+                            : result_image;
     auto opts =
         fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
                                 groups > 1 ? fb::ActivationFunctionType_NONE : act, dil[1], dil[0]);
     m_.add_op(fb::BuiltinOperator_CONV_2D, 1,
-              {in, floats(filter, {cout_g, kh, kw, cin}, base + "/filter"),
-               floats(b, {cout_g}, base + "/bias")},
+              {in, floats(std::move(filter), {cout_g, kh, kw, cin}, base + "/filter"),
+               floats(std::move(b), {cout_g}, base + "/bias")},
               {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
     parts.push_back(result);
   }
   if (groups > 1) {
     auto opts = fb::CreateConcatenationOptions(m_.fbb(), 3, act);
-    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, parts, {result_tensor},
+    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, parts, {result_image},
               fb::BuiltinOptions_ConcatenationOptions, opts.Union());
   }
-  finish_hard_sigmoid(hs, result_tensor);
+  finish_line(n, out, hs, result_image, line);
 }
 
 void Writer::emit_depthwise(const Node* n) {
   const Value *x = n->inputs[0], *k = n->inputs[1];
-  if (x->rank() != 4) fail(n, "only 2-D depthwise convolutions are supported");
+  const bool line = x->rank() == 3;  // 1-D: as for conv
+  if (x->rank() != 4 && !line)
+    fail(n, "only 1-D, 2-D and 3-D depthwise convolutions are supported");
   Shape ks = k->physical_shape();  // [kh, kw, C, M]: output channel c*M + m, as TFLite's
+  if (line) ks.insert(ks.begin(), 1);
   const Shape filter_shape{1, ks[0], ks[1], ks[2] * ks[3]};
   const Value* out = n->outputs[0];
-  int in = tensor(x), filter = -1, b = -1;
+  int in = line ? reshaped(m_, tensor(x), as_image(x->physical_shape()),
+                           "tmp" + std::to_string(x->id) + "_image")
+                : tensor(x);
+  int filter = -1, b = -1;
   const Node* hs = nullptr;
   if (plain_output(out)) {
     filter = weights(n, k, {}, "filter", filter_shape);  // same bytes, TFLite's shape
@@ -149,14 +203,23 @@ void Writer::emit_depthwise(const Node* n) {
     b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
-  const int result = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
-  auto strides = pair_attr(n, "strides"), dil = pair_attr(n, "dilations");
+  auto strides = pair_attr(n, "strides", line), dil = pair_attr(n, "dilations", line);
   int version = dil[0] != 1 || dil[1] != 1 ? 2 : 1;
   auto opts = fb::CreateDepthwiseConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0],
                                                static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
+  const Shape os = line ? as_image(out->physical_shape()) : out->physical_shape();
+  const int result = line || hs ? temp(out, os, line ? "_image" : "_relu6") : tensor(out);
   m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {result},
             fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
-  finish_hard_sigmoid(hs, result);
+  finish_line(n, out, hs, result, line);
+}
+
+void Writer::finish_line(const Node* n, const Value* out, const Node* hs, int result, bool line) {
+  if (!line) return finish_hard_sigmoid(hs, result);
+  if (!hs) return reshape(m_, result, tensor(out), n->scope + "/line_shape");
+  int flat = temp(out, out->physical_shape(), "_relu6");
+  reshape(m_, result, flat, n->scope + "/line_shape");
+  finish_hard_sigmoid(hs, flat);
 }
 
 void Writer::emit_dense(const Node* n) {
@@ -195,7 +258,6 @@ void Writer::emit_dense(const Node* n) {
 // A batch norm with nothing to fold into: x * scale + shift, broadcast along its axis.
 void Writer::emit_batch_norm(const Node* n) {
   const Value* x = n->inputs[0];
-  check_rank(n, 4);
   int64_t rank = static_cast<int64_t>(x->rank()), axis = n->attrs.get_int("axis");
   if (axis < 0) axis += rank;
   auto gamma = float_data(n, n->inputs[1], "gamma"), beta = float_data(n, n->inputs[2], "beta"),
@@ -221,28 +283,6 @@ void Writer::emit_batch_norm(const Node* n) {
             {tensor(out)}, fb::BuiltinOptions_AddOptions, add.Union());
 }
 
-void Writer::emit_binary(const Node* n, fb::BuiltinOperator code) {
-  check_rank(n, 4);
-  int a = tensor(n->inputs[0]), b = tensor(n->inputs[1]);
-  const Value* out = n->outputs[0];
-  Act act = fuse_activation(out);
-  auto& f = m_.fbb();
-  switch (code) {
-    case fb::BuiltinOperator_ADD:
-      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_AddOptions,
-                       fb::CreateAddOptions(f, act).Union());
-    case fb::BuiltinOperator_SUB:
-      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_SubOptions,
-                       fb::CreateSubOptions(f, act).Union());
-    case fb::BuiltinOperator_MUL:
-      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_MulOptions,
-                       fb::CreateMulOptions(f, act).Union());
-    default:
-      return m_.add_op(code, 1, {a, b}, {tensor(out)}, fb::BuiltinOptions_DivOptions,
-                       fb::CreateDivOptions(f, act).Union());
-  }
-}
-
 void Writer::emit_unary(const Node* n) {
   const Value* x = n->inputs[0];
   const std::string& op = n->op;
@@ -264,13 +304,13 @@ void Writer::emit_unary(const Node* n) {
     int cur = in;
     if (lo) {
       int next = hi ? temp(x, x->physical_shape(), "_lo") : out;
-      m_.add_op(fb::BuiltinOperator_MAXIMUM, 1,
-                {cur, m_.add_float_scalar(n->attrs.get_float("min"), n->scope + "/min")}, {next});
+      add_op(fb::BuiltinOperator_MAXIMUM,
+             {cur, m_.add_float_scalar(n->attrs.get_float("min"), n->scope + "/min")}, {next});
       cur = next;
     }
     if (hi)
-      m_.add_op(fb::BuiltinOperator_MINIMUM, 1,
-                {cur, m_.add_float_scalar(n->attrs.get_float("max"), n->scope + "/max")}, {out});
+      add_op(fb::BuiltinOperator_MINIMUM,
+             {cur, m_.add_float_scalar(n->attrs.get_float("max"), n->scope + "/max")}, {out});
     if (!lo && !hi) fail(n, "clip without bounds");
     return;
   }
@@ -291,38 +331,47 @@ void Writer::emit_unary(const Node* n) {
 }
 
 void Writer::emit_pad(const Node* n) {
-  check_rank(n, 4);
   const Value* x = n->inputs[0];
+  if (x->rank() > 5) fail(n, "PAD / PADV2 take at most 5 dimensions");
+  if (x->dtype == DType::kBool) fail(n, "padding bool tensors is not supported");
   if (n->attrs.get_string("mode") != "CONSTANT") fail(n, "only constant padding is supported");
   auto pads = to_i32(n->attrs.get_ints("pads"));
   int paddings = m_.add_int32(pads, {static_cast<int64_t>(x->rank()), 2}, n->scope + "/paddings");
   double value = n->attrs.has("value") ? n->attrs.get_float("value") : 0.0;
   int in = tensor(x), out = tensor(n->outputs[0]);
   if (value == 0.0) {
-    m_.add_op(fb::BuiltinOperator_PAD, 1, {in, paddings}, {out}, fb::BuiltinOptions_PadOptions,
-              fb::CreatePadOptions(m_.fbb()).Union());
+    add_op(fb::BuiltinOperator_PAD, {in, paddings}, {out}, fb::BuiltinOptions_PadOptions,
+           fb::CreatePadOptions(m_.fbb()).Union());
     return;
   }
   // Non-zero fill (-inf before a max pool): PADV2 with a scalar of the input's type.
   if (x->dtype != DType::kFloat32) fail(n, "non-zero padding is supported for float32 only");
-  m_.add_op(fb::BuiltinOperator_PADV2, 1,
-            {in, paddings, m_.add_float_scalar(static_cast<float>(value), n->scope + "/fill")},
-            {out}, fb::BuiltinOptions_PadV2Options, fb::CreatePadV2Options(m_.fbb()).Union());
+  add_op(fb::BuiltinOperator_PADV2,
+         {in, paddings, m_.add_float_scalar(static_cast<float>(value), n->scope + "/fill")}, {out},
+         fb::BuiltinOptions_PadV2Options, fb::CreatePadV2Options(m_.fbb()).Union());
 }
 
 void Writer::emit_pool(const Node* n, fb::BuiltinOperator code) {
-  if (n->inputs[0]->rank() != 4) fail(n, "only 2-D pooling is supported");
-  auto size = pair_attr(n, "pool_size"), strides = pair_attr(n, "strides");
-  int in = tensor(n->inputs[0]);
+  const Value* x = n->inputs[0];
+  if (x->rank() == 5)
+    fail(n, "3-D pooling has no TFLite builtin (MaxPool3D / AveragePool3D are custom ops)");
+  const bool line = x->rank() == 3;  // 1-D: the 2-D pool on [N, 1, W, C]
+  if (x->rank() != 4 && !line) fail(n, "only 1-D and 2-D pooling are supported");
+  if (x->dtype != DType::kFloat32) fail(n, "only float32 pooling is supported");
+  auto size = pair_attr(n, "pool_size", line), strides = pair_attr(n, "strides", line);
+  int in = line ? reshaped(m_, tensor(x), as_image(x->physical_shape()),
+                           "tmp" + std::to_string(x->id) + "_image")
+                : tensor(x);
   const Value* out = n->outputs[0];
   Act act = fuse_activation(out);
+  int result = line ? temp(out, as_image(out->physical_shape()), "_image") : tensor(out);
   auto opts = fb::CreatePool2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], size[1],
                                       size[0], act);
-  m_.add_op(code, 1, {in}, {tensor(out)}, fb::BuiltinOptions_Pool2DOptions, opts.Union());
+  m_.add_op(code, 1, {in}, {result}, fb::BuiltinOptions_Pool2DOptions, opts.Union());
+  if (line) reshape(m_, result, tensor(out), n->scope + "/line_shape");
 }
 
 void Writer::emit_shape_op(const Node* n) {
-  check_rank(n, 4);
   const Value *x = n->inputs[0], *out = n->outputs[0];
   const std::string& op = n->op;
   auto& f = m_.fbb();
@@ -330,33 +379,29 @@ void Writer::emit_shape_op(const Node* n) {
   auto vec = [&](const std::vector<int64_t>& v, const std::string& what) {
     return m_.add_int32(to_i32(v), {static_cast<int64_t>(v.size())}, n->scope + "/" + what);
   };
-  if (op == "mean") {
-    int in = tensor(x), axes = vec(n->attrs.get_ints("axes"), "axes");
-    m_.add_op(fb::BuiltinOperator_MEAN, 1, {in, axes}, {tensor(out)},
-              fb::BuiltinOptions_ReducerOptions,
-              fb::CreateReducerOptions(f, n->attrs.get_bool("keepdims")).Union());
-  } else if (op == "reshape") {
+  if (op == "reshape") {
     // The target is the output's physical shape, fully static.
     int in = tensor(x), shape = vec(out->physical_shape(), "shape");
     m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {in, shape}, {tensor(out)});
   } else if (op == "transpose") {
     int in = tensor(x), perm = vec(n->attrs.get_ints("perm"), "perm");
-    m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {in, perm}, {tensor(out)},
-              fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+    add_op(fb::BuiltinOperator_TRANSPOSE, {in, perm}, {tensor(out)},
+           fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
   } else if (op == "concat") {
     int64_t axis = n->attrs.get_int("axis");
     std::vector<int32_t> ins;
     for (const Value* v : n->inputs) ins.push_back(tensor(v));
-    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, ins, {tensor(out)},
-              fb::BuiltinOptions_ConcatenationOptions,
-              fb::CreateConcatenationOptions(f, static_cast<int32_t>(axis < 0 ? axis + rank : axis))
-                  .Union());
+    add_op(fb::BuiltinOperator_CONCATENATION, ins, {tensor(out)},
+           fb::BuiltinOptions_ConcatenationOptions,
+           fb::CreateConcatenationOptions(f, static_cast<int32_t>(axis < 0 ? axis + rank : axis))
+               .Union());
   } else if (op == "slice") {
+    if (rank > 5) fail(n, "STRIDED_SLICE is specified for at most 5 dimensions (version 4)");
     int in = tensor(x), begin = vec(n->attrs.get_ints("begin"), "begin"),
         end = vec(n->attrs.get_ints("end"), "end"),
         strides = vec(n->attrs.get_ints("strides"), "strides");
-    m_.add_op(fb::BuiltinOperator_STRIDED_SLICE, 1, {in, begin, end, strides}, {tensor(out)},
-              fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());
+    add_op(fb::BuiltinOperator_STRIDED_SLICE, {in, begin, end, strides}, {tensor(out)},
+           fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());
   }
 }
 

@@ -35,31 +35,35 @@ void Writer::emit_resize(const Node* n) {
   }
 }
 
+// SOFTMAX / LOG_SOFTMAX work on the last axis: another axis is swapped with it, and back (the
+// swap is its own inverse).
 void Writer::emit_softmax(const Node* n) {
-  check_rank(n, 4);
   const Value *x = n->inputs[0], *out = n->outputs[0];
+  if (x->dtype != DType::kFloat32) fail(n, "only float32 is supported");
+  const bool log = n->op == "log_softmax";
   int64_t rank = static_cast<int64_t>(x->rank()), axis = n->attrs.get_int("axis");
   if (axis < 0) axis += rank;
   auto& f = m_.fbb();
-  if (axis == rank - 1) {
-    m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {tensor(x)}, {tensor(out)},
-              fb::BuiltinOptions_SoftmaxOptions, fb::CreateSoftmaxOptions(f, 1.0f).Union());
-    return;
-  }
-  // SOFTMAX works on the last axis: swap `axis` with it, and back (the swap is its own inverse).
+  auto softmax = [&](int in, int dst) {
+    if (log)
+      add_op(fb::BuiltinOperator_LOG_SOFTMAX, {in}, {dst});
+    else
+      add_op(fb::BuiltinOperator_SOFTMAX, {in}, {dst}, fb::BuiltinOptions_SoftmaxOptions,
+             fb::CreateSoftmaxOptions(f, 1.0f).Union());
+  };
+  if (axis == rank - 1) return softmax(tensor(x), tensor(out));
   std::vector<int32_t> perm(rank);
   for (int64_t i = 0; i < rank; ++i) perm[i] = static_cast<int32_t>(i);
   std::swap(perm[axis], perm[rank - 1]);
   Shape xs = x->physical_shape(), ts = xs;
   for (int64_t i = 0; i < rank; ++i) ts[i] = xs[perm[i]];
   int p = m_.add_int32(perm, {rank}, n->scope + "/perm");
-  int moved = temp(x, ts, "_moved"), soft = temp(x, ts, "_softmax");
-  m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {tensor(x), p}, {moved},
-            fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
-  m_.add_op(fb::BuiltinOperator_SOFTMAX, 1, {moved}, {soft}, fb::BuiltinOptions_SoftmaxOptions,
-            fb::CreateSoftmaxOptions(f, 1.0f).Union());
-  m_.add_op(fb::BuiltinOperator_TRANSPOSE, 1, {soft, p}, {tensor(out)},
-            fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+  int moved = temp(x, ts, "_moved"), soft = temp(x, ts, log ? "_log_softmax" : "_softmax");
+  add_op(fb::BuiltinOperator_TRANSPOSE, {tensor(x), p}, {moved},
+         fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
+  softmax(moved, soft);
+  add_op(fb::BuiltinOperator_TRANSPOSE, {soft, p}, {tensor(out)},
+         fb::BuiltinOptions_TransposeOptions, fb::CreateTransposeOptions(f).Union());
 }
 
 void Writer::emit_gelu(const Node* n) {

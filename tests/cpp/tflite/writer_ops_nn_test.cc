@@ -1,51 +1,11 @@
 // Op mappings of writer_ops_nn.cc: op code, version and options of each emitted operator.
 #include <gtest/gtest.h>
 
-#include "tflite/ferry_tflite_generated.h"
-#include "tflite/reader.h"
-#include "tflite/writer.h"
 #include "tiny_graph.h"
+#include "written_model.h"
 
 namespace ferry::tflite {
 namespace {
-
-namespace fb = ferry::tflite_fb;
-
-Value* input(Graph& g, Shape shape) {
-  Value* x = g.add_value(DType::kFloat32, std::move(shape), "x" + std::to_string(g.inputs.size()));
-  x->layout = Layout::kFixed;
-  g.inputs.push_back(x);
-  return x;
-}
-
-// Writes the graph whose only output is `out`, keeping the bytes for option checks.
-struct Written {
-  std::string bytes;
-  TfliteModelInfo info;
-  const fb::Operator* op(size_t i) const {
-    return fb::GetModel(bytes.data())->subgraphs()->Get(0)->operators()->Get(i);
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> v;
-    for (const auto& op : info.ops) v.push_back(op.name);
-    return v;
-  }
-  std::vector<int32_t> int32_data(int tensor) const {
-    auto* model = fb::GetModel(bytes.data());
-    auto* data =
-        model->buffers()->Get(model->subgraphs()->Get(0)->tensors()->Get(tensor)->buffer())->data();
-    auto* p = reinterpret_cast<const int32_t*>(data->data());
-    return std::vector<int32_t>(p, p + data->size() / 4);
-  }
-};
-
-Written write(Graph& g, Value* out) {
-  g.outputs.push_back(out);
-  Written w;
-  w.bytes = write_tflite(g);
-  w.info = read_tflite(w.bytes.data(), w.bytes.size());
-  return w;
-}
 
 Attrs resize_attrs(const std::string& method, const std::string& coordinate) {
   Attrs a;

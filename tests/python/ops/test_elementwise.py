@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from op_cases import PARAMS, case, params, pos
+from op_cases import PARAMS, case, ints, params, pos
 from torch import nn
 
 torch.manual_seed(0)
@@ -128,6 +128,19 @@ CASES = [
     case("sqrt-5d", torch.sqrt, pos(*S5)),
     case("abs-method", lambda x: x.abs(), S2),
     case("chain", lambda x, y: torch.sqrt(torch.abs(x - y) + 1) * torch.exp(-x), S4, C11),
+    # comparisons, logical ops, where (bool results compared exactly)
+    case("gt", lambda x, y: x > y, S4, C11),
+    case("le-scalar", lambda x: x <= 0.5, S3),
+    case("eq-int", lambda x, y: x == y, ints(3, *S3), ints(3, 8)),
+    case("ne-method", lambda x, y: x.ne(y), ints(3, *S2), ints(3, *S2)),
+    case("torch.greater_equal", torch.greater_equal, S4, S4),
+    case("lt-int-float", lambda x: x < 1.5, ints(3, *S2)),
+    case("and", lambda x, y: (x > 0) & (y < 0), S4, C11),
+    case("or-invert", lambda x, y: ~((x > 0) | (y > 0)), S3, S3),
+    case("logical_xor", torch.logical_xor, S3, S3),
+    case("logical_not", lambda x: torch.logical_not(x > 0), S4),
+    case("where", lambda x, y: torch.where(x > 0, x, y), S4, C11),
+    case("where-scalar", lambda x: torch.where(x > 0, x, 0.0), S3),
 ]
 
 

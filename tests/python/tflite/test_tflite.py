@@ -99,13 +99,11 @@ def test_writes_the_file_atomically(tmp_path):
 
 
 def test_failed_conversion_leaves_nothing(tmp_path):
-    class Elu(torch.nn.Module):
-        def forward(self, x):
-            return torch.nn.functional.elu(x)  # no TFLite mapping yet
+    pool = torch.nn.MaxPool3d(2)  # no TFLite builtin
 
     path = tmp_path / "m.tflite"
-    with pytest.raises(ferry.ConversionError, match="elu"):
-        ferry.pytorch_to_tflite(Elu(), [torch.rand(1, 3, 8, 8)], path=path)
+    with pytest.raises(ferry.ConversionError, match="3-D pooling"):
+        ferry.pytorch_to_tflite(pool, [torch.rand(1, 3, 4, 8, 8)], path=path)
     assert os.listdir(tmp_path) == []
 
 

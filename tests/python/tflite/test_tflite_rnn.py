@@ -224,9 +224,6 @@ class GruTwoConv1d(nn.Module):
         return self.conv1(x), self.conv2(x)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="1-D convolutions are not written by the TFLite writer in this branch"
-)
 def test_seed_gru_and_two_conv1d():
     torch.manual_seed(13)
     model = GruTwoConv1d().eval()
