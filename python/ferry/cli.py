@@ -1,6 +1,7 @@
 """Command line: `ferry ops` lists the built-in rules; `ferry convert` converts a model.
 
   ferry convert my_models:make_net --input 1x3x224x224 --out net.keras
+  ferry convert my_models:make_net --input 1x3x224x224 --out net.tflite [--float16]
 where `make_net` is a module-level nn.Module class or a function returning a module.
 """
 
@@ -50,12 +51,28 @@ def _convert(opts: argparse.Namespace) -> int:
         return 2
     order = ferry.ChannelOrder(opts.channel_order)
     inputs = [torch.rand(*shape) for shape in opts.input]
+    if opts.out.endswith(".tflite"):
+        # Ferry's own writer: no TensorFlow involved, written atomically after validation.
+        ferry.pytorch_to_tflite(
+            model.eval(),
+            inputs,
+            inputs_channel_order=order,
+            outputs_channel_order=order,
+            path=opts.out,
+            validation_tolerance=opts.tolerance,
+            float16_weights=opts.float16,
+        )
+        print(f"wrote {opts.out}")
+        return 0
+    if opts.float16:
+        print("ferry: --float16 applies to .tflite output only", file=sys.stderr)
+        return 2
     keras_model = ferry.pytorch_to_keras(
         model.eval(),
         args=inputs,
         inputs_channel_order=order,
         outputs_channel_order=order,
-        validation_tolerance=opts.tolerance,
+        validation_tolerance=1e-4 if opts.tolerance is None else opts.tolerance,
     )
     # Write next to the target and rename, so a failure never leaves a partial file.
     directory = os.path.dirname(os.path.abspath(opts.out))
@@ -75,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferry", description="PyTorch to TensorFlow converter")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ops", help="list every op with a built-in rule").set_defaults(run=_ops)
-    conv = sub.add_parser("convert", help="convert a model to a .keras file")
+    conv = sub.add_parser("convert", help="convert a model to a .keras or .tflite file")
     conv.add_argument("model", help="module:attribute giving an nn.Module or a factory")
     conv.add_argument(
         "--input",
@@ -84,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="input shape, e.g. 1x3x224x224 (repeat per input)",
     )
-    conv.add_argument("--out", required=True, help="the .keras file to write")
+    conv.add_argument(
+        "--out", required=True, help="the file to write: .keras, or .tflite (no TensorFlow used)"
+    )
     conv.add_argument("--channel-order", choices=["tensorflow", "pytorch"], default="tensorflow")
-    conv.add_argument("--tolerance", type=float, default=1e-4)
+    conv.add_argument("--tolerance", type=float, default=None, help="validation tolerance")
+    conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
     conv.set_defaults(run=_convert)
     opts = parser.parse_args(argv)
     return opts.run(opts)

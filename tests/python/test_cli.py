@@ -9,6 +9,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 import torch
 
 
@@ -50,6 +51,32 @@ def test_convert_writes_a_keras_file_that_matches(tmp_path):
     x = torch.rand(1, 3, 8, 8)
     expected = reference(x).detach().permute(0, 2, 3, 1).numpy()
     got = np.asarray(model(x.permute(0, 2, 3, 1).numpy()))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_convert_writes_a_tflite_file_that_matches(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from ferry.tflite import run_tflite
+
+    (tmp_path / "netdef.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            torch.manual_seed(0)
+            def make():
+                return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
+            """
+        )
+    )
+    out = run_cli(
+        "convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.tflite", cwd=str(tmp_path)
+    )
+    assert out.returncode == 0, out.stderr
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
+    x = torch.rand(1, 3, 8, 8)
+    expected = reference(x).detach().permute(0, 2, 3, 1).numpy()
+    (got,) = run_tflite(str(tmp_path / "net.tflite"), [x.permute(0, 2, 3, 1).numpy()])
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
