@@ -241,10 +241,7 @@ def pytorch_to_keras(
     """
     if trace_shape:
         raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
-    if not isinstance(validation_tolerance, (int, float)) or validation_tolerance < 0:
-        raise ValueError(
-            f"ferry: validation_tolerance must be a non-negative number, got {validation_tolerance!r}"
-        )
+    check_tolerance(validation_tolerance)
     trace, result = convert_trace(
         model,
         args,
@@ -296,6 +293,13 @@ def pytorch_to_keras(
     if return_outputs_pt:
         return build.model, _outputs_pt(trace)
     return build.model
+
+
+def check_tolerance(tolerance: Any) -> None:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise ValueError(
+            f"ferry: validation_tolerance must be a non-negative number, got {tolerance!r}"
+        )
 
 
 def model_name(model: Any) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ferry.api import (
     OrderSpec,
+    check_tolerance,
     conversion_error,
     convert_trace,
     model_name,
@@ -158,10 +159,7 @@ def pytorch_to_tflite(
     tolerance = validation_tolerance
     if tolerance is None:
         tolerance = 1e-2 if float16_weights else 1e-4
-    if not isinstance(tolerance, (int, float)) or tolerance < 0:
-        raise ValueError(
-            f"ferry: validation_tolerance must be a non-negative number, got {tolerance!r}"
-        )
+    check_tolerance(tolerance)
     target = os.fspath(path) if path is not None else None
     tmp = _temporary_beside(target) if target is not None else None
     try:

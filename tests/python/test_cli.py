@@ -28,7 +28,7 @@ def test_ops_lists_rules_with_their_mapping(tmp_path):
     assert len(lines) > 100
 
 
-def test_convert_writes_a_keras_file_that_matches(tmp_path):
+def _write_netdef(tmp_path) -> None:
     (tmp_path / "netdef.py").write_text(
         textwrap.dedent(
             """
@@ -39,6 +39,10 @@ def test_convert_writes_a_keras_file_that_matches(tmp_path):
             """
         )
     )
+
+
+def test_convert_writes_a_keras_file_that_matches(tmp_path):
+    _write_netdef(tmp_path)
     out = run_cli(
         "convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.keras", cwd=str(tmp_path)
     )
@@ -58,16 +62,7 @@ def test_convert_writes_a_tflite_file_that_matches(tmp_path):
     pytest.importorskip("ai_edge_litert")
     from ferry.tflite import run_tflite
 
-    (tmp_path / "netdef.py").write_text(
-        textwrap.dedent(
-            """
-            import torch
-            torch.manual_seed(0)
-            def make():
-                return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
-            """
-        )
-    )
+    _write_netdef(tmp_path)
     out = run_cli(
         "convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.tflite", cwd=str(tmp_path)
     )

@@ -4,55 +4,11 @@
 #include <algorithm>
 #include <set>
 
-#include "tflite/ferry_tflite_generated.h"
-#include "tflite/reader.h"
-#include "tflite/writer.h"
 #include "tiny_graph.h"
+#include "written_model.h"
 
 namespace ferry::tflite {
 namespace {
-
-namespace fb = ferry::tflite_fb;
-
-Value* input(Graph& g, Shape shape, DType dtype = DType::kFloat32) {
-  Value* x = g.add_value(dtype, std::move(shape), "x" + std::to_string(g.inputs.size()));
-  x->layout = Layout::kFixed;
-  g.inputs.push_back(x);
-  return x;
-}
-
-struct Written {
-  std::string bytes;
-  TfliteModelInfo info;
-  const fb::Operator* op(size_t i) const {
-    return fb::GetModel(bytes.data())->subgraphs()->Get(0)->operators()->Get(i);
-  }
-  size_t count(const std::string& name) const {
-    return static_cast<size_t>(std::count_if(info.ops.begin(), info.ops.end(),
-                                             [&](const TfliteOp& op) { return op.name == name; }));
-  }
-  std::vector<float> floats(int tensor) const {
-    auto* model = fb::GetModel(bytes.data());
-    auto* data =
-        model->buffers()->Get(model->subgraphs()->Get(0)->tensors()->Get(tensor)->buffer())->data();
-    auto* p = reinterpret_cast<const float*>(data->data());
-    return std::vector<float>(p, p + data->size() / 4);
-  }
-  // The operator writing tensor `t`, or -1.
-  int producer(int32_t t) const {
-    for (size_t i = 0; i < info.ops.size(); ++i)
-      for (int32_t o : info.ops[i].outputs)
-        if (o == t) return static_cast<int>(i);
-    return -1;
-  }
-};
-
-Written write(Graph& g) {
-  Written w;
-  w.bytes = write_tflite(g);
-  w.info = read_tflite(w.bytes.data(), w.bytes.size());
-  return w;
-}
 
 // An lstm/gru node over x [B, T, F] with `units` H, its outputs made graph outputs in order.
 std::vector<Value*> recurrent(Graph& g, const std::string& op, std::vector<Value*> inputs,

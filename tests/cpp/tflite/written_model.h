@@ -2,6 +2,7 @@
 
 // Writing a hand-built TF-level graph and reading the result back, for op-mapping tests: op
 // codes, versions and the options tables of the emitted operators.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -42,14 +43,32 @@ struct Written {
     return std::vector<T>(p, p + buf->size() / sizeof(T));
   }
   std::vector<int32_t> int32_data(int tensor) const { return data<int32_t>(tensor); }
+  std::vector<float> floats(int tensor) const { return data<float>(tensor); }
+  size_t count(const std::string& name) const {
+    return static_cast<size_t>(std::count_if(info.ops.begin(), info.ops.end(),
+                                             [&](const TfliteOp& op) { return op.name == name; }));
+  }
+  // The operator writing tensor `t`, or -1.
+  int producer(int32_t t) const {
+    for (size_t i = 0; i < info.ops.size(); ++i)
+      for (int32_t o : info.ops[i].outputs)
+        if (o == t) return static_cast<int>(i);
+    return -1;
+  }
 };
 
-inline Written write(Graph& g, Value* out) {
-  g.outputs.push_back(out);
+// Writes the graph with the outputs it has.
+inline Written write(Graph& g) {
   Written w;
   w.bytes = write_tflite(g);
   w.info = read_tflite(w.bytes.data(), w.bytes.size());
   return w;
+}
+
+// Writes the graph whose only output is `out`.
+inline Written write(Graph& g, Value* out) {
+  g.outputs.push_back(out);
+  return write(g);
 }
 
 }  // namespace ferry::tflite
