@@ -33,6 +33,7 @@ from ferry import _core
 
 ROUTES = {"direct": "direct", "keras": "keras+tfconverter"}
 WARMUP = 5
+ROUNDS = 3  # latency measurements per file, alternating between the routes
 
 
 def run_worker(args: list[str]) -> tuple[dict[str, Any], str]:
@@ -70,14 +71,27 @@ def measure(name: str, runs: int, tmp: str) -> dict[str, Any]:
     np.save(x_path, x)
     expected = pytorch_output(name, x)
     out: dict[str, Any] = {"routes": {}}
+    converted = {}
     for route in ROUTES:
         path = os.path.join(tmp, f"{name}.{route}.tflite")
-        conv, _ = run_worker(["bench/tflite_route.py", route, name, path])
-        y_path = os.path.join(tmp, f"{name}.{route}.output.npy")
-        lat, log = run_worker(
-            ["bench/tflite_invoke.py", path, x_path, y_path, str(WARMUP), str(runs)]
-        )
-        y = np.load(y_path)
+        converted[route], _ = run_worker(["bench/tflite_route.py", route, name, path])
+    # Latency rounds alternate the two files: a slow phase of the machine (another process,
+    # a cold cache after a conversion) then hits both, not whichever ran first.
+    rounds: dict[str, list[tuple[dict[str, Any], str]]] = {route: [] for route in ROUTES}
+    for _ in range(ROUNDS):
+        for route in ROUTES:
+            path = os.path.join(tmp, f"{name}.{route}.tflite")
+            y_path = os.path.join(tmp, f"{name}.{route}.output.npy")
+            rounds[route].append(
+                run_worker(["bench/tflite_invoke.py", path, x_path, y_path, str(WARMUP), str(runs)])
+            )
+    for route in ROUTES:
+        path = os.path.join(tmp, f"{name}.{route}.tflite")
+        by_median = sorted(rounds[route], key=lambda r: r[0]["median_ms"])
+        lat, log = by_median[len(by_median) // 2]  # the round with the median median
+        lat = {**lat, "round_medians_ms": [r[0]["median_ms"] for r in rounds[route]]}
+        y = np.load(os.path.join(tmp, f"{name}.{route}.output.npy"))
+        conv = converted[route]
         out["routes"][route] = {
             **conv,
             **lat,
@@ -157,7 +171,13 @@ def render(
             f"keras+tfconverter): {op_difference({r: res['routes'][r]['ops'] for r in ROUTES})}. "
             f"keras+tfconverter stages: pytorch_to_keras {s['pytorch_to_keras']:.2f} s, "
             f"export {s['export']:.2f} s, TFLiteConverter {s['tfconverter']:.2f} s; "
-            f"converter op sets: {k['converter']}."
+            f"converter op sets: {k['converter']}. Latency medians per round (direct / "
+            f"keras+tfconverter): "
+            + ", ".join(
+                f"{a:.1f} / {b:.1f} ms"
+                for a, b in zip(*(res["routes"][r]["round_medians_ms"] for r in ROUTES))
+            )
+            + "."
         )
         if k["builtins_error"]:
             notes.append(f"  Builtins only failed: `{k['builtins_error']}`")
@@ -187,7 +207,9 @@ def render(
             "model) are done; peak RSS is that process's `ru_maxrss`, with its value after imports",
             "in brackets. Latency: LiteRT `Interpreter(num_threads=1)` with its default delegates",
             f"(XNNPACK), {WARMUP} warm-up invokes, then median (p10–p90) of {runs} timed `invoke()` calls on",
-            "one fixed random input, in a fresh process per file. *Load* is `Interpreter(...)` plus",
+            f"one fixed random input, in a fresh process per file; {ROUNDS} such rounds alternate",
+            "between the two files and the table shows the round with the median median (all",
+            "round medians in the notes). *Load* is `Interpreter(...)` plus",
             "`allocate_tensors()` (XNNPACK is applied there); *first* is the first warm-up",
             "invoke. Ops and TRANSPOSE are counted in the files (`ferry._core.read_tflite`); the",
             "PyTorch reference runs the same input in NCHW.",
