@@ -63,6 +63,23 @@ def test_float16_weights_halve_the_file_and_stay_close():
     assert diff <= 1e-2 * max(1.0, scale)
 
 
+def test_float16_weights_in_the_large_model_layout():
+    # The float16 cast happens while the appended buffers are streamed: same result.
+    model = _cnn()
+    data = ferry.pytorch_to_tflite(
+        model,
+        [torch.rand(1, 3, 32, 32)],
+        float16_weights=True,
+        buffer_placement="external",
+        verbose=False,
+    )
+    info = _core.read_tflite(bytes(data))
+    assert info["external_buffers"]
+    assert sum(op[0] == "DEQUANTIZE" for op in info["ops"]) == 3
+    diff, scale = _fresh_close(model, bytes(data), (1, 3, 32, 32), 1e-2)
+    assert diff <= 1e-2 * max(1.0, scale)
+
+
 def test_float16_weights_of_a_large_conv_net():
     from models.torchvision_import import random_model
 
