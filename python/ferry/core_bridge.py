@@ -275,8 +275,9 @@ def _constant_array(data: torch.Tensor) -> np.ndarray:
     data = data.detach()
     if data.dtype == torch.bfloat16:
         data = data.float()  # NumPy has no bfloat16; the rules see float32 weights
-    # .numpy() shares memory with the tensor: the core borrows the parameter, no copy.
-    return np.ascontiguousarray(data.contiguous().numpy())
+    # .numpy() shares memory with the tensor: the core borrows the parameter, no copy. (Not
+    # np.ascontiguousarray: it turns a 0-d scalar into shape [1].)
+    return data.contiguous().numpy()
 
 
 def _encode_args(

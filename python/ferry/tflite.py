@@ -70,7 +70,7 @@ def run_tflite(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]
     interpreter = _interpreter(model)
     interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
+        interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
     interpreter.invoke()
     return [np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
 
@@ -92,7 +92,7 @@ def validate_tflite(
     interpreter = _interpreter(model, preserve=full)
     interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), model_inputs(trace, graph)):
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
+        interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
     interpreter.invoke()
     outputs = [d["index"] for d in interpreter.get_output_details()]
     tensors = dict(result.tflite_tensors)

@@ -141,6 +141,10 @@ CASES = [
     case("logical_not", lambda x: torch.logical_not(x > 0), S4),
     case("where", lambda x, y: torch.where(x > 0, x, y), S4, C11),
     case("where-scalar", lambda x: torch.where(x > 0, x, 0.0), S3),
+    # Tensor.where(condition, other); a scalar other is a 0-d tensor (aten.scalar_tensor)
+    case("where-method", lambda x, y: x.where(x > 0, y), S4, S4),
+    case("where-method-scalar", lambda x: x.where(x > 0, 2.0), S3),
+    case("scalar-tensor-factory", lambda x: x * torch.tensor(2.5), S3),
 ]
 
 
