@@ -1,6 +1,6 @@
 """A model with more than 2 GB of weights to .tflite: conversion time and peak memory.
 
-Run from the repository root:  .venv/bin/python bench/large_model.py [--gib 2.4] [--no-docs]
+Run from the repository root:  .venv/bin/python bench/large_model.py [--gib 2.1] [--no-docs]
 
 The conversion runs in a fresh subprocess whose peak RSS (ru_maxrss) is compared with the
 weights' size: the target is below 1.3 x weights + 1 GiB, PyTorch's own copy of the weights
@@ -17,30 +17,14 @@ import sys
 import tempfile
 import time
 
-GIB = 1 << 30
+sys.path.insert(0, os.path.join("tests", "python"))
+from models.linear_stack import GIB, linear_stack  # noqa: E402
+
+WIDTH, HIDDEN = 8192, 24576
 
 
-def build_model(gib: float, seed: int = 0):
-    """Linear layers 8192 -> 24576 -> 8192 -> ... with ReLUs, `gib` GiB of float32 weights."""
-    import torch
-
-    width, hidden = 8192, 24576
-    per_layer = (width * hidden + hidden) * 4
-    layers = max(1, round(gib * GIB / per_layer))
-    torch.manual_seed(seed)
-    modules = []
-    for i in range(layers):
-        fan_in, fan_out = (width, hidden) if i % 2 == 0 else (hidden, width)
-        with torch.device("meta"):
-            linear = torch.nn.Linear(fan_in, fan_out)
-        linear = linear.to_empty(device="cpu")
-        bound = fan_in**-0.5
-        torch.nn.init.uniform_(linear.weight, -bound, bound)
-        torch.nn.init.uniform_(linear.bias, -bound, bound)
-        modules += [linear, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*modules[:-1]).eval()
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return model, weights, width
+def build_model(gib: float):
+    return linear_stack(gib, WIDTH, HIDDEN) + (WIDTH,)
 
 
 def _convert(gib: float, path: str) -> None:
@@ -112,7 +96,7 @@ def _child(mode: str, gib: float, path: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--gib", type=float, default=2.4)
+    parser.add_argument("--gib", type=float, default=2.1)
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--convert", help=argparse.SUPPRESS)
     parser.add_argument("--check", help=argparse.SUPPRESS)

@@ -18,28 +18,17 @@ check() {
   "$@" || failed+=("$name")
 }
 
-cpp_tests() {
-  local dir=build/cpp
+# Configure, build and run the C++ suite in build dir $1 with extra CMake flags.
+cpp_suite() {
+  local dir=$1
+  shift
   # A tree configured with another generator cannot be reused with -G Ninja.
   if [ -f "$dir/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
     rm -rf "$dir"
   fi
-  cmake -S . -B "$dir" -G Ninja -DFERRY_BUILD_TESTS=ON -DFERRY_BUILD_PYTHON=OFF &&
+  cmake -S . -B "$dir" -G Ninja -DFERRY_BUILD_TESTS=ON -DFERRY_BUILD_PYTHON=OFF "$@" &&
     cmake --build "$dir" -j2 &&
     ctest --test-dir "$dir" --output-on-failure --no-tests=error
-}
-
-# The same suite under AddressSanitizer + UBSan: the .tflite reader must reject truncated and
-# corrupted files without reading out of bounds, and the writer's streaming must not either.
-cpp_sanitized() {
-  local dir=build/cpp-asan
-  if [ -f "$dir/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
-    rm -rf "$dir"
-  fi
-  cmake -S . -B "$dir" -G Ninja -DFERRY_BUILD_TESTS=ON -DFERRY_BUILD_PYTHON=OFF \
-    -DFERRY_SANITIZE=ON &&
-    cmake --build "$dir" -j2 &&
-    ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure --no-tests=error
 }
 
 pytest_args=(tests/python -q)
@@ -47,8 +36,10 @@ if [ "${FERRY_FAST:-0}" = 1 ]; then
   pytest_args+=(-m "not slow")
 fi
 
-check "C++ tests" cpp_tests
-check "C++ tests (AddressSanitizer + UBSan)" cpp_sanitized
+check "C++ tests" cpp_suite build/cpp
+# The same suite under AddressSanitizer + UBSan: the .tflite reader must reject truncated and
+# corrupted files without reading out of bounds, and the writer's streaming must not either.
+check "C++ tests (AddressSanitizer + UBSan)" cpp_suite build/cpp-asan -DFERRY_SANITIZE=ON
 check "ruff check" ruff check python tests bench examples
 check "ruff format" ruff format --check python tests bench examples
 check "pytest" python -m pytest "${pytest_args[@]}"

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <unordered_set>
 
@@ -243,7 +242,6 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
     else if (placement != "auto")
       throw nb::value_error(("unknown buffer placement '" + placement + "'").c_str());
     try {
-      auto start = std::chrono::steady_clock::now();
       tflite::WriteResult written = tflite::write_tflite_model(*r.graph, write);
       if (tflite_path.empty()) {
         std::string bytes = written.bytes();
@@ -255,8 +253,6 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
       out["tflite_size"] = written.size();
       out["tflite_external"] = written.external_buffers();
       out["tflite_tensors"] = written.value_tensors;
-      out["tflite_seconds"] =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } catch (const tflite::TfliteError& e) {
       out["tflite_error"] = std::string(e.what());
     }

@@ -26,6 +26,13 @@ TensorData::TensorData(std::shared_ptr<const TensorData> source, std::vector<int
   for (int64_t axis : perm_) shape_.push_back(source_->shape()[axis]);
 }
 
+std::vector<int64_t> TensorData::compose(const std::vector<int64_t>& perm) const {
+  // (source.permute(p1)).permute(p2) == source.permute(p1[p2[i]]): one pass over the source.
+  std::vector<int64_t> composed(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) composed[i] = perm_[perm[i]];
+  return composed;
+}
+
 void TensorData::materialize() const {
   std::call_once(materialized_, [this] {
     storage_.resize(nbytes());
@@ -112,10 +119,7 @@ void TensorData::permute_into(const std::vector<int64_t>& perm, std::byte* out) 
   const size_t rank = shape_.size();
   if (perm.size() != rank) throw std::invalid_argument("permute_into: rank mismatch");
   if (source_) {
-    // (source.permute(p1)).permute(p2) == source.permute(p1[p2[i]]): one pass over the source.
-    std::vector<int64_t> composed(rank);
-    for (size_t i = 0; i < rank; ++i) composed[i] = perm_[perm[i]];
-    source_->permute_into(composed, out);
+    source_->permute_into(compose(perm), out);
     return;
   }
   if (size() == 0) return;
@@ -163,9 +167,7 @@ std::shared_ptr<TensorData> TensorData::permuted(const std::vector<int64_t>& per
     seen[axis] = true;
   }
   if (source_) {
-    std::vector<int64_t> composed(rank);
-    for (size_t i = 0; i < rank; ++i) composed[i] = perm_[perm[i]];
-    return std::shared_ptr<TensorData>(new TensorData(source_, std::move(composed)));
+    return std::shared_ptr<TensorData>(new TensorData(source_, compose(perm)));
   }
   std::shared_ptr<const TensorData> self = weak_from_this().lock();
   if (!self) {

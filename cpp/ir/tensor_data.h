@@ -59,6 +59,8 @@ class TensorData : public std::enable_shared_from_this<TensorData> {
   // For a lazy permutation: the tensor it is computed from and the order (else nullptr).
   const TensorData* permute_source() const { return source_.get(); }
   const std::vector<int64_t>& permute_order() const { return perm_; }
+  // For a lazy permutation: the order of the source that gives this tensor permuted by `perm`.
+  std::vector<int64_t> compose(const std::vector<int64_t>& perm) const;
   // Same bytes, another shape of equal element count (this object must be shared-owned).
   std::shared_ptr<TensorData> reshaped(Shape shape) const;
 

@@ -210,11 +210,7 @@ void BufferRec::fill(uint8_t* out) const {
   std::vector<uint8_t> permuted;
   if (!perm.empty()) {
     // A borrowed view of the raw bytes does the permutation (no copy of the source).
-    DType dtype = element_size == 4   ? DType::kFloat32
-                  : element_size == 8 ? DType::kInt64
-                  : element_size == 2 ? DType::kFloat16
-                                      : DType::kUInt8;
-    TensorData view(dtype, raw_shape, reinterpret_cast<const std::byte*>(raw), nullptr);
+    TensorData view(raw_dtype, raw_shape, reinterpret_cast<const std::byte*>(raw), nullptr);
     if (!half) {
       view.permute_into(perm, reinterpret_cast<std::byte*>(out));
       return;
@@ -362,8 +358,7 @@ int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
   // Read a lazy permutation's source directly: one pass, no intermediate copy.
   const TensorData* raw = data.get();
   if (const TensorData* source = data->permute_source()) {
-    const auto& order = data->permute_order();
-    for (auto& axis : perm) axis = order[axis];
+    perm = data->compose(perm);
     raw = source;
   }
   bool identity = true;
@@ -373,7 +368,7 @@ int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
   rec.raw_size = rec.size = raw->nbytes();
   rec.keep = data;  // a lazy tensor keeps its source alive
   rec.raw_shape = raw->shape();
-  rec.element_size = dtype_size(raw->dtype());
+  rec.raw_dtype = raw->dtype();
   if (!identity) rec.perm = std::move(perm);
   if (data->dtype() == DType::kFloat32) return add_float_buffer(std::move(rec), shape, name);
   int index = add_tensor(tensor_type(data->dtype()), shape, std::move(name));
@@ -387,7 +382,7 @@ int ModelBuilder::add_floats(std::vector<float> values, const Shape& shape, std:
   rec.raw = reinterpret_cast<const uint8_t*>(owned->data());
   rec.raw_size = rec.size = owned->size() * sizeof(float);
   rec.keep = std::move(owned);
-  rec.element_size = 4;
+  rec.raw_dtype = DType::kFloat32;
   return add_float_buffer(std::move(rec), shape, std::move(name));
 }
 

@@ -41,8 +41,8 @@ struct BufferRec {
   const uint8_t* raw = nullptr;
   size_t raw_size = 0;
   std::shared_ptr<const void> keep;
-  Shape raw_shape;            // for the permutation
-  size_t element_size = 1;    // of the raw bytes
+  Shape raw_shape;  // for the permutation
+  DType raw_dtype = DType::kUInt8;
   std::vector<int64_t> perm;  // stored = raw.permute(perm); empty = as is
   bool half = false;          // raw float32 -> stored IEEE float16
   size_t size = 0;            // stored bytes

@@ -104,6 +104,12 @@ class Writer {
     return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape);
   }
 
+  // The node's bias input (inputs[2]) as values to fold into, or zeros.
+  std::vector<float> bias_data(const Node* n, int64_t channels) const {
+    if (n->inputs.size() > 2 && n->inputs[2]) return float_data(n, n->inputs[2], "the bias");
+    return std::vector<float>(static_cast<size_t>(channels), 0.0f);
+  }
+
   // The node's bias input (inputs[2]) or zeros: TFLite kernels are fastest with one present.
   int optional_bias(const Node* n, int64_t channels) {
     if (n->inputs.size() > 2 && n->inputs[2]) return weights(n, n->inputs[2], {}, "bias");

@@ -120,9 +120,7 @@ void Writer::emit_conv(const Node* n) {
     return;
   }
   std::vector<float> kernel = float_data(n, k, "the kernel");
-  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                ? float_data(n, n->inputs[2], "the bias")
-                                : std::vector<float>(cout, 0.0f);
+  std::vector<float> bias = bias_data(n, cout);
   fold_batch_norms(out, kernel, bias);
   const Node* hs = fold_hard_sigmoid(out, bias);
   Act act = hs ? fb::ActivationFunctionType_RELU6 : fuse_activation(out);
@@ -194,9 +192,7 @@ void Writer::emit_depthwise(const Node* n) {
     b = optional_bias(n, ks[2] * ks[3]);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
-    std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                  ? float_data(n, n->inputs[2], "the bias")
-                                  : std::vector<float>(ks[2] * ks[3], 0.0f);
+    std::vector<float> bias = bias_data(n, ks[2] * ks[3]);
     fold_batch_norms(out, kernel, bias);
     hs = fold_hard_sigmoid(out, bias);
     filter = floats(std::move(kernel), filter_shape, n->scope + "/filter");
@@ -236,9 +232,7 @@ void Writer::emit_dense(const Node* n) {
     b = optional_bias(n, outs);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
-    std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                  ? float_data(n, n->inputs[2], "the bias")
-                                  : std::vector<float>(outs, 0.0f);
+    std::vector<float> bias = bias_data(n, outs);
     fold_batch_norms(out, kernel, bias);
     hs = fold_hard_sigmoid(out, bias);
     std::vector<float> transposed(kernel.size());  // [in, out] -> [out, in]

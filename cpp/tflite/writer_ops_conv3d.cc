@@ -27,9 +27,7 @@ void Writer::emit_conv3d(const Node* n) {
   if (depthwise) ks = {ks[0], ks[1], ks[2], 1, ks[3] * ks[4]};
   const int64_t cin = ks[3], cout = ks[4], cout_g = cout / groups;
   std::vector<float> kernel = float_data(n, k, "the kernel");
-  std::vector<float> bias = n->inputs.size() > 2 && n->inputs[2]
-                                ? float_data(n, n->inputs[2], "the bias")
-                                : std::vector<float>(cout, 0.0f);
+  std::vector<float> bias = bias_data(n, cout);
   const Value* out = n->outputs[0];
   fold_batch_norms(out, kernel, bias);
   Act act = fuse_activation(out);

@@ -239,8 +239,7 @@ def pytorch_to_keras(
     `validation_tolerance` times max(1, the largest magnitude PyTorch recorded for it). Raises UnsupportedOpsError (listing every op with no converter once, with
     where it was invoked) instead of returning a partial model.
     """
-    if trace_shape:
-        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+    refuse_trace_shape(trace_shape)
     check_tolerance(validation_tolerance)
     trace, result = convert_trace(
         model,
@@ -254,16 +253,7 @@ def pytorch_to_keras(
         dump_ir,
     )
     name = model_name(model)
-
-    def show(report=None) -> None:
-        show_report(trace, result, report, name, verbose, save_trace_html)
-
-    if result.unsupported:
-        show()
-        raise unsupported_error(trace, result)
-    if result.errors:
-        show()
-        raise conversion_error(trace, result)
+    stop_on_failure(trace, result, name, verbose, save_trace_html)
 
     from ferry.keras import build_keras_model
     from ferry.validate import validate_keras
@@ -285,7 +275,7 @@ def pytorch_to_keras(
         validation_tolerance,
         full_validation,
     )
-    show(report)
+    show_report(trace, result, report, name, verbose, save_trace_html)
     if verbose:
         print(summary(result, report))
     build.model.ferry_report = report  # type: ignore[attr-defined]
@@ -293,6 +283,24 @@ def pytorch_to_keras(
     if return_outputs_pt:
         return build.model, _outputs_pt(trace)
     return build.model
+
+
+def refuse_trace_shape(trace_shape: bool) -> None:
+    if trace_shape:
+        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+
+
+def stop_on_failure(
+    trace: Trace, result: CoreResult, name: str, verbose: bool, save_trace_html: bool | str
+) -> None:
+    """Shows the tree and raises when a call has no converter or a rule refused one: both
+    back ends stop there, before building anything."""
+    if not result.unsupported and not result.errors:
+        return
+    show_report(trace, result, None, name, verbose, save_trace_html)
+    if result.unsupported:
+        raise unsupported_error(trace, result)
+    raise conversion_error(trace, result)
 
 
 def check_tolerance(tolerance: Any) -> None:

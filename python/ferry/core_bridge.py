@@ -65,7 +65,6 @@ class CoreResult:
     tflite_size: int = 0  # bytes of the .tflite file (in memory or written)
     tflite_external: bool = False  # the large-model layout: weights after the flatbuffer
     tflite_tensors: dict[int, int] = field(default_factory=dict)  # graph value -> tensor
-    tflite_seconds: float = 0.0  # writing time
 
 
 def run_core(
@@ -116,7 +115,6 @@ def run_core(
         tflite_size=int(raw.get("tflite_size", 0)),
         tflite_external=bool(raw.get("tflite_external", False)),
         tflite_tensors=dict(raw.get("tflite_tensors", [])),
-        tflite_seconds=float(raw.get("tflite_seconds", 0.0)),
     )
 
 

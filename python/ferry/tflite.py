@@ -19,12 +19,12 @@ import numpy as np
 from ferry.api import (
     OrderSpec,
     check_tolerance,
-    conversion_error,
     convert_trace,
     model_name,
+    refuse_trace_shape,
     show_report,
+    stop_on_failure,
     summary,
-    unsupported_error,
 )
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
@@ -35,8 +35,6 @@ from ferry.validate.compare import (
     checked_values,
     compare,
     model_inputs,
-    scale_of,
-    torch_as_tf,
 )
 
 PLACEMENTS = ("auto", "inline", "external")
@@ -97,7 +95,7 @@ def validate_tflite(
     outputs = [d["index"] for d in interpreter.get_output_details()]
     tensors = dict(result.tflite_tensors)
     for vid, index in zip(graph.outputs, outputs):
-        tensors[vid] = index  # as LiteRT reports them (the writer's map says the same)
+        tensors[vid] = index  # constant outputs too: the writer's map has computed values only
     computed: dict[int, np.ndarray] = {}
     for vid in checked_values(graph, tensors, full):
         try:
@@ -149,8 +147,7 @@ def pytorch_to_tflite(
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
     """
-    if trace_shape:
-        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+    refuse_trace_shape(trace_shape)
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -176,12 +173,7 @@ def pytorch_to_tflite(
             tflite=TfliteRequest(path=tmp, float16=float16_weights, placement=buffer_placement),
         )
         name = model_name(model)
-        if result.unsupported:
-            show_report(trace, result, None, name, verbose, save_trace_html)
-            raise unsupported_error(trace, result)
-        if result.errors:
-            show_report(trace, result, None, name, verbose, save_trace_html)
-            raise conversion_error(trace, result)
+        stop_on_failure(trace, result, name, verbose, save_trace_html)
         if result.tflite_error:
             raise ConversionError(f"ferry: {result.tflite_error}; nothing was written")
         source: bytes | str = tmp if tmp is not None else result.tflite  # type: ignore[assignment]
@@ -189,7 +181,7 @@ def pytorch_to_tflite(
         if validate:
             report = validate_tflite(source, trace, result, tolerance, full_validation)
             show_report(trace, result, report, name, verbose, save_trace_html)
-            _check_outputs(trace, result, report, tolerance)
+            _check_outputs(report, tolerance)
             if verbose:
                 print(summary(result, report), file=sys.stdout)
         elif verbose or save_trace_html:
@@ -206,14 +198,8 @@ def pytorch_to_tflite(
     return (data, report) if return_report else data
 
 
-def _check_outputs(
-    trace: Trace, result: CoreResult, report: ValidationReport, tolerance: float
-) -> None:
-    graph = result.graph
-    assert graph is not None
-    for i, (vid, (max_abs, _)) in enumerate(zip(graph.outputs, report.outputs)):
-        value = graph.values[vid]
-        scale = scale_of(torch_as_tf(trace.values[value.origin].data, value.perm))
+def _check_outputs(report: ValidationReport, tolerance: float) -> None:
+    for i, ((max_abs, _), scale) in enumerate(zip(report.outputs, report.output_scales)):
         if not max_abs <= tolerance * scale:
             raise ValidationError(
                 f"ferry: LiteRT output {i} differs from PyTorch by {max_abs:.3g} "

@@ -31,6 +31,7 @@ class ValidationReport:
     outputs: list[tuple[float, float]] = field(
         default_factory=list
     )  # (max_abs, max_rel) per output
+    output_scales: list[float] = field(default_factory=list)  # max(1, |PyTorch|) per output
     tolerance: float = 1e-4
 
     @property
@@ -121,6 +122,7 @@ def compare(
         value = graph.values[vid]
         actual = value.constant if value.constant is not None else computed.get(vid)
         expected = torch_as_tf(trace.values[value.origin].data, value.perm)
+        report.output_scales.append(scale_of(expected))
         if actual is None:
             report.outputs.append((float("inf"), float("inf")))
         else:

@@ -12,12 +12,12 @@ import torch
 
 pytest.importorskip("ai_edge_litert")
 
+from models.linear_stack import GIB, linear_stack  # noqa: E402
+
 import ferry  # noqa: E402
 from ferry import _core  # noqa: E402
 from ferry.errors import ValidationError  # noqa: E402
 from ferry.tflite import run_tflite  # noqa: E402
-
-GIB = 1 << 30
 
 
 def _cnn() -> torch.nn.Module:
@@ -168,28 +168,10 @@ def test_without_full_validation_only_outputs_are_checked():
     assert report.nodes == {} and len(report.outputs) == 1
 
 
-def _big_linear_stack(gib: float) -> tuple[torch.nn.Module, int, int]:
-    width, hidden = 4096, 32768
-    layers = []
-    torch.manual_seed(0)
-    total = 0
-    i = 0
-    while total < gib * GIB:
-        fan_in, fan_out = (width, hidden) if i % 2 == 0 else (hidden, width)
-        with torch.device("meta"):
-            linear = torch.nn.Linear(fan_in, fan_out)
-        linear = linear.to_empty(device="cpu")
-        torch.nn.init.uniform_(linear.weight, -(fan_in**-0.5), fan_in**-0.5)
-        torch.nn.init.uniform_(linear.bias, -0.1, 0.1)
-        layers += [linear, torch.nn.ReLU()]
-        total += (fan_in * fan_out + fan_out) * 4
-        i += 1
-    return torch.nn.Sequential(*layers[:-1]).eval(), total, width
-
-
 @pytest.mark.slow
 def test_a_model_over_2gb_converts_loads_and_computes(tmp_path):
-    model, weights, width = _big_linear_stack(2.1)
+    width = 4096
+    model, weights = linear_stack(2.1, width, 32768)
     assert weights > 2 * GIB
     path = tmp_path / "big.tflite"
     data = ferry.pytorch_to_tflite(model, [torch.rand(2, width)], path=path, verbose=False)

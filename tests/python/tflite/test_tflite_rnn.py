@@ -16,6 +16,7 @@ import torch.nn as nn
 pytest.importorskip("ai_edge_litert")
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from seed.test_channel_order import GruTwoConv1d  # noqa: E402  (the seed's model, once)
 
 import ferry  # noqa: E402
 from ferry import _core  # noqa: E402
@@ -208,20 +209,6 @@ def test_embedding_is_a_gather(dtype):
         expected = embedding(fresh[0])
     _check(_invoke(_interpreter(data), fresh), expected)
     assert _ops(data) == [("GATHER", 1)]
-
-
-class GruTwoConv1d(nn.Module):
-    """The seed's example: a GRU whose [1, 12, 128] output two Conv1d read as [N, C, L]."""
-
-    def __init__(self):
-        super().__init__()
-        self.gru = nn.GRU(32, 128, num_layers=1, batch_first=True, bidirectional=False)
-        self.conv1 = nn.Conv1d(12, 40, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv1d(12, 60, kernel_size=1, padding=0)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, _ = self.gru(x)
-        return self.conv1(x), self.conv2(x)
 
 
 def test_seed_gru_and_two_conv1d():
