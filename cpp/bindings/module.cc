@@ -379,4 +379,21 @@ NB_MODULE(_core, m) {
     for (const auto& op : registry().ops()) out.emplace_back(op, registry().find(op)->mapping);
     return out;
   });
+  m.def(
+      "rule_location",
+      [](const std::string& op) -> nb::object {
+        const Rule* r = registry().find(op);
+        if (!r) return nb::none();
+        nb::dict out;
+        out["file"] = std::string(r->where.file_name());
+        out["relative"] = source_relative_path(r->where.file_name());
+        out["line"] = r->where.line();
+        out["function"] = std::string(r->where.function_name());
+        out["ops"] = r->ops;
+        return out;
+      },
+      "op"_a,
+      "Where the rule for `op` was registered: file (as compiled), relative (to the source "
+      "tree), line, function (the registering one), ops (every name of the rule); None "
+      "without a rule.");
 }

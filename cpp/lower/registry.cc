@@ -77,8 +77,9 @@ void LowerContext::set_output(size_t i, Value* value) {
   mapping_[&t] = value;
 }
 
-void Registry::add(Rule rule) {
+void Registry::add(Rule rule, std::source_location where) {
   auto owned = std::make_unique<Rule>(std::move(rule));
+  owned->where = where;
   for (const auto& op : owned->ops) by_op_[op] = owned.get();
   rules_.push_back(std::move(owned));
 }
@@ -92,6 +93,20 @@ std::vector<std::string> Registry::ops() const {
   std::vector<std::string> out;
   for (const auto& [op, rule] : by_op_) out.push_back(op);
   return out;
+}
+
+std::string source_relative_path(const std::string& file) {
+  // This file's own path locates the root: it is compiled from <root>/cpp/lower/registry.cc.
+  static const std::string kRoot = [] {
+    const std::string self = std::source_location::current().file_name();
+    const std::string tail = "cpp/lower/registry.cc";
+    if (self.size() < tail.size() ||
+        self.compare(self.size() - tail.size(), tail.size(), tail) != 0)
+      return std::string();
+    return self.substr(0, self.size() - tail.size());
+  }();
+  if (!kRoot.empty() && file.compare(0, kRoot.size(), kRoot) == 0) return file.substr(kRoot.size());
+  return file;
 }
 
 }  // namespace ferry

@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -71,11 +72,14 @@ struct Rule {
   std::vector<std::string> ops;  // PyTorch-level op names it handles (aliases)
   LowerFn lower;
   std::string mapping;  // what it becomes, for `ferry ops`, e.g. "conv (+ pad)"
+  // Where Registry::add was called: `ferry.locate_converter` shows users the rule's source.
+  std::source_location where{};
 };
 
 class Registry {
  public:
-  void add(Rule rule);
+  // `where` defaults to the caller's line, so every registration records its own site.
+  void add(Rule rule, std::source_location where = std::source_location::current());
   const Rule* find(const std::string& op) const;
   std::vector<std::string> ops() const;  // sorted
 
@@ -83,5 +87,9 @@ class Registry {
   std::vector<std::unique_ptr<Rule>> rules_;
   std::map<std::string, const Rule*> by_op_;
 };
+
+// `file` (a path as the compiler saw it) relative to the root of Ferry's source tree, e.g.
+// "cpp/lower/conv.cc"; unchanged when it lies outside the tree.
+std::string source_relative_path(const std::string& file);
 
 }  // namespace ferry
