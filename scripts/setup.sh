@@ -13,6 +13,7 @@ CONSTRAINTS=requirements/constraints.txt
 APT_PACKAGES=(
   build-essential cmake ninja-build python3-dev python3-venv
   flatbuffers-compiler libflatbuffers-dev libgtest-dev clang-format
+  chromium # headless, for the tests of the HTML report
 )
 
 START=$SECONDS
