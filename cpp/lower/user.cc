@@ -25,10 +25,17 @@ void lower_user(LowerContext& ctx) {
   }
 }
 
+// An order hint: nobuco's `force_*_order(inputs)`, or a user converter that hands back its
+// argument under a FORCE_* strategy. Either way the one tensor argument, whatever its name.
 void lower_hint(LowerContext& ctx, const std::string& order) {
+  const Node& node = ctx.node();
+  if (node.inputs.size() != 1) {
+    throw LowerError("an order hint takes exactly one tensor, got " +
+                     std::to_string(node.inputs.size()));
+  }
   Attrs attrs;
-  attrs.set("force", order);
-  ctx.emit_output("identity", {ctx.in("inputs")}, attrs);
+  if (!order.empty()) attrs.set("force", order);
+  ctx.emit_output("identity", {ctx.in_opt_value(node.inputs[0])}, attrs);
 }
 
 }  // namespace
@@ -41,6 +48,9 @@ void register_user_rules(Registry& registry) {
   registry.add({{"ferry.hints.force_pytorch_order"},
                 [](LowerContext& ctx) { lower_hint(ctx, "pytorch"); },
                 "identity, PyTorch order"});
+  registry.add({{"ferry.identity"},
+                [](LowerContext& ctx) { lower_hint(ctx, ""); },
+                "identity (a user converter that returns its argument)"});
 }
 
 }  // namespace ferry

@@ -90,6 +90,40 @@ def find_user_converter(target: Any) -> UserConverter | None:
     return None
 
 
+class ConverterNotUsedWarning(UserWarning):
+    """A user converter matched no call although a call of the same name was traced."""
+
+
+def registered_name(op: Any) -> str:
+    """The name the tracer would give a call of `op` (a class: its module path)."""
+    from ferry.trace.functions import op_name
+
+    if isinstance(op, type):
+        return f"{op.__module__}.{op.__qualname__}"
+    if isinstance(op, str):
+        return op
+    return op_name(op)
+
+
+def unmatched_converters(
+    matched: set[int], traced_names: dict[str, str]
+) -> list[tuple[UserConverter, str]]:
+    """Registered converters that matched no call while a call of the same name was traced
+    (`traced_names`: op name -> where it was invoked): (converter, invoked at).
+
+    The usual causes: `@ferry.converter` given the undecorated function while the model calls
+    the `@traceable` one (decorators in the wrong order), or a class defined again (a module
+    reloaded, a notebook cell re-run) after its converter was registered for the old one."""
+    out = []
+    for user in {id(u): u for u in _registry.values()}.values():
+        if id(user) in matched:
+            continue
+        name = registered_name(user.op)
+        if name in traced_names:
+            out.append((user, traced_names[name]))
+    return out
+
+
 def unregister_converter(*ops: Any) -> None:
     for op in ops:
         _registry.pop(op, None)

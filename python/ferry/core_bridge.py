@@ -6,6 +6,7 @@ decided in the core.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,13 @@ import numpy as np
 import torch
 
 from ferry import _core, inplace
-from ferry.converters import UserConverter, find_user_converter
+from ferry.converters import (
+    ConverterNotUsedWarning,
+    UserConverter,
+    find_user_converter,
+    registered_name,
+    unmatched_converters,
+)
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
@@ -75,8 +82,11 @@ def run_core(
     output_orders: list[str],
     keep_dumps: bool = False,
     tflite: TfliteRequest | None = None,
+    identity_users: dict[int, str] | None = None,
 ) -> CoreResult:
-    core_trace, core_users, core_to_trace = _to_core(trace)
+    """`identity_users`: trace nodes whose user converter is an identity, and the core op
+    (an order hint) each becomes instead (the `.tflite` path; see ferry.user_tflite)."""
+    core_trace, core_users, core_to_trace = _to_core(trace, identity_users or {})
     request = tflite or TfliteRequest()
     raw = _core.convert(
         core_trace,
@@ -118,11 +128,18 @@ def run_core(
     )
 
 
-def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter], list[int]]:
+def _to_core(
+    trace: Trace, identity_users: dict[int, str]
+) -> tuple[Any, dict[int, UserConverter], list[int]]:
     t = _core.Trace()
     for v in trace.values:
         t.add_value(
-            v.id, dtype_name(v.dtype), list(v.shape), v.kind == ValueKind.INPUT, v.name, v.producer
+            v.id,
+            _value_dtype(trace, v),
+            list(v.shape),
+            v.kind == ValueKind.INPUT,
+            v.name,
+            v.producer,
         )
         if v.kind == ValueKind.CONSTANT:
             t.set_constant(v.id, _constant_array(v.data))
@@ -155,8 +172,14 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter], list[int]]:
             user.strategy.value if user is not None else "",
         )
 
+    matched: set[int] = set()
     for node in trace.nodes:
         user = find_user_converter(node.target) if node.kind != NodeKind.ATEN else None
+        if user is not None:
+            matched.add(id(user))
+        op = node.op
+        if node.id in identity_users:
+            op, user = identity_users[node.id], None
         args = _encode_args(trace, node.op, node.args)
         if user is None and node.kind == NodeKind.MODULE and _core.has_rule(node.op):
             args += modules.args(node)
@@ -172,7 +195,7 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter], list[int]]:
         outputs = [ref.value for ref in node.output_refs()]
         if node.op.endswith("__setitem__"):
             outputs = inplace.setitem_output(trace, node)
-        add(node.id, node.kind.value, node.op, node.scope, node.parent, args, outputs, user)
+        add(node.id, node.kind.value, op, node.scope, node.parent, args, outputs, user)
         if user is not None:
             users[len(core_to_trace) - 1] = user
         for write in pending.get(node.id, []):
@@ -186,11 +209,45 @@ def _to_core(trace: Trace) -> tuple[Any, dict[int, UserConverter], list[int]]:
                 write.args,
                 [write.output],
             )
+    _warn_unmatched(trace, matched)
     t.inputs = list(trace.inputs)
     t.outputs = [ref.value for ref in trace.output_refs()]
     t.input_names = list(trace.input_names)
     t.output_names = list(trace.output_names)
     return t, users, core_to_trace
+
+
+def _warn_unmatched(trace: Trace, matched: set[int]) -> None:
+    traced: dict[str, str] = {}
+    for node in trace.nodes:
+        if node.kind != NodeKind.ATEN:
+            traced.setdefault(node.op, str(node.invoked) if node.invoked else "?")
+    for user, invoked in unmatched_converters(matched, traced):
+        warnings.warn(
+            ConverterNotUsedWarning(
+                f"ferry: the converter at {user.location()} was not used: it is registered "
+                f"for {user.op!r}, but the call of {registered_name(user.op)} invoked at "
+                f"{invoked} is another object of the same name (a converter for a @traceable "
+                "function must be given the decorated function; a class defined again after "
+                "its converter was registered needs the converter registered again)"
+            ),
+            stacklevel=2,
+        )
+
+
+def _value_dtype(trace: Trace, value: Any) -> str:
+    if value.dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[value.dtype]
+    if value.producer >= 0:
+        node = trace.nodes[value.producer]
+        where = f" invoked at {node.invoked}" if node.invoked else ""
+        source = f"{node.op}{where} makes"
+    else:
+        source = f"the model reads '{value.name}',"
+    raise TypeError(
+        f"ferry: {source} a tensor of dtype {value.dtype}, which Ferry does not support "
+        f"(TensorFlow Lite has no such tensors); supported: {', '.join(_DTYPE_NAMES.values())}"
+    )
 
 
 def _is_factory(node: TraceNode, args: list[tuple[str, list[int], bool, Any]]) -> bool:

@@ -15,6 +15,7 @@ from ferry.keras.layers import (
     CONST,
     INPUT,
     FerryConstant,
+    FerryInputCheck,
     FerryOp,
     FerryUserOp,
     call_user,
@@ -115,7 +116,8 @@ class _Builder:
         name = names[i] if i < len(names) and names[i] else f"input_{i}"
         shape = tuple(None if d is None or d < 0 else int(d) for d in value.shape)
         tensor = keras.Input(batch_shape=shape, dtype=value.dtype, name=self.names.unique(name))
-        self.tensors[vid] = tensor
+        check = FerryInputCheck(shape, name, name=self.names.unique(f"{name}_shape_check"))
+        self.tensors[vid] = check(tensor)
         return tensor
 
     def _output(self, i: int, vid: int) -> KerasTensor:

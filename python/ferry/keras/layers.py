@@ -6,6 +6,7 @@ in operand order so that `.keras` files and SavedModels restore them by position
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,7 +96,9 @@ class _OperandLayer(keras.layers.Layer):
         return outputs[0] if len(outputs) == 1 else outputs
 
     def set_constants(self, values: Sequence[np.ndarray]) -> None:
-        self.set_weights([np.asarray(v, dtype=d) for v, d in zip(values, self.const_dtypes)])
+        # Only the layer's own constants: a user layer also tracks the layers it calls.
+        for variable, value, dtype in zip(self.constants, values, self.const_dtypes):
+            variable.assign(np.asarray(value, dtype=dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -152,6 +155,30 @@ def callable_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{name}" if module else name
 
 
+def captured_layers(fn: Any) -> list[keras.layers.Layer]:
+    """The Keras layers a converter's callable closes over (`lambda x: conv(x)`, nobuco's
+    fusion example), found in its closure, defaults and bound object."""
+    found: dict[int, keras.layers.Layer] = {}
+    pending, seen = [fn], set()
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, keras.layers.Layer):
+            found.setdefault(id(obj), obj)
+            continue
+        inner = getattr(obj, "fn", None)  # the API's wrapper around the user's callable
+        if callable(inner):
+            pending.append(inner)
+        pending.append(getattr(obj, "__self__", None))
+        for cell in getattr(obj, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                pending.append(cell.cell_contents)
+        pending.extend(getattr(obj, "__defaults__", None) or ())
+    return list(found.values())
+
+
 @keras.saving.register_keras_serializable(package="ferry")
 class FerryUserOp(_OperandLayer):
     """Runs the TF callable a user converter returned on the call's tensor arguments (given
@@ -175,6 +202,8 @@ class FerryUserOp(_OperandLayer):
             )
         self.fn = fn
         self.callable = callable or callable_name(fn)
+        # Tracked, so their weights belong to the model (count_params, save_weights).
+        self.captured_layers = captured_layers(fn)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FerryUserOp:
@@ -217,3 +246,45 @@ class FerryConstant(keras.layers.Layer):
             "shape": list(self.const_shape),
             "dtype_name": self.dtype_name,
         }
+
+
+@keras.saving.register_keras_serializable(package="ferry")
+class FerryInputCheck(keras.layers.Layer):
+    """Stops a call whose input does not have the converted shape, at the input, with a
+    message: the graph was converted at one size (the traced batch included), and another
+    size would otherwise fail deep inside some reshape."""
+
+    def __init__(self, expected: Sequence[int | None], input_name: str, **kwargs: Any) -> None:
+        kwargs.pop("autocast", None)
+        super().__init__(autocast=False, **kwargs)
+        self.expected = [None if d is None else int(d) for d in expected]
+        self.input_name = str(input_name)
+
+    def _message(self, got: Any) -> str:
+        return (
+            f"ferry: input '{self.input_name}' has shape {tuple(got)}, but this model was "
+            f"converted for {tuple(self.expected)}: a converted model runs at the traced size "
+            "(batch included); convert again with an example input of the size you need"
+        )
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        static = list(x.shape)
+        if len(static) != len(self.expected) or any(
+            s is not None and e is not None and s != e for s, e in zip(static, self.expected)
+        ):
+            raise ValueError(self._message(static))
+        if all(s is not None for s in static):
+            return x
+        expected = [-1 if e is None else e for e in self.expected]
+        # Dims unknown while tracing a function (predict's batches): checked when it runs.
+        fits = tf.reduce_all((tf.shape(x) == expected) | (tf.constant(expected) < 0))
+        with tf.control_dependencies(
+            [tf.debugging.Assert(fits, [self._message(["?"] * len(static)), tf.shape(x)])]
+        ):
+            return tf.identity(x)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "expected": self.expected, "input_name": self.input_name}

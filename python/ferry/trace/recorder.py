@@ -59,6 +59,17 @@ def _aten_info(func: torch._ops.OpOverload) -> AtenInfo:
     return AtenInfo(aten_name(func), signature_sources.from_schema(schema), tuple(writes), source)
 
 
+def _fresh_outputs(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A @traceable call that hands back an argument unchanged (`return inputs`, as nobuco's
+    own order hints do) returns an alias of it instead: a new tensor object, so the call has an
+    output of its own that later calls read, and its converter and channel-order strategy
+    apply. Values and storage are shared, so the model computes exactly the same."""
+    given = {id(t) for t in iter_tensors((args, kwargs))}
+    if not given:
+        return result
+    return map_tensors(result, lambda t: t.view_as(t) if id(t) in given else t)
+
+
 class Quiet:
     """Bookkeeping section: nothing in it is traced."""
 
@@ -237,6 +248,8 @@ class Recorder:
             if not keep and not mutated and not contains_tensor(result):
                 self.discarded.add(node.id)  # a metadata read; children move up to the parent
                 return result
+            if keep:
+                result = _fresh_outputs(result, args, kwargs)
             node.outputs = self.outputs(result, node.id)
             node.mutated, node.view_writes = mutated, view_writes
             node.raw_args, node.raw_kwargs = raw_args, raw_kwargs

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -23,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .functions import traceable_info
 from .model import TensorRef, Trace, TraceNode, TraceValue, ValueKind, iter_refs
 from .recorder import Recorder
-from .structures import iter_tensors, map_structure
+from .structures import iter_tensors, map_structure, map_tensors
 
 SUPPORTED_DTYPES = (
     torch.float16,
@@ -118,6 +119,9 @@ def traceable(fn: F) -> F:
             return fn(*args, **kwargs)
         return recorder.call_function(info, args, kwargs, None, keep=True)
 
+    # Converters are registered for what the user can name: the decorated function (or
+    # `Class.method`), not the function inside it.
+    info.target = wrapper
     return wrapper  # type: ignore[return-value]
 
 
@@ -131,6 +135,13 @@ def trace_module(
     """Run `module(*args, **kwargs)` once and record what happened."""
     root = _root_module(module)
     args, kwargs = _check_arguments(module, args, kwargs)
+    _refuse_arrays((args, kwargs), "")
+    # The model runs on copies: a model that writes into its input in place must not change
+    # the caller's tensors (copies of one tensor passed twice stay one tensor).
+    copies: dict[int, torch.Tensor] = {}
+    args, kwargs = map_tensors(
+        (args, kwargs), lambda t: copies.setdefault(id(t), t.detach().clone())
+    )
     inputs = _unique(iter_tensors((args, kwargs)))
     names = _names(input_names, len(inputs), "input")
     for t, name in zip(inputs, names):
@@ -155,6 +166,22 @@ def trace_module(
     if output_names is None:
         output_names = _keyed_names(outputs)
     return _finish(recorder, outputs, input_ids, names, _names(output_names, n_outputs, "output"))
+
+
+def _refuse_arrays(obj: Any, path: str) -> None:
+    """NumPy arrays would reach the model as constants and fail somewhere inside it."""
+    if isinstance(obj, np.ndarray):
+        where = path or "an argument"
+        raise TypeError(
+            f"ferry: {where} is a numpy.ndarray; pass torch tensors "
+            f"(torch.from_numpy(array)) as the model's example inputs"
+        )
+    if isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        for i, item in enumerate(obj):
+            _refuse_arrays(item, f"{path}[{i}]" if path else ("args", "kwargs")[i])
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            _refuse_arrays(item, f"{path}[{key!r}]")
 
 
 def _root_module(module: Any) -> torch.nn.Module | None:

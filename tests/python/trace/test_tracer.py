@@ -179,7 +179,9 @@ def test_traceable_is_one_node_with_its_calls_inside() -> None:
     torch.testing.assert_close(scaled_sigmoid(x), torch.sigmoid(x) * 2)  # outside a trace
     trace = trace_module(UsesTraceable(), [x])
     node = one(trace, f"{__name__}.scaled_sigmoid")
-    assert node.kind is NodeKind.FUNCTION and node.target is original
+    # The target is what a user converter is registered for: the decorated function.
+    assert node.kind is NodeKind.FUNCTION and node.target is scaled_sigmoid
+    assert node.target.__wrapped__ is original
     assert node.args == {"x": TensorRef(0), "scale": 2.0}
     assert [c.op for c in children(trace, node)] == ["torch.sigmoid", "torch.Tensor.mul"]
     assert node.defined is not None and node.defined.line == inspect.getsourcelines(original)[1]

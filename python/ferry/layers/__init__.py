@@ -1,0 +1,1 @@
+"""Keras layers for user converters (nobuco's `nobuco.layers` import paths)."""
