@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "pytorch_to_keras": "ferry.api",
     "layout_summary": "ferry.api",
+    "locate_converter": "ferry.locate",
     "pytorch_to_tflite": "ferry.tflite",
     "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",
@@ -23,8 +24,10 @@ _EXPORTS = {
     "disabled_rules": "ferry.converters",
     "unregister_converter": "ferry.converters",
     "ConversionError": "ferry.errors",
+    "ConverterNotUsedWarning": "ferry.converters",
     "UnsupportedOpsError": "ferry.errors",
     "ValidationError": "ferry.errors",
+    "ValidationWarning": "ferry.errors",
     "force_pytorch_order": "ferry.hints",
     "force_tensorflow_order": "ferry.hints",
     "traceable": "ferry.trace",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConversionError(RuntimeError):
     """The model was traced, but a part of it could not be converted."""
@@ -19,4 +21,16 @@ class UnsupportedOpsError(ConversionError, NotImplementedError):
 
 
 class ValidationError(ConversionError):
-    """The converted model's outputs differ from PyTorch's beyond the tolerance."""
+    """The converted model's outputs differ from PyTorch's beyond the tolerance.
+
+    `report` is the ValidationReport (its `first_divergent` call is where to look first);
+    `model` is what the conversion produced (the Keras model; None where nothing is kept)."""
+
+    def __init__(self, message: str, report: Any = None, model: Any = None):
+        super().__init__(message)
+        self.report = report
+        self.model = model
+
+
+class ValidationWarning(UserWarning):
+    """Converted calls differ from PyTorch beyond tolerance, and the user asked to go on."""

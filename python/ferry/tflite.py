@@ -9,7 +9,6 @@ from __future__ import annotations
 import mmap
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -17,19 +16,25 @@ from typing import Any
 import numpy as np
 
 from ferry.api import (
+    Conversion,
     OrderSpec,
-    check_tolerance,
+    check_options,
     convert_trace,
+    judge,
     model_name,
     refuse_trace_shape,
     show_report,
     stop_on_failure,
     summary,
+    trace_model,
 )
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
 from ferry.errors import ConversionError, ValidationError
+from ferry.progress import Progress, Verbosity
+from ferry.quiet import quiet_stderr
 from ferry.trace.model import Trace
+from ferry.user_tflite import user_converters_for_tflite
 from ferry.validate.compare import (
     ValidationReport,
     checked_values,
@@ -38,15 +43,6 @@ from ferry.validate.compare import (
 )
 
 PLACEMENTS = ("auto", "inline", "external")
-
-
-def _temporary_beside(path: str) -> str:
-    """A fresh temporary file in the target's directory: renamed over the target when
-    everything succeeded, so readers never see half a model and failures leave nothing."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    return tmp
 
 
 def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
@@ -79,6 +75,7 @@ def validate_tflite(
     result: CoreResult,
     tolerance: float,
     full: bool,
+    progress: Progress | None = None,
 ) -> ValidationReport:
     """Runs the written model once in LiteRT on the traced inputs and compares its outputs
     and, with `full`, every intermediate tensor the file kept (preserved by the interpreter)
@@ -87,8 +84,9 @@ def validate_tflite(
     checked through the tensor that replaced them."""
     graph = result.graph
     assert graph is not None
-    interpreter = _interpreter(model, preserve=full)
-    interpreter.allocate_tensors()
+    with quiet_stderr():  # "Created TensorFlow Lite XNNPACK delegate"
+        interpreter = _interpreter(model, preserve=full)
+        interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), model_inputs(trace, graph)):
         interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
     interpreter.invoke()
@@ -105,7 +103,7 @@ def validate_tflite(
             # partition) may never be materialised: its call stays unchecked, not failed.
             if vid in graph.outputs:
                 raise
-    return compare(computed, trace, graph, result.converted, tolerance, full)
+    return compare(computed, trace, graph, result.converted, tolerance, full, progress)
 
 
 def pytorch_to_tflite(
@@ -126,8 +124,9 @@ def pytorch_to_tflite(
     trace_shape: bool = False,
     save_trace_html: bool | str = False,
     dump_ir: bool | None = None,
-    verbose: bool = True,
+    verbose: Verbosity = True,
     return_report: bool = False,
+    on_mismatch: str = "raise",
 ) -> Any:
     """Converts a PyTorch module into a `.tflite` model, written by Ferry's C++ core.
 
@@ -139,10 +138,15 @@ def pytorch_to_tflite(
 
     With `validate`, the model runs once in LiteRT on the traced inputs; every output must be
     within `validation_tolerance` x max(1, largest PyTorch magnitude) of PyTorch's, or
-    ValidationError is raised and nothing is written. With `full_validation`, every
-    intermediate tensor is compared too and shown per call in the conversion tree
-    (`verbose`, `save_trace_html`), as `pytorch_to_keras` does. The tolerance defaults to
-    1e-4, or 1e-2 with `float16_weights` (weights rounded to 11 significant bits).
+    ValidationError is raised (naming the first divergent call) and nothing is written,
+    unless on_mismatch="warn". With `full_validation`, every intermediate tensor is compared
+    too and shown per call in the conversion tree (`verbose`: True, "failures" or False;
+    `save_trace_html`), as `pytorch_to_keras` does. The tolerance defaults to 1e-4, or 1e-2
+    with `float16_weights` (weights rounded to 11 significant bits).
+
+    User converters return TensorFlow callables, which a file written without TensorFlow
+    cannot run: one that hands back its argument (an order hint) is written as an identity
+    under its channel-order strategy; any other is refused before the conversion starts.
 
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
@@ -156,55 +160,60 @@ def pytorch_to_tflite(
     tolerance = validation_tolerance
     if tolerance is None:
         tolerance = 1e-2 if float16_weights else 1e-4
-    check_tolerance(tolerance)
-    target = os.fspath(path) if path is not None else None
-    tmp = _temporary_beside(target) if target is not None else None
-    try:
-        trace, result = convert_trace(
-            model,
-            args,
-            kwargs,
-            input_shapes,
+    html = check_options(tolerance, on_mismatch, verbose, save_trace_html)
+    target = None
+    if path is not None:
+        from ferry.files import check_output_path
+
+        target = check_output_path(os.fspath(path), (".tflite",))
+    name = model_name(model)
+    progress = Progress(verbose, name)
+    progress.say(f"converting {name} to .tflite")
+    trace = trace_model(model, args, kwargs, input_shapes, input_names, output_names, progress)
+    identities = user_converters_for_tflite(trace)
+    request = TfliteRequest(float16=float16_weights, placement=buffer_placement)
+
+    def convert() -> tuple[CoreResult, ValidationReport]:
+        result = convert_trace(
+            trace,
             inputs_channel_order,
             outputs_channel_order,
-            input_names,
-            output_names,
             dump_ir,
-            tflite=TfliteRequest(path=tmp, float16=float16_weights, placement=buffer_placement),
+            progress,
+            tflite=request,
+            identity_users=identities,
         )
-        name = model_name(model)
-        stop_on_failure(trace, result, name, verbose, save_trace_html)
+        conv = Conversion(trace, result, name, progress, "tflite")
+        stop_on_failure(conv, verbose, html)
         if result.tflite_error:
             raise ConversionError(f"ferry: {result.tflite_error}; nothing was written")
-        source: bytes | str = tmp if tmp is not None else result.tflite  # type: ignore[assignment]
-        report = ValidationReport(tolerance=tolerance)
+        report = ValidationReport(tolerance=tolerance, validated=False)
         if validate:
-            report = validate_tflite(source, trace, result, tolerance, full_validation)
-            show_report(trace, result, report, name, verbose, save_trace_html)
-            _check_outputs(report, tolerance)
-            if verbose:
+            source: bytes | str = request.path or result.tflite  # type: ignore[assignment]
+            with progress.stage("validating", "in LiteRT against PyTorch"):
+                report = validate_tflite(
+                    source, trace, result, tolerance, full_validation, progress
+                )
+        show_report(conv, report if validate else None, verbose, html)
+        if validate:
+            if verbose is True:
                 print(summary(result, report), file=sys.stdout)
-        elif verbose or save_trace_html:
-            show_report(trace, result, None, name, verbose, save_trace_html)
-        if tmp is not None and target is not None:
-            os.replace(tmp, target)
-            tmp = None
-            data: Any = _read_back(target, result.tflite_external)
-        else:
-            data = result.tflite
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+            judge(conv, report, on_mismatch, ".tflite model")
+        return result, report
+
+    if target is None:
+        result, report = convert()
+        data: Any = result.tflite
+    else:
+        from ferry.files import atomic_path
+
+        # Streamed to a temporary name, validated from there, renamed when all is well.
+        with atomic_path(target) as tmp:
+            request.path = tmp
+            result, report = convert()
+        progress.say(f"wrote {target}")
+        data = _read_back(target, result.tflite_external)
     return (data, report) if return_report else data
-
-
-def _check_outputs(report: ValidationReport, tolerance: float) -> None:
-    for i, ((max_abs, _), scale) in enumerate(zip(report.outputs, report.output_scales)):
-        if not max_abs <= tolerance * scale:
-            raise ValidationError(
-                f"ferry: LiteRT output {i} differs from PyTorch by {max_abs:.3g} "
-                f"(tolerance {tolerance:g} x {scale:.3g}); nothing was written"
-            )
 
 
 def _read_back(path: str, external: bool) -> Any:
@@ -213,3 +222,6 @@ def _read_back(path: str, external: bool) -> Any:
             return f.read()
         # Gigabytes of weights: map the file instead of copying it into memory.
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+__all__ = ["ValidationError", "pytorch_to_tflite", "run_tflite", "validate_tflite"]

@@ -2,9 +2,17 @@
 
 import os
 
-# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notices) buries the
-# conversion tree; keep it quiet unless the user chose a level. No effect if TF is loaded.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ferry.quiet import quiet_stderr
+
+# Not when the user asked for TF's logs. Device probing logs too, at TF's first op even when
+# the user imported TF: probe now, quietly.
+if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "") != "0":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_stderr():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
 
 from ferry.keras.builder import KerasBuild, build_keras_model  # noqa: E402
 from ferry.keras.layers import FerryConstant, FerryOp, FerryUserOp  # noqa: E402

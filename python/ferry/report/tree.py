@@ -21,8 +21,12 @@ class NodeStatus(enum.Enum):
     INACCURATE = "inaccurate"
     UNSUPPORTED = "no converter"
     FAILED = "conversion failed"
+    INHERITED = "inherits error"  # beyond tolerance because an input already was
     UNUSED = "unused"
     INSIDE = "inside"  # part of a call converted as a whole, or of an unsupported one
+
+
+FAILURES = (NodeStatus.INACCURATE, NodeStatus.UNSUPPORTED, NodeStatus.FAILED)
 
 
 @dataclass
@@ -30,6 +34,7 @@ class NodeInfo:
     status: NodeStatus
     message: str = ""
     converted_by: str = ""
+    inherits_from: int | None = None  # INHERITED: the diverging call the error comes from
 
 
 _COLORS = {
@@ -37,6 +42,7 @@ _COLORS = {
     NodeStatus.INACCURATE: "\033[31m",
     NodeStatus.UNSUPPORTED: "\033[31m",
     NodeStatus.FAILED: "\033[31m",
+    NodeStatus.INHERITED: "\033[33m",
     NodeStatus.UNUSED: "\033[90m",
 }
 _RESET = "\033[0m"
@@ -45,8 +51,13 @@ _MARKS = {
     NodeStatus.INACCURATE: "≠",
     NodeStatus.UNSUPPORTED: "✗",
     NodeStatus.FAILED: "✗",
+    NodeStatus.INHERITED: "↳",
     NodeStatus.UNUSED: "·",
 }
+LEGEND = (
+    "✓ converted [max abs diff]   ≠ beyond tolerance   ↳ inherits an earlier call's error   "
+    "✗ cannot convert   · unused"
+)
 
 
 def statuses(
@@ -66,19 +77,59 @@ def statuses(
         info[nid] = NodeInfo(NodeStatus.CONVERTED, diff, converted_by.get(nid, ""))
         if report and nid in report.nodes and not report.nodes[nid].ok:
             check = report.nodes[nid]
-            info[nid] = NodeInfo(
-                NodeStatus.INACCURATE,
-                f"max abs diff {check.max_abs:.3g}, max rel diff {check.max_rel:.3g}",
-                converted_by.get(nid, ""),
-            )
+            diffs = f"max abs diff {check.max_abs:.3g}, max rel diff {check.max_rel:.3g}"
+            source = report.inherited.get(nid)
+            if source is not None:
+                info[nid] = NodeInfo(
+                    NodeStatus.INHERITED,
+                    f"inherits error from {call_name(trace, source)}; {diffs}",
+                    converted_by.get(nid, ""),
+                    source,
+                )
+            else:
+                first = report.first_divergent is not None and report.first_divergent.node == nid
+                info[nid] = NodeInfo(
+                    NodeStatus.INACCURATE,
+                    ("first divergent call: " if first else "") + diffs,
+                    converted_by.get(nid, ""),
+                )
     for nid in unused:
         info[nid] = NodeInfo(NodeStatus.UNUSED)
     for nid, message in unsupported:
         info[nid] = NodeInfo(NodeStatus.UNSUPPORTED, message)
+        top = converter_site(trace, nid)
+        if top != nid and top not in info:
+            info[top] = NodeInfo(
+                NodeStatus.UNSUPPORTED,
+                f"no converter: write one for this call ({trace.nodes[top].op})",
+            )
     for nid, message in errors:
         if nid >= 0:
             info[nid] = NodeInfo(NodeStatus.FAILED, message, converted_by.get(nid, ""))
     return info
+
+
+def converter_site(trace: Trace, nid: int) -> int:
+    """The highest call that wraps nothing but this one (F.hardsigmoid around
+    aten.hardsigmoid, nn.Hardsigmoid around both): where a user converter would go."""
+    node = trace.nodes[nid]
+    while node.parent >= 0:
+        parent = trace.nodes[node.parent]
+        if parent.parent < 0 or len(parent.children) != 1:  # never the model itself
+            break
+        node = parent
+    return node.id
+
+
+def call_name(trace: Trace, nid: int) -> str:
+    """A call as a user finds it: op, module path, and where it was invoked."""
+    node = trace.nodes[nid]
+    text = node.op
+    if node.scope:
+        text += f" [{node.scope}]"
+    if node.invoked:
+        text += f" at {node.invoked}"
+    return text
 
 
 def _use_color(stream) -> bool:
@@ -106,11 +157,17 @@ def _title(trace: Trace, node: TraceNode) -> str:
 
 
 def render_tree(
-    trace: Trace, info: dict[int, NodeInfo], color: bool | None = None, stream=None
+    trace: Trace,
+    info: dict[int, NodeInfo],
+    color: bool | None = None,
+    stream=None,
+    failures_only: bool = False,
+    legend: bool = True,
 ) -> str:
+    """The call tree; with `failures_only`, just the failing calls and the calls around them."""
     stream = stream or sys.stdout
     color = _use_color(stream) if color is None else color
-    lines: list[str] = []
+    lines: list[str] = [LEGEND] if legend else []
 
     def paint(status: NodeStatus, text: str) -> str:
         if not color or status not in _COLORS:
@@ -128,11 +185,7 @@ def render_tree(
             text += f"  [{entry.message}]"
         lines.append(prefix + connector + paint(status, text))
         child_prefix = prefix + ("" if root else ("   " if last else "│  "))
-        if entry and entry.status in (
-            NodeStatus.UNSUPPORTED,
-            NodeStatus.FAILED,
-            NodeStatus.INACCURATE,
-        ):
+        if entry and entry.status in FAILURES:
             if node.invoked:
                 lines.append(child_prefix + paint(status, f"    Invoked:   {node.invoked}"))
             if node.defined:
@@ -143,6 +196,7 @@ def render_tree(
         if entry and entry.status in (
             NodeStatus.CONVERTED,
             NodeStatus.INACCURATE,
+            NodeStatus.INHERITED,
             NodeStatus.FAILED,
         ):
             return
@@ -152,10 +206,12 @@ def render_tree(
 
     def _shows(nid: int) -> bool:
         # Inside an unconverted call only the parts that matter are listed.
-        if nid in info:
+        entry = info.get(nid)
+        if entry is not None and (not failures_only or entry.status in FAILURES):
             return True
         return any(_shows(c) for c in trace.nodes[nid].children)
 
     for root in trace.roots:
-        visit(root, "", True, True)
+        if _shows(root) or not failures_only:
+            visit(root, "", True, True)
     return "\n".join(lines)

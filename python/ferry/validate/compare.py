@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ferry.progress import Progress
 from ferry.tfgraph import TfGraph
 from ferry.trace.model import Trace
 
@@ -23,20 +24,55 @@ class NodeCheck:
     max_abs: float
     max_rel: float
     ok: bool
+    scale: float = 1.0  # max(1, |PyTorch|) of its worst output: the tolerance is relative to it
+    op: str = ""  # the call, as the tree names it
+    scope: str = ""  # module path
+    invoked: str = ""  # file:line of the user's code that made the call
+
+    def __str__(self) -> str:
+        where = f" [{self.scope}]" if self.scope else ""
+        at = f" invoked at {self.invoked}" if self.invoked else ""
+        return f"{self.op}{where}{at} (max abs diff {self.max_abs:.3g})"
 
 
 @dataclass
 class ValidationReport:
+    """What validation found. `first_divergent` is the first call, in execution order, whose
+    result is beyond tolerance although its inputs were not: where to look first. Calls after
+    it that fail only because they read its result are in `inherited` (call -> that call)."""
+
     nodes: dict[int, NodeCheck] = field(default_factory=dict)
     outputs: list[tuple[float, float]] = field(
         default_factory=list
     )  # (max_abs, max_rel) per output
     output_scales: list[float] = field(default_factory=list)  # max(1, |PyTorch|) per output
     tolerance: float = 1e-4
+    first_divergent: NodeCheck | None = None
+    divergent: list[NodeCheck] = field(default_factory=list)  # every call failing on its own
+    inherited: dict[int, int] = field(default_factory=dict)
+    validated: bool = True  # False when validation was skipped
 
     @property
     def max_output_abs(self) -> float:
         return max((a for a, _ in self.outputs), default=0.0)
+
+    @property
+    def failed_outputs(self) -> list[int]:
+        return [
+            i
+            for i, ((max_abs, _), scale) in enumerate(zip(self.outputs, self.output_scales))
+            if not max_abs <= self.tolerance * scale
+        ]
+
+    @property
+    def ok(self) -> bool:
+        """Every output and every checked call within tolerance."""
+        return not self.failed_outputs and all(check.ok for check in self.nodes.values())
+
+    @property
+    def worst_node(self) -> NodeCheck | None:
+        """The checked call furthest from PyTorch, relative to its tolerance."""
+        return max(self.nodes.values(), key=lambda c: c.max_abs / c.scale, default=None)
 
 
 def differences(expected: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
@@ -115,6 +151,7 @@ def compare(
     converted: list[int],
     tolerance: float,
     full: bool,
+    progress: Progress | None = None,
 ) -> ValidationReport:
     """Compares the values a back end computed (graph value id -> array) with PyTorch's."""
     report = ValidationReport(tolerance=tolerance)
@@ -134,8 +171,10 @@ def compare(
         origin = graph.values[vid].origin
         if origin >= 0:
             by_trace_value.setdefault(origin, vid)
-    for node_id in converted:
+    checks = progress.bar(converted, len(converted), "checking") if progress else converted
+    for node_id in checks:
         worst_abs = worst_rel = 0.0
+        worst_scale = 1.0
         ok = True
         seen = False
         for ref in trace.nodes[node_id].output_refs():
@@ -145,11 +184,52 @@ def compare(
             seen = True
             expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
             a, r = differences(expected, computed[vid])
-            worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
-            ok &= a <= tolerance * scale_of(expected)
+            scale = scale_of(expected)
+            if a / scale >= worst_abs / worst_scale:
+                worst_abs, worst_scale = a, scale
+            worst_rel = max(worst_rel, r)
+            ok &= a <= tolerance * scale
         if seen:
-            report.nodes[node_id] = NodeCheck(node_id, worst_abs, worst_rel, ok)
+            node = trace.nodes[node_id]
+            report.nodes[node_id] = NodeCheck(
+                node_id,
+                worst_abs,
+                worst_rel,
+                ok,
+                worst_scale,
+                node.op,
+                node.scope,
+                str(node.invoked) if node.invoked else "",
+            )
+    _trace_divergence(report, trace, converted)
     return report
+
+
+def _trace_divergence(report: ValidationReport, trace: Trace, converted: list[int]) -> None:
+    """Follows errors along the data flow, in execution order: a failing call none of whose
+    inputs carries an earlier error diverges on its own; one that reads an erroneous value
+    inherits the error of the call it came from. A call within tolerance stops the spread."""
+    source: dict[int, int] = {}  # trace value -> the diverging call its error comes from
+    for nid in sorted(converted):
+        node = trace.nodes[nid]
+        roots = [source[r.value] for r in node.input_refs() if r.value in source]
+        check = report.nodes.get(nid)
+        if check is not None and check.ok:
+            continue
+        if check is None and not roots:
+            continue
+        if roots:
+            root = min(roots)
+            if check is not None:
+                report.inherited[nid] = root
+        else:
+            root = nid
+            report.divergent.append(report.nodes[nid])
+        for ref in node.output_refs():
+            source[ref.value] = root
+        for vid in node.mutated:
+            source[vid] = root
+    report.first_divergent = report.divergent[0] if report.divergent else None
 
 
 def validate_keras(
@@ -160,6 +240,7 @@ def validate_keras(
     converted: list[int],
     tolerance: float,
     full: bool,
+    progress: Progress | None = None,
 ) -> ValidationReport:
     """Runs the converted graph once and compares it with PyTorch's recorded values.
 
@@ -171,4 +252,4 @@ def validate_keras(
     if not isinstance(results, (list, tuple)):
         results = [results]
     computed = {vid: np.asarray(r) for vid, r in zip(checked, results)}
-    return compare(computed, trace, graph, converted, tolerance, full)
+    return compare(computed, trace, graph, converted, tolerance, full, progress)

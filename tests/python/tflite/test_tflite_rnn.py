@@ -16,7 +16,7 @@ import torch.nn as nn
 pytest.importorskip("ai_edge_litert")
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
-from seed.test_channel_order import GruTwoConv1d  # noqa: E402  (the seed's model, once)
+from models.gru_conv1d import GruTwoConv1d  # noqa: E402
 
 import ferry  # noqa: E402
 from ferry import _core  # noqa: E402
@@ -211,7 +211,7 @@ def test_embedding_is_a_gather(dtype):
     assert _ops(data) == [("GATHER", 1)]
 
 
-def test_seed_gru_and_two_conv1d():
+def test_nobuco_gru_and_two_conv1d():
     torch.manual_seed(13)
     model = GruTwoConv1d().eval()
     data = _convert(model, [torch.randn(1, 12, 32)])

@@ -1,5 +1,5 @@
-"""The seed's in-place examples. The seed converts an in-place op on a slice wrongly (its
-graph comes out empty); Ferry writes the result back into the base tensor."""
+"""nobuco's README, section "In-place operations". nobuco converts an in-place op on a slice
+wrongly (its graph comes out empty); Ferry writes the result back into the base tensor."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ class ReluOfASlice(nn.Module):
         return x
 
 
+class AssignedBack(nn.Module):
+    def forward(self, x):
+        x[:, 1:2, 16:25, 8::2] = torch.relu_(x[:, 1:2, 16:25, 8::2])
+        return x
+
+
 class Assignments(nn.Module):
     def forward(self, x):
         y = x * 1
@@ -36,16 +42,19 @@ class Assignments(nn.Module):
         return y
 
 
-@pytest.mark.parametrize("module", [ScaleSliceThenRelu, ReluOfASlice, Assignments])
+@pytest.mark.parametrize("module", [ScaleSliceThenRelu, ReluOfASlice, AssignedBack, Assignments])
 @pytest.mark.parametrize("order", [ChannelOrder.PYTORCH, ChannelOrder.TENSORFLOW])
 def test_in_place_writes_into_views_convert_exactly(module, order):
+    example = torch.randn(1, 3, 32, 32)
+    before = example.clone()
     keras_model = nobuco.pytorch_to_keras(
         module(),
-        [torch.randn(1, 3, 32, 32)],
+        [example],
         inputs_channel_order=order,
         outputs_channel_order=order,
         verbose=False,
     )
+    assert torch.equal(example, before)  # the model writes into its input: a copy was traced
     x = torch.randn(1, 3, 32, 32)
     expected = module()(x.clone())
     to_tf = (lambda t: t.permute(0, 2, 3, 1)) if order == ChannelOrder.TENSORFLOW else (lambda t: t)
