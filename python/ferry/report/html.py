@@ -12,14 +12,13 @@ import dataclasses
 import html
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ferry.files import atomic_path
 from ferry.report import tree as tree_module
 from ferry.report.page import PageSummary
 from ferry.report.tree import NodeInfo, NodeStatus
@@ -83,25 +82,9 @@ def write_html(
     target = os.path.abspath(os.fspath(path))
     summary = dataclasses.replace(summary, path=target)
     page = render_page(trace, info, summary)
-    with _atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(page)
     return target
-
-
-@contextmanager
-def _atomic_path(target: str) -> Iterator[str]:
-    """A temporary name beside `target`, renamed over it when the block succeeds: a reader
-    never sees half a page and a failure leaves the old one."""
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-    )
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _asset(name: str) -> str:
@@ -159,14 +142,15 @@ def _header(s: PageSummary, tree: _Tree) -> str:
             )
     return (
         f"<header><h1>Ferry <span class='dim'>·</span> {_e(s.model)}</h1>"
-        f"<dl class='facts'>{rows}</dl>"
-        f"<div class='filters' role='group' aria-label='Show'>{''.join(chips)}</div>"
+        + (f"<p class='dim path'>{_e(s.path)}</p>" if s.path else "")
+        + f"<dl class='facts'>{rows}</dl></header>"
+        # The filter stays in reach while the tree scrolls; the facts above do not need to.
+        f"<nav class='toolbar'><div class='filters' role='group' aria-label='Show'>"
+        f"{''.join(chips)}</div>"
         "<div class='tools'><input type='search' id='search' placeholder="
         "'Search op names and locations' aria-label='Search'>"
         "<button type='button' id='expand-all'>Expand all</button>"
-        "<button type='button' id='collapse-all'>Collapse all</button></div>"
-        + (f"<p class='dim path'>{_e(s.path)}</p>" if s.path else "")
-        + "</header>"
+        "<button type='button' id='collapse-all'>Collapse all</button></div></nav>"
     )
 
 
@@ -237,9 +221,14 @@ class _Tree:
         return node.op
 
     def node_link(self, nid: int | None) -> str:
+        """A link to a call, named with its module path (a model calls an op many times)."""
         if nid is None or not 0 <= nid < len(self.trace.nodes):
             return ""
-        return f"<a href='#n{nid}' class='node-link'>{_e(self.name(self.trace.nodes[nid]))}</a>"
+        node = self.trace.nodes[nid]
+        name = self.name(node)
+        if node.kind.value != "module" and node.scope:
+            name += f" [{node.scope}]"
+        return f"<a href='#n{nid}' class='node-link'>{_e(name)}</a>"
 
     def render(self, nid: int, depth: int) -> str:
         node = self.trace.nodes[nid]
@@ -347,26 +336,26 @@ class _Tree:
                     rows.append(self._value_row(role, str(label), ref.value))
         if not rows:
             return ""
+        order = "<th>held in order</th>" if self.summary.value_orders else ""
         return (
             "<table class='values'><thead><tr><th></th><th>argument</th><th>value</th>"
-            "<th>dtype</th><th>shape</th><th>held in order</th></tr></thead>"
+            f"<th>dtype</th><th>shape</th>{order}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
         )
 
     def _value_row(self, role: str, label: str, vid: int) -> str:
         value = self.trace.values[vid]
-        order = self.summary.value_orders.get(vid)
-        if order is None:
-            order = (
-                "constant"
-                if value.kind == ValueKind.CONSTANT
-                else "no tensor in the converted graph"
-            )
+        order = ""
+        if self.summary.value_orders:  # else no graph was built: no order to tell
+            held = self.summary.value_orders.get(vid)
+            if held is None:
+                constant = value.kind == ValueKind.CONSTANT
+                held = "constant" if constant else "no tensor in the converted graph"
+            order = f"<td>{_e(held)}</td>"
         name = f" <span class='dim'>{_e(value.name)}</span>" if value.name else ""
         return (
             f"<tr><td class='dim'>{role}</td><td>{_e(label)}</td><td>v{vid}{name}</td>"
-            f"<td>{_e(_dtype(value.dtype))}</td><td>[{_e(_shape(value.shape))}]</td>"
-            f"<td>{_e(order)}</td></tr>"
+            f"<td>{_e(_dtype(value.dtype))}</td><td>[{_e(_shape(value.shape))}]</td>{order}</tr>"
         )
 
 

@@ -70,7 +70,8 @@ def summarize(
     stage_seconds: Sequence[tuple[str, float]] = (),
     backend: str | None = None,
 ) -> PageSummary:
-    """Everything the page header shows, from whatever stages of the conversion ran."""
+    """Everything the page header shows, from whatever stages of the conversion ran. The
+    layout's numbers count only with the graph they describe."""
     counts: dict[NodeStatus, int] = {}
     for entry in info.values():
         status = getattr(entry, "status", None)
@@ -82,12 +83,12 @@ def summarize(
         counts=counts,
         stage_seconds=[(str(name), float(seconds)) for name, seconds in stage_seconds],
     )
-    if layout is not None:
-        page.transposes = layout.transposes
-        page.bytes_moved = layout.bytes_moved
-    if graph is not None:
+    if graph is not None:  # without a graph (the core stopped early) nothing was laid out
         page.value_orders = value_orders(graph)
-    if report is not None:
+        if layout is not None:
+            page.transposes = layout.transposes
+            page.bytes_moved = layout.bytes_moved
+    if report is not None and getattr(report, "validated", True):
         page.tolerance = report.tolerance
         page.diffs = {nid: (c.max_abs, c.max_rel) for nid, c in report.nodes.items()}
         # The report's own verdicts when it has them (worst relative to each call's

@@ -319,3 +319,36 @@ def test_order_names():
     assert order_name([0, 2, 3, 1]) == CHANNELS_LAST
     assert order_name([0, 2, 1]) == CHANNELS_LAST
     assert order_name([1, 0]) == "TensorFlow (axes 1, 0)"
+
+
+class Bessel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.special.i0(self.conv(x))
+
+
+@needs_browser
+def test_page_of_a_conversion_that_stopped(browser, tmp_path):
+    """No converter for i0: the .tflite conversion stops before anything is validated, and the
+    page says what it knows."""
+    page = tmp_path / "bessel.html"
+    with pytest.raises(ferry.UnsupportedOpsError):
+        ferry.pytorch_to_tflite(
+            Bessel().eval(), [torch.rand(1, 3, 8, 8)], save_trace_html=str(page), verbose=False
+        )
+    browser.open(page.as_uri())
+    assert browser.errors() == []
+    header = browser.evaluate("document.querySelector('header').innerText")
+    assert "TFLite" in header and "Worst difference" not in header
+    assert "Transposes" not in header  # nothing was laid out
+    browser.click(".chip[data-filter='failures']")
+    shown = browser.evaluate(
+        "[...document.querySelectorAll('li.node')].filter(l => l.checkVisibility())"
+        ".map(l => [l.dataset.status, l.querySelector('.op').textContent])"
+    )
+    unsupported = [op for status, op in shown if status == "UNSUPPORTED"]
+    assert unsupported and all("i0" in op for op in unsupported), shown
+    assert not [op for status, op in shown if status == "CONVERTED"]
