@@ -196,6 +196,7 @@ class _Tree:
             if isinstance(status, NodeStatus):
                 self.counts[status] = self.counts.get(status, 0) + 1
         self._failing: dict[int, int] = {}  # failing calls at or below each node
+        self._shows: dict[int, bool] = {}
 
     def status(self, nid: int) -> Any:
         return getattr(self.info.get(nid), "status", NodeStatus.INSIDE)
@@ -207,7 +208,10 @@ class _Tree:
 
     def shows(self, nid: int) -> bool:
         # Inside a call that did not convert, only the parts that matter are listed.
-        return nid in self.info or any(self.shows(c) for c in self.trace.nodes[nid].children)
+        if nid not in self._shows:
+            children = self.trace.nodes[nid].children
+            self._shows[nid] = nid in self.info or any(self.shows(c) for c in children)
+        return self._shows[nid]
 
     def failing(self, nid: int) -> int:
         if nid not in self._failing:

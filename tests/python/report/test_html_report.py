@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -300,6 +301,10 @@ def test_page_is_self_contained_and_written_atomically(tmp_path):
     hrefs = re.findall(r"href='([^']*)'", page)
     assert hrefs and all(h.startswith(("#n", "file:///")) for h in hrefs), hrefs
     assert "<checked>" not in page and "&lt;checked&gt;" in page
+    # The style and the script are inlined as they are: nothing in them may end their element.
+    assets = resources.files("ferry.report") / "assets"
+    for name in ("report.css", "report.js"):
+        assert "</" not in (assets / name).read_text(encoding="utf-8")
 
 
 def test_page_from_partial_information(tmp_path):
@@ -312,6 +317,9 @@ def test_page_from_partial_information(tmp_path):
     path = write_html(tmp_path / "partial.html", trace, info, summary)
     page = Path(path).read_text(encoding="utf-8")
     assert "Worst difference" not in page and "no converter" in page
+    # A bare name is enough.
+    path = write_html(tmp_path / "named.html", trace, info, "Net")
+    assert "<title>Ferry: Net</title>" in Path(path).read_text(encoding="utf-8")
 
 
 def test_order_names():
