@@ -23,32 +23,37 @@ std::string activation_name(fb::ActivationFunctionType act) {
   return name && *name ? name : "ACTIVATION_" + std::to_string(static_cast<int>(act));
 }
 
+// An options table that is absent although its type is set reads as the table's defaults, as
+// TFLite's own parser reads it: no fused activation.
+template <typename Options>
+std::string activation_of(const Options* options) {
+  return activation_name(options ? options->fused_activation_function()
+                                 : fb::ActivationFunctionType_NONE);
+}
+
 // The fused activation of the options Ferry writes, "" for options without one.
 std::string fused_activation(const fb::Operator* op) {
   switch (op->builtin_options_type()) {
     case fb::BuiltinOptions_Conv2DOptions:
-      return activation_name(op->builtin_options_as_Conv2DOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_Conv2DOptions());
     case fb::BuiltinOptions_DepthwiseConv2DOptions:
-      return activation_name(
-          op->builtin_options_as_DepthwiseConv2DOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_DepthwiseConv2DOptions());
     case fb::BuiltinOptions_FullyConnectedOptions:
-      return activation_name(
-          op->builtin_options_as_FullyConnectedOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_FullyConnectedOptions());
     case fb::BuiltinOptions_AddOptions:
-      return activation_name(op->builtin_options_as_AddOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_AddOptions());
     case fb::BuiltinOptions_MulOptions:
-      return activation_name(op->builtin_options_as_MulOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_MulOptions());
     case fb::BuiltinOptions_SubOptions:
-      return activation_name(op->builtin_options_as_SubOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_SubOptions());
     case fb::BuiltinOptions_DivOptions:
-      return activation_name(op->builtin_options_as_DivOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_DivOptions());
     case fb::BuiltinOptions_Conv3DOptions:
-      return activation_name(op->builtin_options_as_Conv3DOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_Conv3DOptions());
     case fb::BuiltinOptions_ConcatenationOptions:
-      return activation_name(
-          op->builtin_options_as_ConcatenationOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_ConcatenationOptions());
     case fb::BuiltinOptions_Pool2DOptions:
-      return activation_name(op->builtin_options_as_Pool2DOptions()->fused_activation_function());
+      return activation_of(op->builtin_options_as_Pool2DOptions());
     default:
       return "";
   }
@@ -65,8 +70,9 @@ TfliteModelInfo read_tflite(const void* data, size_t size) {
   if (size < 8) bad("only " + std::to_string(size) + " bytes");
   if (!fb::ModelBufferHasIdentifier(bytes)) bad("the file identifier is not \"TFL3\"");
   // The flatbuffer itself is below 2 GiB; in the large-model layout the weights follow it and
-  // are checked against the file's size below, not by the verifier.
-  const size_t flatbuffer_limit = std::min<size_t>(size, FLATBUFFERS_MAX_BUFFER_SIZE);
+  // are checked against the file's size below, not by the verifier (which asserts a length
+  // strictly below the limit).
+  const size_t flatbuffer_limit = std::min<size_t>(size, FLATBUFFERS_MAX_BUFFER_SIZE - 1);
   flatbuffers::Verifier verifier(bytes, flatbuffer_limit);
   if (!fb::VerifyModelBuffer(verifier))
     bad("the flatbuffer verifier rejected it (truncated or corrupted)");

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tflite/ferry_tflite_generated.h"
 #include "tflite/writer.h"
 #include "tiny_graph.h"
 
@@ -50,6 +51,45 @@ TEST(TfliteReader, BitFlipsNeverCrash) {
     }
   }
   EXPECT_GT(errors, 0u);
+}
+
+// Found by the fuzzer: an operator whose options type is set but whose options table is
+// absent passes the verifier, and reading its fused activation dereferenced null. Version 3,
+// one operator code (CONV_2D), one subgraph with one operator: options type Conv2DOptions,
+// no table, no tensors.
+TEST(TfliteReader, OptionsTypeWithoutTableReadsAsDefaults) {
+  const std::vector<uint8_t> bytes = {
+      0x14, 0x00, 0x00, 0x00, 0x54, 0x46, 0x4c, 0x33, 0x00, 0x00, 0x0a, 0x00, 0x10, 0x00,
+      0x04, 0x00, 0x08, 0x00, 0x0c, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+      0x10, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x18, 0x00,
+      0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x08, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x04, 0x00,
+      0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x08, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x01, 0x0c, 0x00, 0x0c, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00,
+      0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x03, 0x00, 0x00, 0x00};
+  TfliteModelInfo info = read_tflite(bytes.data(), bytes.size());
+  ASSERT_EQ(info.ops.size(), 1u);
+  EXPECT_EQ(info.ops[0].name, "CONV_2D");
+  EXPECT_EQ(info.ops[0].fused_activation, "NONE");
+}
+
+// The same for every options type: the absent table reads as its defaults.
+TEST(TfliteReader, EveryOptionsTypeMayLackItsTable) {
+  namespace fb = ferry::tflite_fb;
+  for (fb::BuiltinOptions type : fb::EnumValuesBuiltinOptions()) {
+    flatbuffers::FlatBufferBuilder b;
+    auto code = fb::CreateOperatorCode(b, 0, 0, 1, fb::BuiltinOperator_ADD);
+    auto op = fb::CreateOperator(b, 0, 0, 0, type, 0);
+    auto sg = fb::CreateSubGraph(b, 0, 0, 0, b.CreateVector(&op, 1));
+    fb::FinishModelBuffer(b,
+                          fb::CreateModel(b, 3, b.CreateVector(&code, 1), b.CreateVector(&sg, 1)));
+    std::vector<uint8_t> bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+    TfliteModelInfo info = read_tflite(bytes.data(), bytes.size());
+    ASSERT_EQ(info.ops.size(), 1u);
+    const std::string& act = info.ops[0].fused_activation;
+    EXPECT_TRUE(act.empty() || act == "NONE") << fb::EnumNameBuiltinOptions(type) << ": " << act;
+  }
 }
 
 TEST(TfliteReader, RejectsOtherFiles) {
