@@ -1,97 +1,251 @@
 """Command line: `ferry ops` lists the built-in rules; `ferry convert` converts a model.
 
+  ferry ops [FILTER]
   ferry convert my_models:make_net --input 1x3x224x224 --out net.keras
   ferry convert my_models:make_net --input 1x3x224x224 --out net.tflite [--float16]
 where `make_net` is a module-level nn.Module class or a function returning a module.
+
+Bad input (a model spec, a module, an output path) is reported on one line, `ferry: ...`,
+with exit code 2, before any conversion work; the output path is checked first of all.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import fnmatch
 import importlib
 import os
 import sys
-import tempfile
+import traceback
+from typing import Any
+
+from ferry import __version__
+from ferry.files import atomic_path, check_output_path
+
+_SUFFIXES = (".keras", ".tflite")
+
+# `ferry ops` headings, in order. Module classes are told apart by their CamelCase name.
+_GROUPS = ("torch functions", "Tensor methods", "modules", "aten ops", "Ferry's own", "other")
 
 
-def _ops(_: argparse.Namespace) -> int:
-    from ferry.core_bridge import rules
+class _BadInput(Exception):
+    """A one-line `ferry: ...` message for input the command cannot work with."""
 
-    for op, mapping in rules():
-        print(f"{op:55s} -> {mapping}")
+
+def _group(op: str) -> str:
+    if op.startswith("torch.Tensor."):
+        return "Tensor methods"
+    if op.startswith("aten."):
+        return "aten ops"
+    if op.startswith("ferry."):
+        return "Ferry's own"
+    if op.rsplit(".", 1)[-1][:1].isupper():
+        return "modules"
+    if op.startswith("torch."):
+        return "torch functions"
+    return "other"
+
+
+def _matches(op: str, pattern: str | None) -> bool:
+    """Case-insensitive: a glob when the filter has *, ? or [, else a substring."""
+    if not pattern:
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(op.lower(), pattern.lower())
+    return pattern.lower() in op.lower()
+
+
+def _ops(opts: argparse.Namespace) -> int:
+    from ferry import _core  # the rules only: no torch, no TensorFlow
+
+    selected = [(op, mapping) for op, mapping in _core.rules() if _matches(op, opts.filter)]
+    if not selected:
+        print(
+            f"ferry: no op matches {opts.filter!r} (a case-insensitive substring, or a glob "
+            "with * ? []); `ferry ops` lists them all",
+            file=sys.stderr,
+        )
+        return 1
+    width = min(max(len(op) for op, _ in selected), 56)
+    blocks = []
+    for title in _GROUPS:
+        items = sorted(item for item in selected if _group(item[0]) == title)
+        if items:
+            lines = [f"{title} ({len(items)})"]
+            lines += [f"  {op:{width}s} -> {mapping}" for op, mapping in items]
+            blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+    count = f"{len(selected)} op" + ("" if len(selected) == 1 else "s")
+    print(f"\n{count} matching {opts.filter!r}" if opts.filter else f"\n{count}")
     return 0
 
 
 def _shape(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(d) for d in text.lower().split("x"))
+        shape = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a shape like 1x3x224x224, got {text!r}"
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(f"expected a shape like 1x3x224x224, got {text!r}")
+    return shape
+
+
+def _model_spec(spec: str) -> tuple[str, str]:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise _BadInput(
+            f"ferry: the model {spec!r} is not module:attribute, e.g. my_models:make_net"
+        )
+    if (
+        module_name.endswith(".py")
+        or os.sep in module_name
+        or not all(part.isidentifier() for part in module_name.split("."))
+    ):
+        dotted = os.path.splitext(module_name)[0].replace(os.sep, ".").strip(".")
+        hint = ""
+        if all(part.isidentifier() for part in dotted.split(".")):
+            hint = f", e.g. {dotted}:{attr}"
+        raise _BadInput(
+            f"ferry: {module_name!r} is not a module name: give the module as Python imports "
+            f"it{hint}"
+        )
+    if not all(part.isidentifier() for part in attr.split(".")):
+        raise _BadInput(f"ferry: {attr!r} is not an attribute name (in {spec!r})")
+    return module_name, attr
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _raised_at(error: BaseException) -> str:
+    """' (file.py, line N)': where the error was raised, in the user's code if it passed there."""
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<")
+    ]
+    libraries = [os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix)]
+    libraries.append(os.path.dirname(os.path.abspath(__file__)) + os.sep)  # Ferry itself
+    users = [f for f in frames if not os.path.abspath(f.filename).startswith(tuple(libraries))]
+    if not users:
+        return ""  # a SyntaxError, say, names its file and line itself
+    frame = users[-1]
+    name = frame.filename
+    if os.path.abspath(name).startswith(os.getcwd() + os.sep):
+        name = os.path.relpath(name)
+    return f" ({name}, line {frame.lineno})"
+
+
+def _load_model(spec: str, module_name: str, attr: str) -> Any:
+    """The nn.Module `spec` names: a module (or class) attribute, or a factory's result."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        missing = getattr(e, "name", None)
+        if (
+            isinstance(e, ModuleNotFoundError)
+            and missing
+            and (module_name == missing or module_name.startswith(missing + "."))
+        ):
+            raise _BadInput(
+                f"ferry: cannot import module {module_name!r}: {_one_line(e)} (the current "
+                f"directory, {cwd}, is on the import path)"
+            ) from None
+        raise _BadInput(
+            f"ferry: cannot import module {module_name!r}: {_one_line(e)}{_raised_at(e)}"
         ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            owner = (
+                f"module {module_name!r} ({getattr(module, '__file__', None) or 'built in'})"
+                if obj is module
+                else f"{type(obj).__name__} {attr.rsplit('.', 1)[0]!r}"
+            )
+            raise _BadInput(f"ferry: {owner} has no attribute {part!r}{hint}")
+        obj = getattr(obj, part)
+
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        return obj
+    if not callable(obj):
+        raise _BadInput(
+            f"ferry: {spec} is not an nn.Module or a function returning one (it is of type "
+            f"{type(obj).__name__})"
+        )
+    try:
+        model = obj()
+    except Exception as e:
+        raise _BadInput(f"ferry: {spec}() raised {_one_line(e)}{_raised_at(e)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise _BadInput(f"ferry: {spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def _convert(opts: argparse.Namespace) -> int:
+    # Everything a user can get wrong is checked before the slow part, the path first.
+    try:
+        module_name, attr = _model_spec(opts.model)
+        check_output_path(opts.out, _SUFFIXES)
+        if opts.float16 and not opts.out.endswith(".tflite"):
+            raise _BadInput("ferry: --float16 applies to .tflite output only")
+        model = _load_model(opts.model, module_name, attr)
+    except (_BadInput, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+
     import torch
 
     import ferry
 
-    module_name, _, attr = opts.model.partition(":")
-    if not attr:
-        print(
-            "ferry: the model is given as module:attribute, e.g. my_models:make_net",
-            file=sys.stderr,
-        )
-        return 2
-    sys.path.insert(0, os.getcwd())
-    factory = getattr(importlib.import_module(module_name), attr)
-    model = factory() if not isinstance(factory, torch.nn.Module) else factory
-    if not isinstance(model, torch.nn.Module):
-        print(f"ferry: {opts.model} did not give a torch.nn.Module", file=sys.stderr)
-        return 2
     order = ferry.ChannelOrder(opts.channel_order)
     inputs = [torch.rand(*shape) for shape in opts.input]
-    if opts.out.endswith(".tflite"):
-        # Ferry's own writer: no TensorFlow involved, written atomically after validation.
-        ferry.pytorch_to_tflite(
-            model.eval(),
-            inputs,
-            inputs_channel_order=order,
-            outputs_channel_order=order,
-            path=opts.out,
-            validation_tolerance=opts.tolerance,
-            float16_weights=opts.float16,
-        )
-        print(f"wrote {opts.out}")
-        return 0
-    if opts.float16:
-        print("ferry: --float16 applies to .tflite output only", file=sys.stderr)
-        return 2
-    keras_model = ferry.pytorch_to_keras(
-        model.eval(),
-        args=inputs,
-        inputs_channel_order=order,
-        outputs_channel_order=order,
-        validation_tolerance=1e-4 if opts.tolerance is None else opts.tolerance,
-    )
-    # Write next to the target and rename, so a failure never leaves a partial file.
-    directory = os.path.dirname(os.path.abspath(opts.out))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ferry-", suffix=".keras")
-    os.close(fd)
     try:
-        keras_model.save(tmp)
-        os.replace(tmp, opts.out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if opts.out.endswith(".tflite"):
+            # Ferry's own writer: no TensorFlow involved, written atomically after validation.
+            ferry.pytorch_to_tflite(
+                model.eval(),
+                inputs,
+                inputs_channel_order=order,
+                outputs_channel_order=order,
+                path=opts.out,
+                validation_tolerance=opts.tolerance,
+                float16_weights=opts.float16,
+            )
+        else:
+            keras_model = ferry.pytorch_to_keras(
+                model.eval(),
+                args=inputs,
+                inputs_channel_order=order,
+                outputs_channel_order=order,
+                validation_tolerance=1e-4 if opts.tolerance is None else opts.tolerance,
+            )
+            with atomic_path(opts.out) as tmp:
+                keras_model.save(tmp)
+    except ferry.ConversionError as e:
+        print(f"ferry: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {opts.out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferry", description="PyTorch to TensorFlow converter")
+    parser.add_argument("--version", action="version", version=f"ferry {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("ops", help="list every op with a built-in rule").set_defaults(run=_ops)
+    ops = sub.add_parser("ops", help="list the ops with a built-in rule, and what each becomes")
+    ops.add_argument(
+        "filter", nargs="?", help="only ops whose name contains this (case-insensitive; or a glob)"
+    )
+    ops.set_defaults(run=_ops)
     conv = sub.add_parser("convert", help="convert a model to a .keras or .tflite file")
     conv.add_argument("model", help="module:attribute giving an nn.Module or a factory")
     conv.add_argument(
