@@ -14,6 +14,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build python3-dev python3-venv
   flatbuffers-compiler libflatbuffers-dev libgtest-dev clang-format
   chromium # headless, for the tests of the HTML report
+  clang libclang-rt-dev # libFuzzer and the sanitizers' runtimes, for scripts/fuzz.sh
 )
 
 START=$SECONDS

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Full check: environment setup, C++ unit tests (CTest), ruff lint + format check, pytest.
+# Full check: environment setup, C++ unit tests (CTest), a minute of fuzzing the .tflite
+# reader, ruff lint + format check, pytest.
 # Setup failures stop immediately; after that every check runs and the script exits non-zero
 # if any of them failed. FERRY_FAST=1 skips the Python tests marked `slow`.
 set -euo pipefail
@@ -40,6 +41,7 @@ check "C++ tests" cpp_suite build/cpp
 # The same suite under AddressSanitizer + UBSan: the .tflite reader must reject truncated and
 # corrupted files without reading out of bounds, and the writer's streaming must not either.
 check "C++ tests (AddressSanitizer + UBSan)" cpp_suite build/cpp-asan -DFERRY_SANITIZE=ON
+check "fuzz the .tflite reader (60 s)" bash scripts/fuzz.sh 60
 check "ruff check" ruff check python tests bench examples
 check "ruff format" ruff format --check python tests bench examples
 check "pytest" python -m pytest "${pytest_args[@]}"
