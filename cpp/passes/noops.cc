@@ -26,8 +26,14 @@ bool remove_noops(Graph& graph) {
     if (!is_noop(*node)) continue;
     Value* in = node->inputs[0];
     Value* out = node->outputs[0];
-    // A graph output keeps its name and origin through the replacement.
-    if (in->origin < 0) in->origin = out->origin;
+    // A graph output keeps its name and origin through the replacement. The origin is read
+    // in the value's logical shape and order, so those come along with it: a transpose that
+    // moves nothing relates two labellings of the same physical tensor.
+    if (in->origin < 0 && out->origin >= 0) {
+      in->origin = out->origin;
+      in->shape = out->shape;
+      in->layout = out->layout;
+    }
     graph.replace_all_uses(out, in);
     graph.remove_node(node);
     changed = true;

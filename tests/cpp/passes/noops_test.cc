@@ -71,6 +71,26 @@ TEST(Passes, ReshapeChainsCollapse) {
   EXPECT_EQ(g.nodes()[0]->inputs[0], x);
 }
 
+// An output that a free transpose only relabels ([N, H, W, C] in PyTorch order to
+// [N, C, H, W] channels-last) is replaced by its input, which then has to be read as the
+// output's PyTorch value is: in the output's logical shape and order.
+TEST(Passes, FreeTransposeHandsItsLabelsToAnUnlabelledInput) {
+  Graph g;
+  Value* x = g.add_value(DType::kFloat32, {1, 4, 6, 2}, "x");
+  g.inputs.push_back(x);
+  Value* a = op(g, "relu", x, {1, 4, 6, 2});
+  Value* b = op(g, "transpose", a, {1, 2, 4, 6}, perm({0, 1, 2, 3}));
+  b->layout = Layout::kChannelsLast;
+  b->origin = 7;
+  g.outputs.push_back(b);
+  EXPECT_TRUE(remove_noops(g));
+  ASSERT_EQ(g.outputs[0], a);
+  EXPECT_EQ(a->origin, 7);
+  EXPECT_EQ(a->shape, (Shape{1, 2, 4, 6}));
+  EXPECT_EQ(a->layout, Layout::kChannelsLast);
+  EXPECT_EQ(a->physical_shape(), (Shape{1, 4, 6, 2}));
+}
+
 TEST(Passes, DeadCodeGoesInOneSweep) {
   Graph g;
   Value* x = g.add_value(DType::kFloat32, {2}, "x");
