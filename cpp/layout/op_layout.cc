@@ -14,6 +14,9 @@ const std::map<std::string, OpLayout>& table() {
     for (const char* op : {"conv", "depthwise_conv"}) t[op] = {C::kChannelsLast, {}, {0}};
     for (const char* op : {"max_pool", "avg_pool"}) t[op] = {C::kChannelsLast, {}, {0}};
     t["resize"] = {C::kChannelsLast, {}, {0}};  // resizes the spatial dims of [N, H, W, C]
+    // Blocks of [N, H, W, C] pixels to and from channels: TensorFlow's channel order is defined
+    // on the channels-last tensor.
+    for (const char* op : {"space_to_depth", "depth_to_space"}) t[op] = {C::kChannelsLast, {}, {0}};
     for (const char* op : {"matmul", "dense", "embedding"}) t[op] = {C::kPyTorchOrder, {}, {0, 1}};
     t["dense"].data_inputs = {0};
     t["embedding"].data_inputs = {0};

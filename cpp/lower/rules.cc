@@ -18,6 +18,7 @@ void register_all(Registry& registry) {
   register_inplace_rules(registry);
   register_rnn_rules(registry);
   register_attention_rules(registry);
+  register_space_depth_rules(registry);
 }
 
 }  // namespace ferry

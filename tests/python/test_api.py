@@ -67,9 +67,12 @@ def test_space_to_depth_module_is_what_tf_computes():
     torch.testing.assert_close(SpaceToDepth(2)(x), space_to_depth_reference(x, 2), rtol=0, atol=0)
 
 
-def test_without_its_converter_pixel_unshuffle_is_reported():
-    with pytest.raises(ferry.UnsupportedOpsError, match="pixel_unshuffle"):
-        convert(SpaceToDepth(2), [torch.randn(1, 3, 8, 8)])
+def test_without_its_converter_the_module_converts_through_its_calls(compare):
+    # pixel_unshuffle, view, transpose and reshape, each by its built-in rule.
+    model = compare(SpaceToDepth(2), lambda: [torch.randn(1, 3, 8, 8)])
+    x = torch.randn(1, 3, 8, 8)
+    expected = space_to_depth_reference(x, 2)
+    np.testing.assert_allclose(np.asarray(model(x.numpy())), expected.numpy(), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["pt", "tf"])
@@ -260,8 +263,11 @@ def test_save_trace_html_writes_a_self_contained_page(tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html>")
     assert "</html>" in page and "Conv2d" in page and "hardswish" in page.lower()
-    # Self-contained: no scripts, stylesheets or images fetched from anywhere.
-    assert not re.search(r"""(src|href)\s*=|<script|@import|url\(""", page, re.IGNORECASE)
+    # Self-contained: nothing fetched from anywhere (scripts and styles are inline); links
+    # go to the page's own nodes or to the user's source files.
+    assert not re.search(r"<link|<img|<iframe|\ssrc\s*=|@import|url\(", page, re.IGNORECASE)
+    links = re.findall(r"href='([^']*)'", page)
+    assert all(h.startswith(("#n", "file:///")) for h in links), links
 
 
 def test_inputs_channel_order_default_is_tensorflow():

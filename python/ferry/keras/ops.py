@@ -245,6 +245,15 @@ def _reduction(name: str) -> OpFn:
     return op
 
 
+def _space_to_depth(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    # The TF-level op is defined as TF's own on [N, H, W, C]: the channel order is TF's.
+    return tf.nn.space_to_depth(inputs[0], int(attrs["block_size"]))
+
+
+def _depth_to_space(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    return tf.nn.depth_to_space(inputs[0], int(attrs["block_size"]))
+
+
 def _cast(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     return tf.cast(inputs[0], tf.as_dtype(attrs["dtype"]))
 
@@ -322,5 +331,7 @@ OPS: dict[str, OpFn] = {
     ),
     "cast": _cast,
     "resize": resize.resize,
+    "space_to_depth": _space_to_depth,
+    "depth_to_space": _depth_to_space,
     **nn_ops.NN_OPS,
 }
