@@ -17,6 +17,9 @@ bool fold_transposes(Graph& graph);
 bool fold_reshapes(Graph& graph);
 // Drops nodes none of whose outputs is used or a graph output.
 bool eliminate_dead_code(Graph& graph);
+// A permutation of the channel axis (reshape -> transpose -> reshape) next to a conv with
+// groups = 1 or a dense layer goes into the layer's weights (channel_permutation.cc).
+bool fold_channel_permutations(Graph& graph);
 
 // Counts TRANSPOSE nodes and the bytes they move per inference.
 struct TransposeStats {

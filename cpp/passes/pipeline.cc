@@ -11,7 +11,7 @@ namespace ferry {
 // The cleanup group runs to a fixed point: each pass can expose work for the others.
 void cleanup(Graph& graph) {
   while (remove_noops(graph) | fold_transposes(graph) | fold_reshapes(graph) |
-         eliminate_dead_code(graph)) {
+         fold_channel_permutations(graph) | eliminate_dead_code(graph)) {
   }
 }
 

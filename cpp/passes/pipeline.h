@@ -31,7 +31,8 @@ struct ConvertResult {
   std::vector<std::pair<std::string, double>> seconds;  // wall time per stage
 };
 
-// no-op removal, transpose folding and dead-code elimination, to a fixed point
+// no-op removal, transpose and reshape folding, channel permutations folded into weights and
+// dead-code elimination, to a fixed point
 void cleanup(Graph& graph);
 
 // trace -> PyTorch-level IR -> TF-level IR -> layout -> cleanup, with the verifier between
