@@ -136,6 +136,10 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 14, 0};
     case fb::BuiltinOperator_SELECT_V2:
       return {2, 2, 0};
+    case fb::BuiltinOperator_SPACE_TO_DEPTH:
+      return version >= 2 ? RuntimeVersion{1, 14, 0} : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_DEPTH_TO_SPACE:
+      return version >= 2 ? RuntimeVersion{2, 5, 0} : RuntimeVersion{2, 1, 0};
     case fb::BuiltinOperator_BROADCAST_TO:  // version 2, the first one
     case fb::BuiltinOperator_CONV_3D:
       return {2, 5, 0};

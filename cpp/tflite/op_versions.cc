@@ -87,6 +87,8 @@ int op_version(fb::BuiltinOperator code, const ModelBuilder& m, const std::vecto
     case fb::BuiltinOperator_RELU:
       return int8_int16(s, 2, 3);
     case fb::BuiltinOperator_NOT_EQUAL:
+    case fb::BuiltinOperator_SPACE_TO_DEPTH:
+    case fb::BuiltinOperator_DEPTH_TO_SPACE:
     case fb::BuiltinOperator_GREATER:
     case fb::BuiltinOperator_LESS_EQUAL:
     case fb::BuiltinOperator_SUM:
