@@ -151,7 +151,12 @@ def rule_source(file: Path, line: int, ops: list[str], mapping: str) -> RuleSour
     """The rule registered at `file`:`line` (which handles `ops`, lowering to `mapping`)."""
     cpp = read_cpp(file)
     at = cpp.offset(line)
-    call = re.compile(r"\badd\s*\(").search(cpp.code, at, cpp.offset(line + 1))
+    # The line holds `registry.add(...)`, or the call of a helper that passed its caller's
+    # site on to Registry::add.
+    end_of_line = cpp.offset(line + 1)
+    call = re.compile(r"\badd\s*\(").search(cpp.code, at, end_of_line) or re.compile(
+        r"\b[A-Za-z_]\w*\s*\("
+    ).search(cpp.code, at, end_of_line)
     if call is None:
         note = f"// {file.name}:{line} registers no rule: the file changed since Ferry was built."
         return RuleSource(file, line, note)

@@ -237,6 +237,12 @@ def test_rule_source_reads_statements_functions_and_helper_calls(tmp_path):
     assert found.line == lines.index('  add_named(registry, "second", "same");') + 1
     assert found.text.startswith('add_named(registry, "second", "same");\n\nvoid add_named(')
 
+    # A helper that passes its caller's site on to Registry::add: the site is the call.
+    first = lines.index('  add_named(registry, "first", "same");') + 1
+    found = rule_source(demo, first, ["torch.first"], "same")
+    assert found.line == first
+    assert found.text.startswith('add_named(registry, "first", "same");\n\nvoid add_named(')
+
     # No single call names it: the helper itself is shown.
     found = rule_source(demo, helper, ["torch.third"], "same")
     assert found.line == helper
