@@ -248,7 +248,9 @@ def _not_found_message(op: Any, name: str) -> str:
             "; a module without a rule of its own converts through the calls inside its "
             "forward(), each by its own rule"
         )
-    elif not name.startswith("aten."):
+    elif name.startswith("torch."):
         parts.append(f", nor for its aten ops (aten.{stem}.*)")
+    elif not name.startswith("aten."):
+        parts.append("; a function of your own converts through the torch calls inside it")
     parts.append(f". `ferry ops {stem}` lists the supported ops with a name like it.")
     return "".join(parts)
