@@ -40,6 +40,28 @@ void select(const Trace& trace, int64_t id, const std::function<bool(const std::
   if (!passes_through(node)) out.unsupported.push_back(id);
 }
 
+// Why a call's argument has no converted value: the call that makes it could not be
+// converted (say which: that is the failure to fix), or it is made inside a call converted
+// as a whole and escapes it.
+std::string missing_input_message(const Trace& trace, const TraceNode& node, const std::string& arg,
+                                  int64_t vid, const std::unordered_map<int64_t, int64_t>& producer,
+                                  const std::vector<int64_t>& unsupported) {
+  std::string head = "argument '" + arg + "' of '" + node.op + "' ";
+  auto it = producer.find(vid);
+  if (it != producer.end()) {
+    const TraceNode& source = trace.nodes[it->second];
+    bool failed =
+        std::find(unsupported.begin(), unsupported.end(), it->second) != unsupported.end();
+    return head + "comes from '" + source.op + "'" +
+           (source.scope.empty() ? "" : " [" + source.scope + "]") +
+           (failed ? ", which has no converter" : ", which failed to convert");
+  }
+  int64_t inner = trace.values.at(vid).producer;
+  std::string made_in = inner >= 0 ? "'" + trace.nodes[inner].op + "'" : "another call";
+  return head + "is made by " + made_in +
+         " inside a call that is converted as a whole, and escapes it";
+}
+
 }  // namespace
 
 ImportResult import_trace(const Trace& trace,
@@ -140,8 +162,8 @@ ImportResult import_trace(const Trace& trace,
       for (int64_t vid : arg.tensors) {
         Value* v = value_for(vid);
         if (!v) {
-          result.errors.push_back({id, "argument '" + arg.name + "' of '" + tn.op +
-                                           "' was computed inside another converted call"});
+          result.errors.push_back(
+              {id, missing_input_message(trace, tn, arg.name, vid, producer, sel.unsupported)});
           continue;
         }
         inputs.push_back(v);

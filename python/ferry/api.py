@@ -382,9 +382,9 @@ def show_report(
         try:
             page = _page(conv, info, report)
             write_html(html, trace, info, page)
-        except OSError as e:
+        except Exception as e:  # the report is a by-product: never worth the model
             warnings.warn(
-                f"ferry: the HTML report could not be written to {html}: {e}", stacklevel=3
+                f"ferry: the HTML report could not be written to {html}: {e!r}", stacklevel=3
             )
         else:
             conv.progress.say(f"report written to {os.path.abspath(html)}")

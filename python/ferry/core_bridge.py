@@ -239,9 +239,13 @@ def _value_dtype(trace: Trace, value: Any) -> str:
     if value.dtype in _DTYPE_NAMES:
         return _DTYPE_NAMES[value.dtype]
     if value.producer >= 0:
-        node = trace.nodes[value.producer]
+        from ferry.report.tree import converter_site
+
+        inner = trace.nodes[value.producer]
+        node = trace.nodes[converter_site(trace, value.producer)]
+        call = node.op if node is inner else f"{node.op} ({inner.op})"
         where = f" invoked at {node.invoked}" if node.invoked else ""
-        source = f"{node.op}{where} makes"
+        source = f"{call}{where} makes"
     else:
         source = f"the model reads '{value.name}',"
     raise TypeError(

@@ -78,6 +78,11 @@ def statuses(
         if report and nid in report.nodes and not report.nodes[nid].ok:
             check = report.nodes[nid]
             diffs = f"max abs diff {check.max_abs:.3g}, max rel diff {check.max_rel:.3g}"
+            if not check.checked:
+                diffs = (
+                    "its result is not kept in the converted model (fused or removed); the "
+                    f"next checked call differs by {check.max_abs:.3g}"
+                )
             source = report.inherited.get(nid)
             if source is not None:
                 info[nid] = NodeInfo(

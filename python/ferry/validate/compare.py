@@ -28,11 +28,17 @@ class NodeCheck:
     op: str = ""  # the call, as the tree names it
     scope: str = ""  # module path
     invoked: str = ""  # file:line of the user's code that made the call
+    # False: the back end keeps no result of this call (fused or removed); it is a suspect
+    # for the difference the next checked call shows, which max_abs/max_rel then are.
+    checked: bool = True
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
         at = f" invoked at {self.invoked}" if self.invoked else ""
-        return f"{self.op}{where}{at} (max abs diff {self.max_abs:.3g})"
+        diff = f"max abs diff {self.max_abs:.3g}"
+        if not self.checked:
+            diff = f"not kept in the converted model; the next checked call differs by {self.max_abs:.3g}"
+        return f"{self.op}{where}{at} ({diff})"
 
 
 @dataclass
@@ -208,16 +214,35 @@ def compare(
 def _trace_divergence(report: ValidationReport, trace: Trace, converted: list[int]) -> None:
     """Follows errors along the data flow, in execution order: a failing call none of whose
     inputs carries an earlier error diverges on its own; one that reads an erroneous value
-    inherits the error of the call it came from. A call within tolerance stops the spread."""
+    inherits the error of the call it came from. A call within tolerance stops the spread.
+
+    A call whose result the back end does not keep (fused into the next op, or an identity
+    that was removed) cannot be checked. When a failing call read such a result, the
+    earliest unchecked call upstream is named as diverging instead, marked unchecked: the
+    failing call shows the error, but the unchecked one may well have made it."""
     source: dict[int, int] = {}  # trace value -> the diverging call its error comes from
+    unchecked: dict[int, int] = {}  # trace value -> earliest unchecked call it depends on
     for nid in sorted(converted):
         node = trace.nodes[nid]
-        roots = [source[r.value] for r in node.input_refs() if r.value in source]
+        inputs = [r.value for r in node.input_refs()]
+        roots = [source[v] for v in inputs if v in source]
         check = report.nodes.get(nid)
+        outputs = [r.value for r in node.output_refs()] + list(node.mutated)
         if check is not None and check.ok:
             continue
         if check is None and not roots:
+            suspects = [unchecked[v] for v in inputs if v in unchecked]
+            for vid in outputs:
+                unchecked[vid] = min(suspects, default=nid)
             continue
+        if not roots and check is not None:
+            suspects = [unchecked[v] for v in inputs if v in unchecked]
+            if suspects:
+                first = min(suspects)
+                if first not in report.nodes:
+                    report.nodes[first] = _unchecked(trace, first, check)
+                    report.divergent.append(report.nodes[first])
+                roots = [first]
         if roots:
             root = min(roots)
             if check is not None:
@@ -225,11 +250,27 @@ def _trace_divergence(report: ValidationReport, trace: Trace, converted: list[in
         else:
             root = nid
             report.divergent.append(report.nodes[nid])
-        for ref in node.output_refs():
-            source[ref.value] = root
-        for vid in node.mutated:
+        for vid in outputs:
             source[vid] = root
+    report.divergent.sort(key=lambda c: c.node)
     report.first_divergent = report.divergent[0] if report.divergent else None
+
+
+def _unchecked(trace: Trace, nid: int, downstream: NodeCheck) -> NodeCheck:
+    """A suspect with no result of its own to compare: the difference shown is the first
+    checked call's after it."""
+    node = trace.nodes[nid]
+    return NodeCheck(
+        nid,
+        downstream.max_abs,
+        downstream.max_rel,
+        False,
+        downstream.scale,
+        node.op,
+        node.scope,
+        str(node.invoked) if node.invoked else "",
+        checked=False,
+    )
 
 
 def validate_keras(

@@ -117,5 +117,22 @@ TEST_F(ImportTest, AValueWrittenInsideAnotherCallIsAnErrorNotAGuess) {
   EXPECT_NE(result.errors[0].message.find("in-place"), std::string::npos);
 }
 
+TEST_F(ImportTest, AnArgumentFromAnUnconvertibleCallNamesThatCall) {
+  // sigmoid(hardsigmoid(conv(x))) with no rule for hardsigmoid at any level: sigmoid's input
+  // is missing because of hardsigmoid, and its error says so (not "computed inside another
+  // converted call").
+  int64_t s = f.value(DType::kFloat32, {1, 8, 4, 4});
+  f.node(TraceKind::kFunction, "torch.sigmoid", root, {tensor("input", z)}, {s});
+  f.trace.outputs = {s};
+  std::set<std::string> rules = {"torch.nn.functional.conv2d", "torch.sigmoid"};
+  auto result = import_trace(f.trace, [&](const std::string& op) { return rules.count(op) > 0; });
+  ASSERT_EQ(result.unsupported.size(), 1u);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_NE(result.errors[0].message.find("comes from 'aten.hardsigmoid.default'"),
+            std::string::npos)
+      << result.errors[0].message;
+  EXPECT_NE(result.errors[0].message.find("no converter"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ferry
