@@ -228,6 +228,40 @@ void lower_pad(LowerContext& ctx) {
   ctx.emit_output("pad", {x}, std::move(attrs));
 }
 
+// repeat -> each repeated dim gets a unit dim in front, broadcast to the repeat count, and the
+// pair is merged back: x[s0, s1].repeat(r0, r1) =
+// reshape(broadcast_to(reshape(x, [1, s0, 1, s1]), [r0, s0, r1, s1]), [r0*s0, r1*s1]).
+// The counts are read off the recorded result (out / in per dim); dims repeated once stay.
+void lower_repeat(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Shape& out = ctx.torch_output().shape;
+  Shape in(out.size() - x->rank(), 1);
+  in.insert(in.end(), x->shape.begin(), x->shape.end());
+  Shape split, broadcast;
+  for (size_t d = 0; d < out.size(); ++d) {
+    const int64_t reps = in[d] == 0 ? 1 : out[d] / in[d];
+    if (reps != 1) {
+      split.push_back(1);
+      broadcast.push_back(reps);
+    }
+    split.push_back(in[d]);
+    broadcast.push_back(in[d]);
+  }
+  if (split.size() == out.size()) {  // nothing repeated: at most new leading unit dims
+    Attrs r;
+    r.set("shape", out);
+    ctx.emit_output(out == x->shape ? "identity" : "reshape", {x}, out == x->shape ? Attrs{} : r);
+    return;
+  }
+  Attrs r1, b, r2;
+  r1.set("shape", split);
+  b.set("shape", broadcast);
+  r2.set("shape", out);
+  Value* y = ctx.emit("reshape", {x}, r1, x->dtype, split);
+  y = ctx.emit("broadcast_to", {y}, b, x->dtype, broadcast);
+  ctx.emit_output("reshape", {y}, r2);
+}
+
 }  // namespace
 
 void register_shape_rules(Registry& registry) {
@@ -279,6 +313,8 @@ void register_shape_rules(Registry& registry) {
 
   add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
            lower_expand, "broadcast_to (identity for the same shape)");
+  add_rule(registry, method("repeat", false, {"repeat.default"}), lower_repeat,
+           "reshape + broadcast_to + reshape");
 }
 
 }  // namespace ferry

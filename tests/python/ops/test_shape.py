@@ -144,3 +144,13 @@ def test_expand_to_a_larger_shape(compare):
         lambda: [torch.randn(2, 3, 4, 5)],
         channels_last=True,
     )
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_repeat(compare, channels_last):
+    compare(
+        lambda x: x.repeat(1, 2, 1, 3) + x.repeat(2, 1, 1, 1)[:1].repeat(1, 2, 1, 3),
+        lambda: [torch.randn(1, 3, 4, 5)],
+        channels_last=channels_last,
+    )
+    compare(lambda x: x.repeat(2, 1, 2), lambda: [torch.randn(3, 4)], channels_last=False)
