@@ -87,7 +87,7 @@ def main() -> None:
             "",
             "`python bench/layout.py`. Solve time is the global assignment (model building, parity,",
             "minimum cut); transposes are counted in the final graph, bytes are moved per inference.",
-            '"Node by node" is the same graph with order decided per node, as the seed tool does.',
+            '"Node by node" is the same graph with order decided per node, as nobuco does.',
             "",
             "| graph | choices | method | solve time | transposes node by node | transposes solved |",
             "| --- | --- | --- | --- | --- | --- |",

@@ -31,7 +31,7 @@ class MyModule(nn.Module):
         return x
 
 
-def register_seed_converter() -> None:
+def register_nobuco_converter() -> None:
     import tensorflow as tf
 
     @nobuco.converter(
@@ -46,12 +46,12 @@ def register_seed_converter() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--user-converter", action="store_true", help="use the seed's own hardsigmoid converter"
+        "--user-converter", action="store_true", help="use the hardsigmoid converter from nobuco's README"
     )
     parser.add_argument("--out", default=os.path.join("out", "essentials.keras"))
     opts = parser.parse_args()
     if opts.user_converter:
-        register_seed_converter()
+        register_nobuco_converter()
 
     torch.manual_seed(0)
     dummy_image = torch.rand(size=(1, 3, 256, 256))

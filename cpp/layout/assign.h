@@ -25,7 +25,7 @@ struct LayoutPlan {
 // Channels-last and PyTorch order coincide below rank 3; this picks one spelling for both.
 Layout canonical(Layout layout, size_t rank);
 
-// Decides node by node, in order, as the seed tool does: channel-aware ops take
+// Decides node by node, in order, as nobuco does: channel-aware ops take
 // channels-last, order-agnostic ops keep what they get (majority vote among operands). The
 // global minimum-cut solver replaces this decision; materialization stays the same.
 LayoutPlan assign_layouts_greedy(Graph& graph, const LayoutOptions& options);

@@ -23,7 +23,7 @@ struct SolveStats {
   bool exact = true;
   std::string method;  // "min-cut", "enumeration", "min-cut (approximate)"
   int frustrated_terms = 0;
-  // The same graph with order decided node by node, as the seed tool does.
+  // The same graph with order decided node by node, as nobuco does.
   int64_t node_by_node_cost = 0;
   int64_t node_by_node_count = 0;
   int64_t count = 0;

@@ -24,7 +24,7 @@ struct ConvertResult {
   std::vector<ImportProblem> errors;  // rule refusals and import errors
   std::unique_ptr<Graph> graph;       // the final TF-level graph (null when errors exist)
   std::vector<std::pair<std::string, std::string>> dumps;  // (stage, text IR)
-  // Transposes when order is decided node by node (the seed tool's way), and as solved.
+  // Transposes when order is decided node by node (nobuco's way), and as solved.
   TransposeStats transposes_node_by_node;
   TransposeStats transposes;
   SolveStats solve;
