@@ -104,7 +104,7 @@ void register_space_depth_rules(Registry& registry) {
       {Direction::kToSpace, false, "block_size", "DepthToSpace"}, "depth_to_space");
   // nn.PixelUnshuffle and nn.PixelShuffle keep the factor under the name of the function's
   // argument, so one rule serves the module, the function and the aten op.
-  const std::string interleave = " (+ channel interleave, folded into an adjacent conv)";
+  const std::string interleave = " + a channel interleave, unless a conv beside it takes it";
   add(registry,
       {"torch.nn.modules.pixelshuffle.PixelUnshuffle", "torch.nn.functional.pixel_unshuffle",
        "torch.pixel_unshuffle", "aten.pixel_unshuffle.default"},
