@@ -197,6 +197,8 @@ def _convert(opts: argparse.Namespace) -> int:
         check_output_path(opts.out, _SUFFIXES)
         if opts.float16 and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --float16 applies to .tflite output only")
+        # The first sign of life, before the seconds importing torch and the model take.
+        print(f"ferry: loading {opts.model}…", file=sys.stderr, flush=True)
         model = _load_model(opts.model, module_name, attr)
     except (_BadInput, ValueError) as e:
         print(e, file=sys.stderr)
@@ -231,7 +233,8 @@ def _convert(opts: argparse.Namespace) -> int:
             with atomic_path(opts.out) as tmp:
                 keras_model.save(tmp)
     except ferry.ConversionError as e:
-        print(f"ferry: {e}", file=sys.stderr)
+        text = str(e)
+        print(text if text.startswith("ferry:") else f"ferry: {text}", file=sys.stderr)
         return 1
     print(f"wrote {opts.out}")
     return 0

@@ -283,8 +283,8 @@ class FerryInputCheck(keras.layers.Layer):
         ):
             return tf.identity(x)
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
+    def compute_output_spec(self, x: Any) -> Any:
+        return keras.KerasTensor(x.shape, dtype=x.dtype)  # any dtype, unchanged
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "expected": self.expected, "input_name": self.input_name}

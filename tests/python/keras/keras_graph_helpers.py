@@ -82,3 +82,8 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: float = 1e-5) ->
         np.testing.assert_array_equal(actual, expected)
     else:
         np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
+
+
+def graph_layers(model: Any) -> list[Any]:
+    """The model's layers less the input checks every converted model starts with."""
+    return [layer for layer in model.layers if type(layer).__name__ != "FerryInputCheck"]

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import torch
 import torch.nn.functional as F
-from keras_graph_helpers import GraphMaker, assert_close, run
+from keras_graph_helpers import GraphMaker, assert_close, graph_layers, run
 
 from ferry.keras import FerryOp, FerryUserOp, build_keras_model
 
@@ -71,7 +71,7 @@ def test_small_model_saves_loads_and_exports(tmp_path) -> None:
     x = f32(2, 10, 10, 3)
     expected = small_cnn_reference(x, w)
     assert_close(run(build.model, [x]), expected)
-    assert [layer.name for layer in build.model.layers] == [
+    assert [layer.name for layer in graph_layers(build.model)] == [
         "image",
         "features.0",
         "features.1",
@@ -84,7 +84,9 @@ def test_small_model_saves_loads_and_exports(tmp_path) -> None:
     build.model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")  # safe mode
     assert_close(run(loaded, [x]), expected)
-    assert [layer.name for layer in loaded.layers] == [layer.name for layer in build.model.layers]
+    assert [layer.name for layer in graph_layers(loaded)] == [
+        layer.name for layer in graph_layers(build.model)
+    ]
 
     build.model.export(str(tmp_path / "saved"), verbose=False)
     restored = tf.saved_model.load(str(tmp_path / "saved"))
@@ -187,7 +189,7 @@ def test_constant_subgraphs_are_folded() -> None:
     c = g.op("exp", [g.const(np.zeros(3, np.float32))], (3,))
     y = g.op("add", [x, c], (3,))
     build = build_keras_model(g.graph([y]))
-    assert [type(layer).__name__ for layer in build.model.layers] == [
+    assert [type(layer).__name__ for layer in graph_layers(build.model)] == [
         "InputLayer",
         "FerryOp",
         "Identity",
@@ -242,7 +244,7 @@ def test_layer_names_follow_scopes_and_are_sanitised() -> None:
         t = g.op("relu", [s], (1, 4, 4, 2))
         return build_keras_model(g.graph([t], ["out:0"]))
 
-    names = [layer.name for layer in make().model.layers]
+    names = [layer.name for layer in graph_layers(make().model)]
     assert names == [
         "in_put",
         "enc_block.conv.pad",
@@ -254,8 +256,8 @@ def test_layer_names_follow_scopes_and_are_sanitised() -> None:
         "relu",
         "out_0",
     ]
-    assert [layer.name for layer in make().model.layers] == names
-    assert all(isinstance(layer, FerryOp) for layer in make().model.layers[6:8])
+    assert [layer.name for layer in graph_layers(make().model)] == names
+    assert all(isinstance(layer, FerryOp) for layer in graph_layers(make().model)[6:8])
 
 
 class _ArgumentsWrapper:
@@ -281,7 +283,7 @@ def test_wrapped_user_layer_is_used_directly(tmp_path) -> None:
     z = g.op("user", [y], (2, 3), attrs={"converter": 1}, scope="scaler")
     scale = _Scale(name="scale")
     build = build_keras_model(g.graph([z]), user_callables={1: _ArgumentsWrapper(scale, 3.0)})
-    assert [layer.name for layer in build.model.layers] == ["x0", "scale", "out0"]
+    assert [layer.name for layer in graph_layers(build.model)] == ["x0", "scale", "out0"]
     xv = f32(2, 3)
     assert_close(run(build.model, [xv]), xv * 9)
     build.model.save(tmp_path / "m.keras")

@@ -62,7 +62,26 @@ FLOOR_A = np.array([1.0, -1.0, 7.5, -7.5, 5.0, -5.0, 0.0, 3.0, -0.3, 1e-3], np.f
 FLOOR_B = np.array([0.1, 0.1, 2.0, 2.0, -3.0, -3.0, 2.0, 0.0, 0.7, -1e-4], np.float32)
 X = f32(2, 3, 4)
 
+
+def _space_to_depth_ref(x: np.ndarray, r: int) -> np.ndarray:
+    """tf.nn.space_to_depth by its definition: channel (dy*r + dx)*C + c."""
+    n, h, w, c = x.shape
+    y = x.reshape(n, h // r, r, w // r, r, c).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, h // r, w // r, r * r * c)
+
+
+def _depth_to_space_ref(x: np.ndarray, r: int) -> np.ndarray:
+    n, h, w, c = x.shape
+    y = x.reshape(n, h, w, r, r, c // (r * r)).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, h * r, w * r, c // (r * r))
+
+
+NHWC = f32(2, 4, 6, 3)
 CASES = [
+    Case("space_to_depth", [NHWC], {"block_size": 2}, lambda x: _space_to_depth_ref(x, 2)),
+    Case(
+        "depth_to_space", [f32(2, 2, 3, 12)], {"block_size": 2}, lambda x: _depth_to_space_ref(x, 2)
+    ),
     Case(
         "pad",
         [X],
