@@ -34,25 +34,6 @@ Value* typed(Graph& g, const std::string& op, std::vector<Value*> in, Shape shap
   return v;
 }
 
-// An lstm/gru node over x [B, T, F] with `units` H; all its outputs become graph outputs.
-void recurrent(Graph& g, const std::string& op, std::vector<Value*> inputs, int64_t units,
-               bool bidirectional) {
-  Attrs attrs;
-  attrs.set("units", units);
-  attrs.set("bidirectional", bidirectional);
-  const Shape xs = inputs[0]->shape;
-  Node* n = g.add_node(op, std::move(inputs), std::move(attrs));
-  n->scope = "encoder.rnn";
-  const int64_t dirs = bidirectional ? 2 : 1, states = op == "lstm" ? 2 : 1;
-  std::vector<Value*> outs{g.add_value(DType::kFloat32, {xs[0], xs[1], dirs * units})};
-  for (int64_t i = 0; i < dirs * states; ++i)
-    outs.push_back(g.add_value(DType::kFloat32, {xs[0], units}));
-  for (Value* v : outs) {
-    g.add_output_to(n, v);
-    g.outputs.push_back(v);
-  }
-}
-
 void lstm(Graph& g) {
   Value* x = input(g, {2, 3, 4});
   recurrent(g, "lstm",

@@ -3,6 +3,8 @@
 // A small TF-level graph exercising the writer: conv (+ batch norm + relu to fold and fuse),
 // two identical constants (stored once), an unfused add, a reshape and a dense layer.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -56,6 +58,26 @@ inline void build_tiny_graph(Graph& g, const std::string& op_after = "add") {
       tiny_op(g, "dense", {f, tiny_const(g, {48, 5}, 0.0f), tiny_const(g, {5}, 0.0f)}, {1, 5});
   g.outputs.push_back(d);
   g.output_names.push_back("logits");
+}
+
+// An lstm/gru node over x [B, T, F] with `units` H, its outputs made graph outputs in order.
+inline std::vector<Value*> recurrent(Graph& g, const std::string& op, std::vector<Value*> inputs,
+                                     int64_t units, bool bidirectional) {
+  Attrs attrs;
+  attrs.set("units", units);
+  attrs.set("bidirectional", bidirectional);
+  const Shape xs = inputs[0]->shape;
+  Node* n = g.add_node(op, std::move(inputs), std::move(attrs));
+  n->scope = "encoder.rnn";
+  const int64_t dirs = bidirectional ? 2 : 1, states = op == "lstm" ? 2 : 1;
+  std::vector<Value*> outs{g.add_value(DType::kFloat32, {xs[0], xs[1], dirs * units})};
+  for (int64_t i = 0; i < dirs * states; ++i)
+    outs.push_back(g.add_value(DType::kFloat32, {xs[0], units}));
+  for (Value* v : outs) {
+    g.add_output_to(n, v);
+    g.outputs.push_back(v);
+  }
+  return outs;
 }
 
 }  // namespace ferry::tflite

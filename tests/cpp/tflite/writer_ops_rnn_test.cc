@@ -10,26 +10,6 @@
 namespace ferry::tflite {
 namespace {
 
-// An lstm/gru node over x [B, T, F] with `units` H, its outputs made graph outputs in order.
-std::vector<Value*> recurrent(Graph& g, const std::string& op, std::vector<Value*> inputs,
-                              int64_t units, bool bidirectional) {
-  Attrs attrs;
-  attrs.set("units", units);
-  attrs.set("bidirectional", bidirectional);
-  const Shape xs = inputs[0]->shape;
-  Node* n = g.add_node(op, std::move(inputs), std::move(attrs));
-  n->scope = "encoder.rnn";
-  const int64_t dirs = bidirectional ? 2 : 1, states = op == "lstm" ? 2 : 1;
-  std::vector<Value*> outs{g.add_value(DType::kFloat32, {xs[0], xs[1], dirs * units})};
-  for (int64_t i = 0; i < dirs * states; ++i)
-    outs.push_back(g.add_value(DType::kFloat32, {xs[0], units}));
-  for (Value* v : outs) {
-    g.add_output_to(n, v);
-    g.outputs.push_back(v);
-  }
-  return outs;
-}
-
 const std::set<std::string> kUnrolledOps = {
     "FULLY_CONNECTED", "STRIDED_SLICE", "SPLIT",         "ADD",    "SUB", "MUL",
     "LOGISTIC",        "TANH",          "CONCATENATION", "RESHAPE"};
