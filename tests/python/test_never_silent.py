@@ -329,3 +329,15 @@ def test_importing_the_keras_back_end_prints_no_tensorflow_start_up_noise():
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr
+
+
+def test_a_large_model_shows_a_progress_bar_over_its_checks(capsys):
+    class Deep(nn.Module):
+        def forward(self, x):
+            for i in range(260):
+                x = torch.tanh(x * 0.9 + i * 1e-3)
+            return x
+
+    ferry.pytorch_to_tflite(Deep(), [torch.rand(2, 8)])
+    err = capsys.readouterr().err
+    assert "ferry: checking" in err and "call" in err
