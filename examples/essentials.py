@@ -46,7 +46,9 @@ def register_nobuco_converter() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--user-converter", action="store_true", help="use the hardsigmoid converter from nobuco's README"
+        "--user-converter",
+        action="store_true",
+        help="use the hardsigmoid converter from nobuco's README",
     )
     parser.add_argument("--out", default=os.path.join("out", "essentials.keras"))
     opts = parser.parse_args()
