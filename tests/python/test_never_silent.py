@@ -295,6 +295,15 @@ def test_another_batch_size_fails_at_the_input_with_a_message():
         ferry.tflite.run_tflite(data, [np.zeros((3, 16, 16, 3), np.float32)])
 
 
+def test_the_saved_model_signature_shows_the_traced_batch(tmp_path):
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)).eval()
+    keras_model = ferry.pytorch_to_keras(module, [torch.rand(2, 3, 8, 8)], verbose=False)
+    keras_model.export(str(tmp_path / "saved"), verbose=False)
+    serve = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+    (spec,) = serve.structured_input_signature[1].values()
+    assert tuple(spec.shape) == (2, 8, 8, 3)
+
+
 # --- what is printed ----------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import tree
 
 from ferry.keras.layers import (
     ABSENT,
@@ -60,6 +61,24 @@ def build_keras_model(
     return _Builder(graph, user_callables or {}).build(model_name)
 
 
+def _export_at_traced_size(model: keras.Model) -> None:
+    """`model.export()` signs SavedModels with the batch dimension left free; the converted
+    graph runs at the traced size only, so its signature says that size (an explicit
+    `input_signature` still wins)."""
+    export = model.export
+
+    def export_traced(filepath: Any, format: str = "tf_saved_model", **kwargs: Any) -> Any:
+        if format == "tf_saved_model" and kwargs.get("input_signature") is None:
+            kwargs["input_signature"] = [
+                tree.map_structure(
+                    lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name), model._inputs_struct
+                )
+            ]
+        return export(filepath, format=format, **kwargs)
+
+    model.export = export_traced
+
+
 def _plain(value: Any) -> Any:
     """Attribute values as JSON-able Python (the core may hand over numpy scalars)."""
     if isinstance(value, np.ndarray):
@@ -108,6 +127,7 @@ class _Builder:
             outputs=outputs[0] if len(outputs) == 1 else outputs,
             name=model_name,
         )
+        _export_at_traced_size(model)
         return KerasBuild(model, dict(self.tensors))
 
     def _input(self, i: int, vid: int) -> KerasTensor:
