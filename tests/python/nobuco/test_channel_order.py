@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from models.gru_conv1d import GruTwoConv1d
 
 import ferry as nobuco
@@ -86,27 +87,19 @@ def test_one_transpose_serves_both_convolutions(module):
     assert summary.exact
 
 
-def test_the_readme_hint_is_honoured_where_it_costs():
-    # Forcing TensorFlow order on a tensor the solver would leave alone: the hint must win.
-    class HintBeforeFlatten(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(12, 8, kernel_size=1)
-
-        def forward(self, x):
-            x = force_tensorflow_order(x)
-            return self.conv(x).flatten(1)
-
-    hinted = nobuco.layout_summary(
-        HintBeforeFlatten().eval(), readme_inputs(), inputs_channel_order=ChannelOrder.PYTORCH
+def test_the_readme_hint_constrains_the_order_of_its_input(capsys):
+    # The user's converter is a node whose FORCE_TENSORFLOW_ORDER strategy the layout stage
+    # honours: its operand is channels-last once the order is solved.
+    nobuco.pytorch_to_keras(
+        ReadmeHinted().eval(),
+        readme_inputs(),
+        inputs_channel_order=ChannelOrder.PYTORCH,
+        dump_ir=True,
+        verbose=False,
     )
-
-    class NoHint(HintBeforeFlatten):
-        def forward(self, x):
-            return self.conv(x).flatten(1)
-
-    plain = nobuco.layout_summary(
-        NoHint().eval(), readme_inputs(), inputs_channel_order=ChannelOrder.PYTORCH
-    )
-    assert hinted.transposes >= plain.transposes
-    assert hinted.transposes >= 1
+    layout = capsys.readouterr().err.split("--- IR after layout ---")[1].split("--- IR after")[0]
+    (user,) = [line for line in layout.splitlines() if "= user(" in line]
+    assert 'strategy="force_tensorflow_order"' in user, user
+    operand = re.search(r"user\((%\w+)", user).group(1)
+    producer = next(x for x in layout.splitlines() if x.strip().startswith(operand + ":"))
+    assert "channels_last" in producer, layout
