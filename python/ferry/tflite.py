@@ -15,22 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from ferry.api import (
+from ferry.converters import ChannelOrder
+from ferry.core_bridge import CoreResult, TfliteRequest
+from ferry.errors import ConversionError, ValidationError
+from ferry.pipeline import (
     Conversion,
     OrderSpec,
     check_options,
     convert_trace,
-    judge,
     model_name,
     refuse_trace_shape,
-    show_report,
-    stop_on_failure,
-    summary,
     trace_model,
 )
-from ferry.converters import ChannelOrder
-from ferry.core_bridge import CoreResult, TfliteRequest
-from ferry.errors import ConversionError, ValidationError
 from ferry.progress import Progress, Verbosity
 from ferry.quiet import quiet_stderr
 from ferry.trace.model import Trace
@@ -41,6 +37,7 @@ from ferry.validate.compare import (
     compare,
     model_inputs,
 )
+from ferry.verdict import judge, show_report, stop_on_failure, summary
 
 PLACEMENTS = ("auto", "inline", "external")
 

@@ -202,7 +202,7 @@ def test_a_report_that_cannot_be_written_never_costs_the_model(monkeypatch, tmp_
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("ferry.api.write_html", broken)
+    monkeypatch.setattr("ferry.verdict.write_html", broken)
     with pytest.warns(UserWarning, match="disk full"):
         model = ferry.pytorch_to_keras(
             ConvHardsigmoidConv().eval(), [image()], save_trace_html=str(tmp_path / "t.html")

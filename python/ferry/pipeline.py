@@ -1,0 +1,204 @@
+"""The steps every way out of Ferry shares: checking the arguments before any work, tracing,
+and the core. The back ends (`ferry.api` for Keras, `ferry.tflite`) plug in after them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ferry.converters import ChannelOrder, disabled_rule_names
+from ferry.core_bridge import CoreResult, TfliteRequest, run_core
+from ferry.errors import ConversionError
+from ferry.progress import Progress, check_verbose
+from ferry.trace import trace_module
+from ferry.trace.model import Trace
+
+OrderSpec = ChannelOrder | Sequence[ChannelOrder | None] | dict[int, ChannelOrder] | None
+MISMATCH_POLICIES = ("raise", "warn")
+
+
+def _orders(spec: OrderSpec, count: int, default: str, what: str) -> list[str]:
+    def one(order: ChannelOrder | None) -> str:
+        if order is None:
+            return default
+        if not isinstance(order, ChannelOrder):
+            raise TypeError(
+                f"ferry: {what} must be a ferry.ChannelOrder (or a list of them), got {order!r}"
+            )
+        return order.value
+
+    if spec is None or isinstance(spec, (ChannelOrder, str)):
+        return [one(spec)] * count
+    if isinstance(spec, dict):
+        return [one(spec.get(i)) for i in range(count)]
+    items = list(spec)
+    if len(items) != count:
+        raise ValueError(f"ferry: {what} lists {len(items)} orders for {count} tensors")
+    return [one(o) for o in items]
+
+
+def _check_input_shapes(input_shapes: Any, trace: Trace) -> None:
+    if not input_shapes:
+        return
+    for key, shape in input_shapes.items():
+        if any(d is None for d in shape):
+            raise NotImplementedError(
+                "ferry: dynamic dimensions (None in input_shapes) are not supported yet; "
+                "convert with the static shape of the example input"
+            )
+        actual = tuple(key.shape) if isinstance(key, torch.Tensor) else None
+        if actual is not None and tuple(shape) != actual:
+            raise ValueError(
+                f"ferry: input_shapes gives {tuple(shape)} for an input of shape {actual}"
+            )
+
+
+# --- checks before any work -----------------------------------------------------------------
+
+# Modules whose forward computes something else in training mode (and may update state).
+_TRAINING_BEHAVIOUR: tuple[tuple[type, str], ...] = (
+    (
+        torch.nn.modules.batchnorm._BatchNorm,
+        "normalises with batch statistics and updates its running statistics",
+    ),
+    (torch.nn.modules.dropout._DropoutNd, "drops values at random"),
+    (torch.nn.MultiheadAttention, "applies attention dropout"),
+    (torch.nn.RNNBase, "applies dropout between layers"),
+)
+
+
+def check_eval_mode(model: Any) -> None:
+    """Refuses a model whose modules would compute differently in training mode, naming every
+    one at once, before anything runs (running it would update BatchNorm's statistics)."""
+    if not isinstance(model, torch.nn.Module):
+        model = getattr(model, "__self__", None)
+        if not isinstance(model, torch.nn.Module):
+            return
+    found = []
+    for path, module in model.named_modules():
+        if not module.training:
+            continue
+        for cls, effect in _TRAINING_BEHAVIOUR:
+            if isinstance(module, cls) and _acts_in_training(module):
+                found.append(f"{path or '(the model)'} ({type(module).__name__}: {effect})")
+                break
+    if found:
+        raise ConversionError(
+            "ferry: the model is in training mode, where these modules compute something "
+            "else than at inference: " + "; ".join(found) + ". Call model.eval() before "
+            "converting; nothing was run."
+        )
+
+
+def _acts_in_training(module: torch.nn.Module) -> bool:
+    if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    if isinstance(module, (torch.nn.MultiheadAttention, torch.nn.RNNBase)):
+        layers = getattr(module, "num_layers", 2)
+        return module.dropout > 0 and layers > 1
+    return True
+
+
+def check_options(
+    tolerance: Any, on_mismatch: Any, verbose: Any, save_trace_html: bool | str
+) -> str | None:
+    """Checks options that need no model; returns the HTML report's path, if one is wanted."""
+    check_tolerance(tolerance)
+    if on_mismatch not in MISMATCH_POLICIES:
+        raise ValueError(
+            f"ferry: on_mismatch must be one of {', '.join(map(repr, MISMATCH_POLICIES))}, "
+            f"got {on_mismatch!r}"
+        )
+    check_verbose(verbose)
+    if not save_trace_html:
+        return None
+    path = save_trace_html if isinstance(save_trace_html, (str, os.PathLike)) else "trace.html"
+    from ferry.files import check_output_path
+
+    return check_output_path(os.fspath(path), (".html", ".htm"))
+
+
+def check_tolerance(tolerance: Any) -> None:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise ValueError(
+            f"ferry: validation_tolerance must be a non-negative number, got {tolerance!r}"
+        )
+
+
+def refuse_trace_shape(trace_shape: bool) -> None:
+    if trace_shape:
+        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+
+
+# --- trace and core -------------------------------------------------------------------------
+
+
+@dataclass
+class Conversion:
+    """One conversion in progress: what every back end reads."""
+
+    trace: Trace
+    result: CoreResult
+    name: str
+    progress: Progress
+    backend: str  # "keras" or "tflite"
+
+
+def trace_model(
+    model: Any,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    input_shapes: Any,
+    input_names: list[str] | None,
+    output_names: list[str] | None,
+    progress: Progress,
+) -> Trace:
+    check_eval_mode(model)
+    with progress.stage("tracing", model_name(model)):
+        trace = trace_module(
+            model, args, kwargs, input_names=input_names, output_names=output_names
+        )
+    _check_input_shapes(input_shapes, trace)
+    return trace
+
+
+def convert_trace(
+    trace: Trace,
+    inputs_channel_order: OrderSpec,
+    outputs_channel_order: OrderSpec,
+    dump_ir: bool | None,
+    progress: Progress,
+    tflite: TfliteRequest | None = None,
+    identity_users: dict[int, str] | None = None,
+) -> CoreResult:
+    in_orders = _orders(inputs_channel_order, len(trace.inputs), "pytorch", "inputs_channel_order")
+    out_orders = _orders(
+        outputs_channel_order, len(trace.output_refs()), "as_is", "outputs_channel_order"
+    )
+    keep = dump_ir if dump_ir is not None else bool(os.environ.get("FERRY_DUMP_IR"))
+    stage = "converting and writing .tflite" if tflite is not None else "converting"
+    with progress.stage(stage, f"({len(trace.nodes)} traced calls)"):
+        result = run_core(
+            trace,
+            disabled=disabled_rule_names(),
+            input_orders=in_orders,
+            output_orders=out_orders,
+            keep_dumps=keep,
+            tflite=tflite,
+            identity_users=identity_users,
+        )
+    if keep:
+        for stage_name, text in result.dumps:
+            print(f"--- IR after {stage_name} ---\n{text}", file=sys.stderr)
+    return result
+
+
+def model_name(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__name__", "model")
