@@ -171,6 +171,58 @@ void set_output_reshaped(LowerContext& ctx, Value* y, size_t i) {
   ctx.set_output(i, y);
 }
 
+std::vector<int64_t> split_sizes(int64_t size, int64_t split_size) {
+  if (split_size < 0 || (split_size == 0 && size > 0)) {
+    throw LowerError("split_size must be positive, got " + std::to_string(split_size));
+  }
+  if (size == 0) return {0};
+  std::vector<int64_t> sizes(static_cast<size_t>((size + split_size - 1) / split_size), split_size);
+  sizes.back() = size - split_size * static_cast<int64_t>(sizes.size() - 1);
+  return sizes;
+}
+
+std::vector<int64_t> chunk_sizes(int64_t size, int64_t chunks) {
+  if (chunks <= 0) throw LowerError("chunk expects a positive number of chunks");
+  // An empty dim comes back as `chunks` empty pieces, unlike split's one.
+  if (size == 0) return std::vector<int64_t>(static_cast<size_t>(chunks), 0);
+  return split_sizes(size, std::max<int64_t>((size + chunks - 1) / chunks, 1));
+}
+
+std::vector<int64_t> piece_offsets(const std::vector<int64_t>& sizes, int64_t size) {
+  std::vector<int64_t> offsets;
+  int64_t at = 0;
+  for (int64_t s : sizes) {
+    if (s < 0) throw LowerError("split sizes must not be negative");
+    offsets.push_back(at);
+    at += s;
+  }
+  if (at != size) {
+    throw LowerError("split sizes add up to " + std::to_string(at) + " for a dim of size " +
+                     std::to_string(size));
+  }
+  return offsets;
+}
+
+Shape unsqueezed(const Shape& shape, int64_t axis) {
+  Shape out = shape;
+  out.insert(out.begin() + axis, 1);
+  return out;
+}
+
+Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin, int64_t end) {
+  if (begin == 0 && end == x->shape[axis]) return x;
+  std::vector<int64_t> begins(x->rank(), 0), ends = x->shape, strides(x->rank(), 1);
+  begins[axis] = begin;
+  ends[axis] = end;
+  Shape shape = x->shape;
+  shape[axis] = end - begin;
+  Attrs attrs;
+  attrs.set("begin", std::move(begins));
+  attrs.set("end", std::move(ends));
+  attrs.set("strides", std::move(strides));
+  return ctx.emit("slice", {x}, std::move(attrs), x->dtype, std::move(shape));
+}
+
 std::string self_arg(const LowerContext& ctx) {
   for (const char* name : {"input", "self", "arg0"}) {
     if (ctx.has_tensor(name) || ctx.attrs().has(name)) return name;

@@ -46,6 +46,20 @@ Value* typed_scalar(LowerContext& ctx, double value, DType dtype);
 // The same for a Python int, which stays exact in an int64 constant even above 2^53.
 Value* typed_int_scalar(LowerContext& ctx, int64_t value, DType dtype);
 
+// Splitting and stacking. Sizes of the pieces `split(split_size)` cuts a dim of `size` into:
+// full pieces and a shorter last one (one empty piece for an empty dim, as PyTorch returns).
+std::vector<int64_t> split_sizes(int64_t size, int64_t split_size);
+// The pieces of `chunk(chunks)`: PyTorch splits by ceil(size / chunks), so it may return fewer
+// than `chunks` pieces (but `chunks` empty ones for an empty dim).
+std::vector<int64_t> chunk_sizes(int64_t size, int64_t chunks);
+// Where each piece starts; throws LowerError unless the sizes add up to `size`.
+std::vector<int64_t> piece_offsets(const std::vector<int64_t>& sizes, int64_t size);
+// x's shape with a unit dim inserted at `axis` (in [0, rank]).
+Shape unsqueezed(const Shape& shape, int64_t axis);
+// A full-rank `slice` of x keeping [begin, end) of `axis`; x itself when that is all of it.
+// A static slice, so the back ends write it as a slice, never a gather.
+Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin, int64_t end);
+
 // The argument a call's main tensor is bound to: `input` for torch functions and methods,
 // `self` in aten schemas (the tracer keeps schema names there), `arg0` when the tracer could
 // only bind positionally.

@@ -11,6 +11,7 @@ void register_all(Registry& registry) {
   register_pool_rules(registry);
   register_shape_rules(registry);
   register_index_rules(registry);
+  register_split_rules(registry);
   register_reduce_rules(registry);
   register_user_rules(registry);
   register_resize_rules(registry);

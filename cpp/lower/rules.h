@@ -14,6 +14,7 @@ void register_norm_rules(Registry& registry);
 void register_pool_rules(Registry& registry);
 void register_shape_rules(Registry& registry);
 void register_index_rules(Registry& registry);
+void register_split_rules(Registry& registry);
 void register_reduce_rules(Registry& registry);
 void register_user_rules(Registry& registry);
 void register_resize_rules(Registry& registry);
