@@ -77,6 +77,79 @@ void lower_linear(LowerContext& ctx) {
   ctx.set_output(0, y);
 }
 
+// The float `name` argument, `fallback` when absent or None.
+double float_attr(const Attrs& attrs, const std::string& name, double fallback) {
+  return attrs.is_none(name) ? fallback : attrs.get_float(name);
+}
+
+// A float32 copy of a constant multiplied by `factor` (the data itself when factor is 1), so a
+// scale folds into a Dense kernel or bias; nullptr for other dtypes, which keep a `mul` op.
+std::shared_ptr<const TensorData> scaled_constant(const std::shared_ptr<const TensorData>& data,
+                                                  double factor) {
+  if (factor == 1.0) return data;
+  if (data->dtype() != DType::kFloat32) return nullptr;
+  auto out = std::make_shared<TensorData>(DType::kFloat32, data->shape());
+  const float* src = data->as<float>();
+  float* dst = out->mutable_as<float>();
+  for (int64_t i = 0; i < data->size(); ++i) dst[i] = static_cast<float>(src[i] * factor);
+  return out;
+}
+
+// v * factor, or v itself when factor is 1.
+Value* scale(LowerContext& ctx, Value* v, double factor) {
+  if (factor == 1.0) return v;
+  return ctx.emit("mul", {v, typed_scalar(ctx, factor, v->dtype)}, {}, v->dtype, v->shape);
+}
+
+// The bias of a Dense layer for `beta * input` when input is a constant of the output's last
+// size (shape [N] or [1, N]); nullptr when it cannot be one.
+std::shared_ptr<const TensorData> dense_bias(Value* input, int64_t n, double beta) {
+  if (!input->is_constant() || input->rank() == 0 || input->shape.back() != n) return nullptr;
+  if (num_elements(input->shape) != n) return nullptr;
+  auto scaled = scaled_constant(input->constant, beta);
+  return scaled ? scaled->reshaped({n}) : nullptr;
+}
+
+// addmm / baddbmm: beta * input + alpha * (m1 @ m2). As in PyTorch, beta = 0 ignores input
+// (NaN and inf in it included). A constant 2-D m2 (GPT-2's Conv1D) becomes a Dense layer with
+// alpha folded into its kernel and, when input is a row of constants, beta * input as its bias.
+void lower_addmm(LowerContext& ctx, const std::string& m1_arg, const std::string& m2_arg) {
+  Value* input = ctx.in(self_arg(ctx));
+  Value* m1 = ctx.in(m1_arg);
+  Value* m2 = ctx.in(m2_arg);
+  const Attrs& attrs = ctx.attrs();
+  const double beta = float_attr(attrs, "beta", 1.0);
+  const double alpha = float_attr(attrs, "alpha", 1.0);
+  const size_t rank = m1_arg == "mat1" ? 2 : 3;
+  if (m1->rank() != rank || m2->rank() != rank) {
+    throw LowerError(ctx.node().op + " expects " + std::to_string(rank) + "-D matrices, got " +
+                     std::to_string(m1->rank()) + "-D and " + std::to_string(m2->rank()) + "-D");
+  }
+  const Shape& out_shape = ctx.torch_output().shape;
+  const DType dtype = ctx.torch_output().dtype;
+  Value* product = nullptr;
+  std::shared_ptr<const TensorData> kernel =
+      rank == 2 && m2->is_constant() ? scaled_constant(m2->constant, alpha) : nullptr;
+  if (kernel) {
+    std::shared_ptr<const TensorData> bias =
+        beta == 0.0 ? nullptr : dense_bias(input, m2->shape[1], beta);
+    Value* b = bias ? ctx.constant(bias, Layout::kFixed) : nullptr;
+    product = ctx.emit("dense", {m1, ctx.constant(kernel, Layout::kFixed), b}, {}, dtype,
+                       {m1->shape[0], m2->shape[1]});
+    if (bias) {
+      ctx.set_output(0, product);
+      return;
+    }
+  } else {
+    product = scale(ctx, emit_torch_matmul(ctx, m1, m2, false), alpha);
+  }
+  if (beta == 0.0) {
+    ctx.set_output(0, product);
+    return;
+  }
+  ctx.set_output(0, ctx.emit("add", {product, scale(ctx, input, beta)}, {}, dtype, out_shape));
+}
+
 }  // namespace
 
 void register_linear_rules(Registry& registry) {
@@ -88,6 +161,12 @@ void register_linear_rules(Registry& registry) {
                 lower_matmul,
                 "matmul (+ reshape for 1-D operands)"});
   registry.add({{"torch.Tensor.__rmatmul__"}, lower_rmatmul, "matmul"});
+  registry.add({{"torch.addmm", "torch.Tensor.addmm", "aten.addmm.default"},
+                [](LowerContext& ctx) { lower_addmm(ctx, "mat1", "mat2"); },
+                "dense for a constant mat2 (else matmul + mul + add)"});
+  registry.add({{"torch.baddbmm", "torch.Tensor.baddbmm", "aten.baddbmm.default"},
+                [](LowerContext& ctx) { lower_addmm(ctx, "batch1", "batch2"); },
+                "matmul + mul + add"});
 }
 
 }  // namespace ferry

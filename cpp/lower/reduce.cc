@@ -2,6 +2,7 @@
 // always listed explicitly: a TF reduction over `axes: []` reduces nothing, while PyTorch's
 // `dim=None` (and `dim=[]` for sum, mean, amax, amin) means every dim.
 #include <algorithm>
+#include <cstdio>
 
 #include "lower/helpers.h"
 #include "lower/rules.h"
@@ -160,6 +161,34 @@ LowerFn softmax(const std::string& op) {
   };
 }
 
+// F.normalize: x / max(||x||_p, eps) along `dim`, the norm kept as a size-1 dim to broadcast.
+// One rule for the whole function instead of its aten pieces (linalg_vector_norm, clamp_min,
+// expand_as, div) keeps the graph to the ops below.
+void lower_normalize(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  const Attrs& attrs = ctx.attrs();
+  const double p = attrs.is_none("p") ? 2.0 : attrs.get_float("p");
+  const int64_t dim = normalize_axis(attrs.is_none("dim") ? 1 : attrs.get_int("dim"), x->rank());
+  const double eps = attrs.is_none("eps") ? 1e-12 : attrs.get_float("eps");
+  if (!is_floating(x->dtype)) throw LowerError("normalize needs a floating-point input");
+  Value* norm = nullptr;
+  if (p == 2.0) {
+    Value* squares = ctx.emit("mul", {x, x}, {}, x->dtype, x->shape);
+    Value* sum = emit_reduce(ctx, "sum", squares, {dim}, true);
+    norm = ctx.emit("sqrt", {sum}, {}, sum->dtype, sum->shape);
+  } else if (p == 1.0) {
+    Value* magnitudes = ctx.emit("abs", {x}, {}, x->dtype, x->shape);
+    norm = emit_reduce(ctx, "sum", magnitudes, {dim}, true);
+  } else {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", p);
+    throw LowerError(std::string("normalize supports p=1 and p=2, got p=") + shown);
+  }
+  Value* denominator =
+      ctx.emit("maximum", {norm, typed_scalar(ctx, eps, x->dtype)}, {}, x->dtype, norm->shape);
+  ctx.emit_output("div", {x, denominator});
+}
+
 }  // namespace
 
 void register_reduce_rules(Registry& registry) {
@@ -187,6 +216,9 @@ void register_reduce_rules(Registry& registry) {
                                                                 "torch.special.log_softmax",
                                                                 "aten._log_softmax.default"},
        softmax("log_softmax"), "log_softmax"});
+  registry.add({{"torch.nn.functional.normalize"},
+                lower_normalize,
+                "sum (of mul or abs) + sqrt + maximum + div"});
 }
 
 }  // namespace ferry

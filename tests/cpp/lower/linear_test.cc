@@ -113,5 +113,79 @@ TEST(LinearLowering, MismatchedInnerDimsAreRefused) {
   EXPECT_TRUE(has_error(r, "inner dimensions differ (3 and 4)"));
 }
 
+TEST(LinearLowering, AddmmWithConstantWeightIsDense) {
+  // GPT-2's Conv1D: torch.addmm(bias, x.view(-1, nx), weight), weight already [in, out].
+  Call c;
+  c.constant("input", iota({4})).input("mat1", {6, 3}).constant("mat2", iota({3, 4}));
+  auto r = c.run("torch.addmm", {}, {6, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), std::vector<std::string>{"dense"});
+  const Node* dense = find(r, "dense");
+  EXPECT_EQ(dense->inputs[1]->layout, Layout::kFixed);
+  EXPECT_EQ(dense->inputs[1]->shape, (Shape{3, 4}));
+  EXPECT_EQ(dense->inputs[1]->constant->as<float>()[1 * 4 + 2], 6.0f);
+  EXPECT_EQ(dense->inputs[2]->shape, Shape{4});
+
+  // beta and alpha fold into the bias and kernel.
+  Attrs attrs;
+  attrs.set("beta", 0.5);
+  attrs.set("alpha", 2.0);
+  Call d;
+  d.constant("input", iota({1, 4})).input("mat1", {6, 3}).constant("mat2", iota({3, 4}));
+  r = d.run("aten.addmm.default", attrs, {6, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), std::vector<std::string>{"dense"});
+  dense = find(r, "dense");
+  EXPECT_EQ(dense->inputs[1]->constant->as<float>()[1 * 4 + 2], 12.0f);
+  EXPECT_EQ(dense->inputs[2]->constant->as<float>()[3], 1.5f);
+}
+
+TEST(LinearLowering, AddmmWithFullInputAddsAfterDense) {
+  Attrs attrs;
+  attrs.set("beta", 3.0);
+  Call c;
+  c.input("input", {6, 4}).input("mat1", {6, 3}).constant("mat2", iota({3, 4}));
+  auto r = c.run("torch.Tensor.addmm", attrs, {6, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"dense", "mul", "add"}));
+  EXPECT_EQ(find(r, "dense")->inputs.size(), 3u);
+  EXPECT_EQ(find(r, "dense")->inputs[2], nullptr);
+}
+
+TEST(LinearLowering, AddmmWithComputedOperandsIsMatmul) {
+  Attrs attrs;
+  attrs.set("beta", 0.0);
+  attrs.set("alpha", 0.5);
+  Call c;
+  c.input("input", {4}).input("mat1", {6, 3}).input("mat2", {3, 4});
+  auto r = c.run("torch.addmm", attrs, {6, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  // beta = 0 drops input entirely, as PyTorch does (its NaNs do not propagate).
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"matmul", "mul"}));
+
+  Call d;
+  d.input("input", {4}).input("mat1", {6, 3}).input("mat2", {3, 4});
+  r = d.run("torch.addmm", {}, {6, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"matmul", "add"}));
+}
+
+TEST(LinearLowering, BaddbmmIsBatchedMatmul) {
+  Attrs attrs;
+  attrs.set("beta", 2.0);
+  attrs.set("alpha", 0.5);
+  Call c;
+  c.input("input", {2, 5, 6}).input("batch1", {2, 5, 3}).input("batch2", {2, 3, 6});
+  auto r = c.run("torch.baddbmm", attrs, {2, 5, 6});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"matmul", "mul", "mul", "add"}));
+  EXPECT_EQ(find(r, "matmul")->outputs[0]->shape, (Shape{2, 5, 6}));
+
+  Call d;
+  d.input("input", {2, 5, 6}).input("batch1", {5, 3}).input("batch2", {2, 3, 6});
+  r = d.run("aten.baddbmm.default", {}, {2, 5, 6});
+  EXPECT_TRUE(has_error(r, "expects 3-D matrices, got 2-D and 3-D"));
+}
+
 }  // namespace
 }  // namespace ferry

@@ -152,5 +152,29 @@ TEST_F(ReduceTest, EverySpellingIsRegistered) {
   }
 }
 
+TEST_F(ReduceTest, NormalizeDividesByClampedNorm) {
+  Value* x = input(DType::kFloat32, {2, 3, 4});
+  call("torch.nn.functional.normalize", {{"input", x}},
+       attrs({{"p", 2.0}, {"dim", int64_t{-2}}, {"eps", 1e-6}}), {{DType::kFloat32, {2, 3, 4}}});
+  call("torch.nn.functional.normalize", {{"input", x}},
+       attrs({{"p", int64_t{1}}, {"dim", int64_t{2}}, {"eps", 1e-12}}),
+       {{DType::kFloat32, {2, 3, 4}}});
+  ASSERT_EQ(lower_ops(),
+            Ops({"mul", "sum", "sqrt", "maximum", "div", "abs", "sum", "maximum", "div"}));
+  EXPECT_EQ(node(1)->attrs.get_ints("axes"), Ints({1}));
+  EXPECT_TRUE(node(1)->attrs.get_bool("keepdims"));
+  EXPECT_EQ(node(1)->outputs[0]->shape, (Shape{2, 1, 4}));
+  EXPECT_FLOAT_EQ(node(3)->inputs[1]->constant->as<float>()[0], 1e-6f);
+  EXPECT_EQ(node(6)->attrs.get_ints("axes"), Ints({2}));
+}
+
+TEST_F(ReduceTest, NormalizeRefusesOtherP) {
+  Value* x = input(DType::kFloat32, {2, 3});
+  call("torch.nn.functional.normalize", {{"input", x}},
+       attrs({{"p", 3.0}, {"dim", int64_t{1}}, {"eps", 1e-12}}), {{DType::kFloat32, {2, 3}}});
+  lower_ops();
+  expect_error("normalize supports p=1 and p=2, got p=3");
+}
+
 }  // namespace
 }  // namespace ferry

@@ -1,4 +1,5 @@
-"""nn.Linear / F.linear on 2-D and higher-rank input; matmul, `@`, mm, bmm with broadcasting."""
+"""nn.Linear / F.linear on 2-D and higher-rank input; matmul, `@`, mm, bmm with broadcasting;
+addmm (GPT-2's Conv1D) and baddbmm."""
 
 from __future__ import annotations
 
@@ -21,6 +22,33 @@ class Weighted(nn.Module):
 
     def forward(self, x):
         return self.fn(x, self.w)
+
+
+class Conv1D(nn.Module):
+    """GPT-2's projection: `torch.addmm(bias, x.view(-1, nx), weight)`, weight stored [in, out]."""
+
+    def __init__(self, nx: int, nf: int, beta: float = 1.0, alpha: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(nx, nf))
+        self.bias = nn.Parameter(torch.randn(nf))
+        self.beta, self.alpha = beta, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.addmm(
+            self.bias, x.view(-1, x.size(-1)), self.weight, beta=self.beta, alpha=self.alpha
+        )
+        return out.view(*x.shape[:-1], -1)
+
+
+class NanBiasAddmm(nn.Module):
+    """beta=0 ignores the input, NaNs included."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("bias", torch.full((4,), float("nan")))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.bias.addmm(a, b, beta=0)
 
 
 matmul = torch.matmul
@@ -52,6 +80,19 @@ CASES = [
     case("mm", torch.mm, (3, 4), (4, 5)),
     case("bmm", torch.bmm, (2, 3, 4), (2, 4, 5)),
     case("bmm-method", lambda a, b: a.bmm(b), (3, 2, 4), (3, 4, 1)),
+    case("addmm-conv1d", Conv1D(8, 6), (2, 3, 8)),
+    case("addmm-conv1d-scaled", Conv1D(8, 6, beta=0.5, alpha=-2.0), (5, 8)),
+    case("addmm", torch.addmm, (3, 5), (3, 4), (4, 5)),
+    case("addmm-row", lambda i, a, b: i.addmm(a, b, beta=2, alpha=0.5), (1, 5), (3, 4), (4, 5)),
+    case("addmm-beta0-nan", NanBiasAddmm(), (3, 2), (2, 4)),
+    case("baddbmm", torch.baddbmm, (2, 3, 5), (2, 3, 4), (2, 4, 5)),
+    case(
+        "baddbmm-scaled",
+        lambda i, a, b: i.baddbmm(a, b, beta=-1.5, alpha=0.25),
+        (3, 5),
+        (2, 3, 4),
+        (2, 4, 5),
+    ),
     case(
         "attention", lambda q, k: torch.softmax(q @ k.transpose(1, 2), -1) @ k, (2, 3, 4), (2, 5, 4)
     ),

@@ -1,4 +1,4 @@
-"""mean / sum / amax over various dims with keepdim; softmax and log_softmax."""
+"""mean / sum / amax over various dims with keepdim; softmax and log_softmax; F.normalize."""
 
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ CASES = [
     case("log_softmax-module", nn.LogSoftmax(dim=-1), S3),
     case("log_softmax-3d-1", lambda x: x.log_softmax(1), S3),
     case("log_softmax-2d", lambda x: torch.log_softmax(x, -1), S2),
+    case("normalize", F.normalize, S4),
+    case("normalize-last", lambda x: F.normalize(x, dim=-1), S3),
+    case("normalize-p1", lambda x: F.normalize(x, p=1, dim=2), S4),
+    case("normalize-2d-0", lambda x: F.normalize(x, p=2.0, dim=0, eps=1e-3), S2),
+    case("normalize-eps-wins", lambda x: F.normalize(x * 1e-4, dim=1, eps=0.5), S3),
 ]
 
 

@@ -148,6 +148,21 @@ CASES: list[tuple[str, Callable[..., torch.Tensor], list[Spec], list[tuple[str, 
         [ints(0, 9, *S3), ints(0, 9, 2, 7)],
         [("DYNAMIC_UPDATE_SLICE", 1)],
     ),
+    # matrix products with a bias; normalize
+    ("addmm", torch.addmm, [(3, 5), (3, 4), (4, 5)], [("BATCH_MATMUL", 1), ("ADD", 1)]),
+    (
+        "baddbmm",
+        lambda i, a, b: i.baddbmm(a, b, beta=-1.5, alpha=0.25),
+        [(3, 5), (2, 3, 4), (2, 4, 5)],
+        [("BATCH_MATMUL", 1), ("MUL", 1), ("ADD", 1)],
+    ),
+    ("normalize", F.normalize, [(2, 3, 5, 7)], [("SUM", 1), ("SQRT", 1), ("MAXIMUM", 1)]),
+    (
+        "normalize_p1",
+        lambda x: F.normalize(x, p=1, dim=-1, eps=1e-3),
+        [(2, 3, 5, 7)],
+        [("ABS", 1), ("SUM", 1), ("MAXIMUM", 1), ("DIV", 1)],
+    ),
     # rank 5 and 6
     ("add_r5", torch.add, [R5, (1, 3, 1, 5, 1)], [("ADD", 1)]),
     ("sub_r5", torch.sub, [R5, (1, 3, 1, 5, 1)], [("SUB", 3)]),
@@ -226,6 +241,29 @@ def _bn(module: torch.nn.Module) -> torch.nn.Module:
         module.weight.uniform_(0.5, 1.5)
         module.bias.uniform_(-0.5, 0.5)
     return module
+
+
+class _Conv1D(torch.nn.Module):
+    """GPT-2's projection: addmm of a constant bias and a constant [in, out] weight."""
+
+    def __init__(self, beta: float = 1.0, alpha: float = 1.0):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(8, 6))
+        self.bias = torch.nn.Parameter(torch.randn(6))
+        self.beta, self.alpha = beta, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.addmm(self.bias, x.view(-1, 8), self.weight, beta=self.beta, alpha=self.alpha)
+        return y.view(*x.shape[:-1], 6)
+
+
+@pytest.mark.parametrize(
+    ("beta", "alpha"), [(1.0, 1.0), (0.5, -2.0), (0.0, 3.0)], ids=["plain", "scaled", "beta0"]
+)
+def test_addmm_with_constant_weight_is_fully_connected(beta, alpha):
+    ops = run(_Conv1D(beta, alpha), [(2, 3, 8)])
+    assert ("FULLY_CONNECTED", 1) in ops
+    assert not {"BATCH_MATMUL", "MUL", "ADD"} & {name for name, _ in ops}, ops
 
 
 def _conv_ops(data: bytes) -> list[tuple]:
