@@ -196,16 +196,8 @@ def compare(
             worst_rel = max(worst_rel, r)
             ok &= a <= tolerance * scale
         if seen:
-            node = trace.nodes[node_id]
-            report.nodes[node_id] = NodeCheck(
-                node_id,
-                worst_abs,
-                worst_rel,
-                ok,
-                worst_scale,
-                node.op,
-                node.scope,
-                str(node.invoked) if node.invoked else "",
+            report.nodes[node_id] = _node_check(
+                trace, node_id, worst_abs, worst_rel, ok, worst_scale
             )
     _trace_divergence(report, trace, converted)
     return report
@@ -259,18 +251,24 @@ def _trace_divergence(report: ValidationReport, trace: Trace, converted: list[in
 def _unchecked(trace: Trace, nid: int, downstream: NodeCheck) -> NodeCheck:
     """A suspect with no result of its own to compare: the difference shown is the first
     checked call's after it."""
-    node = trace.nodes[nid]
-    return NodeCheck(
-        nid,
-        downstream.max_abs,
-        downstream.max_rel,
-        False,
-        downstream.scale,
-        node.op,
-        node.scope,
-        str(node.invoked) if node.invoked else "",
-        checked=False,
+    return _node_check(
+        trace, nid, downstream.max_abs, downstream.max_rel, False, downstream.scale, checked=False
     )
+
+
+def _node_check(
+    trace: Trace,
+    nid: int,
+    max_abs: float,
+    max_rel: float,
+    ok: bool,
+    scale: float,
+    checked: bool = True,
+) -> NodeCheck:
+    """A check result named as the tree names the call."""
+    node = trace.nodes[nid]
+    invoked = str(node.invoked) if node.invoked else ""
+    return NodeCheck(nid, max_abs, max_rel, ok, scale, node.op, node.scope, invoked, checked)
 
 
 def validate_keras(

@@ -44,6 +44,15 @@ class SliceReLUAssigned(nn.Module):
         return x
 
 
+def convert(module: nn.Module, order: ChannelOrder):
+    return nobuco.pytorch_to_keras(
+        module,
+        [torch.randn(1, 3, 32, 32)],
+        inputs_channel_order=order,
+        outputs_channel_order=order,
+    )
+
+
 def run(module: nn.Module, keras_model, order: ChannelOrder) -> None:
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
@@ -55,12 +64,7 @@ def run(module: nn.Module, keras_model, order: ChannelOrder) -> None:
 
 def test_slice_relu_converts_exactly_without_a_converter():
     module = MyModule().eval()
-    keras_model = nobuco.pytorch_to_keras(
-        module,
-        [torch.randn(1, 3, 32, 32)],
-        inputs_channel_order=ChannelOrder.PYTORCH,
-        outputs_channel_order=ChannelOrder.PYTORCH,
-    )
+    keras_model = convert(module, ChannelOrder.PYTORCH)
     run(module, keras_model, ChannelOrder.PYTORCH)
 
 
@@ -92,12 +96,7 @@ def calls():
 
 def test_a_converter_that_converts_with_another_converter(calls):
     module = MyModule().eval()
-    keras_model = nobuco.pytorch_to_keras(
-        module,
-        [torch.randn(1, 3, 32, 32)],
-        inputs_channel_order=ChannelOrder.PYTORCH,
-        outputs_channel_order=ChannelOrder.PYTORCH,
-    )
+    keras_model = convert(module, ChannelOrder.PYTORCH)
     run(module, keras_model, ChannelOrder.PYTORCH)
     assert len(calls) == 1
     # The SliceReLU call is one user node; its Keras model is part of the converted one.
@@ -116,12 +115,7 @@ def test_reusable_false_calls_the_converter_for_every_call(calls):
             return self.slice_relu(x - 1)
 
     module = Twice().eval()
-    keras_model = nobuco.pytorch_to_keras(
-        module,
-        [torch.randn(1, 3, 32, 32)],
-        inputs_channel_order=ChannelOrder.PYTORCH,
-        outputs_channel_order=ChannelOrder.PYTORCH,
-    )
+    keras_model = convert(module, ChannelOrder.PYTORCH)
     assert len(calls) == 2  # reusable=False: one conversion per call of the same instance
     run(module, keras_model, ChannelOrder.PYTORCH)
 
@@ -129,12 +123,7 @@ def test_reusable_false_calls_the_converter_for_every_call(calls):
 @pytest.mark.parametrize("order", [ChannelOrder.PYTORCH, ChannelOrder.TENSORFLOW])
 def test_the_benchmark_module_is_exact(order):
     module = SliceReLUAssigned()
-    keras_model = nobuco.pytorch_to_keras(
-        module,
-        [torch.randn(1, 3, 32, 32)],
-        inputs_channel_order=order,
-        outputs_channel_order=order,
-    )
+    keras_model = convert(module, order)
     run(module, keras_model, order)
 
 
