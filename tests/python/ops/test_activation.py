@@ -73,5 +73,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_activation(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_activation(case, backend, channels_last):
+    case.check(backend, channels_last)

@@ -89,5 +89,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_conv(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_conv(case, backend, channels_last):
+    case.check(backend, channels_last)

@@ -28,8 +28,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_dropout(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_dropout(case, backend, channels_last):
+    case.check(backend, channels_last)
 
 
 def test_training_mode_is_refused():

@@ -149,5 +149,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_elementwise(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_elementwise(case, backend, channels_last):
+    case.check(backend, channels_last)

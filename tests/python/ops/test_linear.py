@@ -100,5 +100,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_linear(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_linear(case, backend, channels_last):
+    case.check(backend, channels_last)

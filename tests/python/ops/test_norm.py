@@ -64,5 +64,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_norm(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_norm(case, backend, channels_last):
+    case.check(backend, channels_last)

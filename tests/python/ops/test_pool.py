@@ -68,5 +68,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_pool(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_pool(case, backend, channels_last):
+    case.check(backend, channels_last)

@@ -62,5 +62,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_reduce(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_reduce(case, backend, channels_last):
+    case.check(backend, channels_last)

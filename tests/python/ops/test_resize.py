@@ -86,8 +86,8 @@ OTHERS = [
 
 
 @pytest.mark.parametrize(PARAMS, params(GRID + OTHERS))
-def test_resize(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_resize(case, backend, channels_last):
+    case.check(backend, channels_last)
 
 
 # The same calls with the F.interpolate rule off convert through the aten upsample ops, which
@@ -104,9 +104,9 @@ ATEN = [
 
 
 @pytest.mark.parametrize(PARAMS, params(ATEN))
-def test_resize_through_aten(case, channels_last, compare):
+def test_resize_through_aten(case, backend, channels_last):
     with ferry.disabled_rules(F.interpolate):
-        case.run(compare, channels_last)
+        case.check(backend, channels_last)
 
 
 def test_antialias_is_refused():

@@ -127,8 +127,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_shape(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_shape(case, backend, channels_last):
+    case.check(backend, channels_last)
 
 
 def test_expand_to_a_larger_shape(compare):

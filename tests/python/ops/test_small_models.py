@@ -77,5 +77,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_small_model(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_small_model(case, backend, channels_last):
+    case.check(backend, channels_last)

@@ -116,5 +116,5 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_space_depth(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_space_depth(case, backend, channels_last):
+    case.check(backend, channels_last)

@@ -54,8 +54,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(PARAMS, params(CASES))
-def test_split(case, channels_last, compare):
-    case.run(compare, channels_last)
+def test_split(case, backend, channels_last):
+    case.check(backend, channels_last)
 
 
 def test_stack_promotes_its_operands(compare):
