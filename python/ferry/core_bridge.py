@@ -21,6 +21,7 @@ from ferry.converters import (
     registered_name,
     unmatched_converters,
 )
+from ferry.fold import FOLDED_OP, folded_calls
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
@@ -72,6 +73,7 @@ class CoreResult:
     tflite_size: int = 0  # bytes of the .tflite file (in memory or written)
     tflite_external: bool = False  # the large-model layout: weights after the flatbuffer
     tflite_tensors: dict[int, int] = field(default_factory=dict)  # graph value -> tensor
+    folded: list[int] = field(default_factory=list)  # calls computed from constants alone
 
 
 def run_core(
@@ -86,7 +88,8 @@ def run_core(
 ) -> CoreResult:
     """`identity_users`: trace nodes whose user converter is an identity, and the core op
     (an order hint) each becomes instead (the `.tflite` path; see ferry.user_tflite)."""
-    core_trace, core_users, core_to_trace = _to_core(trace, identity_users or {})
+    folded = folded_calls(trace)
+    core_trace, core_users, core_to_trace = _to_core(trace, identity_users or {}, set(folded))
     request = tflite or TfliteRequest()
     raw = _core.convert(
         core_trace,
@@ -125,11 +128,12 @@ def run_core(
         tflite_size=int(raw.get("tflite_size", 0)),
         tflite_external=bool(raw.get("tflite_external", False)),
         tflite_tensors=dict(raw.get("tflite_tensors", [])),
+        folded=folded,
     )
 
 
 def _to_core(
-    trace: Trace, identity_users: dict[int, str]
+    trace: Trace, identity_users: dict[int, str], folded: set[int]
 ) -> tuple[Any, dict[int, UserConverter], list[int]]:
     t = _core.Trace()
     for v in trace.values:
@@ -183,15 +187,11 @@ def _to_core(
         args = _encode_args(trace, node.op, node.args)
         if user is None and node.kind == NodeKind.MODULE and _core.has_rule(node.op):
             args += modules.args(node)
-        if user is None and _is_factory(node, args):
-            args.append(
-                (
-                    "recorded",
-                    [modules.constant(trace.values[node.output_refs()[0].value])],
-                    False,
-                    None,
-                )
-            )
+        if node.id in folded:
+            # The call becomes the values the trace recorded (ferry.fold); its insides stay in
+            # the trace for the report, but the core converts the call as a whole.
+            recorded = [modules.constant(trace.values[r.value]) for r in node.output_refs()]
+            op, user, args = FOLDED_OP, None, [("recorded", recorded, False, None)]
         outputs = [ref.value for ref in node.output_refs()]
         if node.op.endswith("__setitem__"):
             outputs = inplace.setitem_output(trace, node)
@@ -251,17 +251,6 @@ def _value_dtype(trace: Trace, value: Any) -> str:
     raise TypeError(
         f"ferry: {source} a tensor of dtype {value.dtype}, which Ferry does not support "
         f"(TensorFlow Lite has no such tensors); supported: {', '.join(_DTYPE_NAMES.values())}"
-    )
-
-
-def _is_factory(node: TraceNode, args: list[tuple[str, list[int], bool, Any]]) -> bool:
-    """A call that makes a tensor from no tensor (torch.zeros, ...) and has a core rule."""
-    return (
-        node.kind != NodeKind.MODULE
-        and len(node.output_refs()) == 1
-        and not any(tensors for _, tensors, _, _ in args)
-        and _core.has_rule(node.op)
-        and _core.rule_mapping(node.op).startswith("constant")
     )
 
 

@@ -106,6 +106,7 @@ def show_report(
         result.errors,
         report,
         converted_by,
+        result.folded,
     )
     if verbose is True or (verbose == "failures" and _has_failures(result, report)):
         print(render_tree(trace, info, failures_only=verbose == "failures"), file=sys.stdout)

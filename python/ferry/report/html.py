@@ -42,6 +42,7 @@ _LOOKS = {
     "UNSUPPORTED": _Look("✗", "bad", whole=False),
     "FAILED": _Look("✗", "bad", whole=True),
     "INHERITED": _Look("↳", "warn", whole=True),
+    "FOLDED": _Look("◦", "ok", whole=True),
     "UNUSED": _Look("·", "muted", whole=False),
     "INSIDE": _Look("", "plain", whole=False),
 }

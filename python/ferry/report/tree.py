@@ -22,6 +22,7 @@ class NodeStatus(enum.Enum):
     UNSUPPORTED = "no converter"
     FAILED = "conversion failed"
     INHERITED = "inherits error"  # beyond tolerance because an input already was
+    FOLDED = "folded"  # computed from constants alone: the converted model holds its value
     UNUSED = "unused"
     INSIDE = "inside"  # part of a call converted as a whole, or of an unsupported one
 
@@ -43,6 +44,7 @@ _COLORS = {
     NodeStatus.UNSUPPORTED: "\033[31m",
     NodeStatus.FAILED: "\033[31m",
     NodeStatus.INHERITED: "\033[33m",
+    NodeStatus.FOLDED: "\033[36m",
     NodeStatus.UNUSED: "\033[90m",
 }
 _RESET = "\033[0m"
@@ -52,11 +54,12 @@ _MARKS = {
     NodeStatus.UNSUPPORTED: "✗",
     NodeStatus.FAILED: "✗",
     NodeStatus.INHERITED: "↳",
+    NodeStatus.FOLDED: "◦",
     NodeStatus.UNUSED: "·",
 }
 LEGEND = (
     "✓ converted [max abs diff]   ≠ beyond tolerance   ↳ inherits an earlier call's error   "
-    "✗ cannot convert   · unused"
+    "◦ folded (computed from constants)   ✗ cannot convert   · unused"
 )
 
 
@@ -68,6 +71,7 @@ def statuses(
     errors: list[tuple[int, str]],
     report: ValidationReport | None,
     converted_by: dict[int, str],
+    folded: list[int] | None = None,
 ) -> dict[int, NodeInfo]:
     info: dict[int, NodeInfo] = {}
     for nid in converted:
@@ -100,6 +104,11 @@ def statuses(
                 )
     for nid in unused:
         info[nid] = NodeInfo(NodeStatus.UNUSED)
+    for nid in folded or []:
+        # A folded value holds what PyTorch computed; only a live one is checked (by the
+        # calls that read it), so the mark says where it came from, not a difference.
+        if nid not in info or info[nid].status in (NodeStatus.CONVERTED, NodeStatus.UNUSED):
+            info[nid] = NodeInfo(NodeStatus.FOLDED, info[nid].message if nid in info else "")
     for nid, message in unsupported:
         info[nid] = NodeInfo(NodeStatus.UNSUPPORTED, message)
         top = converter_site(trace, nid)
@@ -200,6 +209,7 @@ def render_tree(
         # A call converted as a whole hides its insides; otherwise show how it was split.
         if entry and entry.status in (
             NodeStatus.CONVERTED,
+            NodeStatus.FOLDED,
             NodeStatus.INACCURATE,
             NodeStatus.INHERITED,
             NodeStatus.FAILED,
