@@ -17,8 +17,10 @@
 #include "bindings/arrays.h"
 #include "import/trace.h"
 #include "ir/dump.h"
+#include "layout/op_layout.h"
 #include "lower/rules.h"
 #include "passes/pipeline.h"
+#include "tflite/op_table.h"
 #include "tflite/reader.h"
 #include "tflite/writer.h"
 
@@ -379,6 +381,18 @@ NB_MODULE(_core, m) {
     for (const auto& op : registry().ops()) out.emplace_back(op, registry().find(op)->mapping);
     return out;
   });
+  m.def(
+      "tf_ops",
+      [] {
+        std::vector<std::tuple<std::string, std::string, std::string>> out;
+        const auto& forms = tflite::builtin_forms();
+        for (const auto& [op, cls] : tf_op_layouts()) {
+          auto it = forms.find(op);
+          out.emplace_back(op, layout_class_name(cls), it == forms.end() ? "" : it->second);
+        }
+        return out;
+      },
+      "Every TF-level op: (name, layout class, what the .tflite writer makes of it).");
   m.def(
       "rule_location",
       [](const std::string& op) -> nb::object {

@@ -55,6 +55,32 @@ const std::map<std::string, OpLayout>& table() {
 
 }  // namespace
 
+std::vector<std::pair<std::string, LayoutClass>> tf_op_layouts() {
+  std::vector<std::pair<std::string, LayoutClass>> out;
+  for (const auto& [op, layout] : table()) out.emplace_back(op, layout.cls);
+  return out;
+}
+
+std::string layout_class_name(LayoutClass cls) {
+  switch (cls) {
+    case LayoutClass::kChannelsLast:
+      return "channels-last";
+    case LayoutClass::kPyTorchOrder:
+      return "PyTorch order";
+    case LayoutClass::kElementwise:
+      return "any order (operands share it)";
+    case LayoutClass::kAxes:
+      return "any order (axes remapped)";
+    case LayoutClass::kTranspose:
+      return "absorbs an order change";
+    case LayoutClass::kReshape:
+      return "any order when only unit dims change, else PyTorch order";
+    case LayoutClass::kPassThrough:
+      return "as the user converter declares";
+  }
+  return "?";
+}
+
 OpLayout op_layout(const Node& node) {
   if (node.op == "user") {
     const std::string& strategy = node.attrs.get_string("strategy");

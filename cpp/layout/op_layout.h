@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
@@ -40,6 +41,11 @@ struct OpLayout {
 // `identity` on its `force` hint). Throws std::invalid_argument for an op not in
 // docs/tf_ops.md.
 OpLayout op_layout(const Node& node);
+
+// Every TF-level op with its layout class (for the generated op reference, docs/ops.md).
+std::vector<std::pair<std::string, LayoutClass>> tf_op_layouts();
+// In words, e.g. "channels-last".
+std::string layout_class_name(LayoutClass cls);
 
 // The layout of a kAxes node's output when it works in `mode`, or nullopt when keeping the
 // physical dim order of its input gives neither PyTorch nor channels-last order.

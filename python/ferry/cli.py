@@ -1,6 +1,7 @@
 """Command line: `ferry ops` lists the built-in rules; `ferry convert` converts a model.
 
   ferry ops [FILTER]
+  ferry ops --markdown > docs/ops.md
   ferry convert my_models:make_net --input 1x3x224x224 --out net.keras
   ferry convert my_models:make_net --input 1x3x224x224 --out net.tflite [--float16]
 where `make_net` is a module-level nn.Module class or a function returning a module.
@@ -22,29 +23,13 @@ from typing import Any
 
 from ferry import __version__
 from ferry.files import atomic_path, check_output_path
+from ferry.ops_doc import GROUPS, group, markdown
 
 _SUFFIXES = (".keras", ".tflite")
-
-# `ferry ops` headings, in order. Module classes are told apart by their CamelCase name.
-_GROUPS = ("torch functions", "Tensor methods", "modules", "aten ops", "Ferry's own", "other")
 
 
 class _BadInput(Exception):
     """A one-line `ferry: ...` message for input the command cannot work with."""
-
-
-def _group(op: str) -> str:
-    if op.startswith("torch.Tensor."):
-        return "Tensor methods"
-    if op.startswith("aten."):
-        return "aten ops"
-    if op.startswith("ferry."):
-        return "Ferry's own"
-    if op.rsplit(".", 1)[-1][:1].isupper():
-        return "modules"
-    if op.startswith("torch."):
-        return "torch functions"
-    return "other"
 
 
 def _matches(op: str, pattern: str | None) -> bool:
@@ -59,6 +44,9 @@ def _matches(op: str, pattern: str | None) -> bool:
 def _ops(opts: argparse.Namespace) -> int:
     from ferry import _core  # the rules only: no torch, no TensorFlow
 
+    if opts.markdown:
+        sys.stdout.write(markdown())
+        return 0
     selected = [(op, mapping) for op, mapping in _core.rules() if _matches(op, opts.filter)]
     if not selected:
         print(
@@ -69,8 +57,8 @@ def _ops(opts: argparse.Namespace) -> int:
         return 1
     width = min(max(len(op) for op, _ in selected), 56)
     blocks = []
-    for title in _GROUPS:
-        items = sorted(item for item in selected if _group(item[0]) == title)
+    for title in GROUPS:
+        items = sorted(item for item in selected if group(item[0]) == title)
         if items:
             lines = [f"{title} ({len(items)})"]
             lines += [f"  {op:{width}s} -> {mapping}" for op, mapping in items]
@@ -247,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ops = sub.add_parser("ops", help="list the ops with a built-in rule, and what each becomes")
     ops.add_argument(
         "filter", nargs="?", help="only ops whose name contains this (case-insensitive; or a glob)"
+    )
+    ops.add_argument(
+        "--markdown", action="store_true", help="print the op reference page (docs/ops.md)"
     )
     ops.set_defaults(run=_ops)
     conv = sub.add_parser("convert", help="convert a model to a .keras or .tflite file")
