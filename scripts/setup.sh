@@ -105,6 +105,10 @@ TORCHVISION_PIN="$(pin torchvision)"
 log "installing $TORCHVISION_PIN (--no-deps)"
 pip install --quiet --no-deps "$TORCHVISION_PIN"
 
+TRANSFORMERS_PIN="$(pin transformers)"
+log "installing $TRANSFORMERS_PIN (--no-deps)"
+pip install --quiet --no-deps "$TRANSFORMERS_PIN"
+
 # --- ferry itself (editable; the C++ core is rebuilt in build/py on import) ---------------
 log "installing ferry (editable, builds the C++ core)"
 pip install --quiet --no-build-isolation \

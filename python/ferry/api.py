@@ -186,6 +186,7 @@ def pytorch_to_keras(
     show_report(conv, report, verbose, html)
     if verbose is True:
         print(summary(result, report))
+    report.stages, report.core_stages = list(progress.seconds), list(result.seconds)
     build.model.ferry_report = report  # type: ignore[attr-defined]
     build.model.ferry_layout = LayoutSummary.from_core(result)  # type: ignore[attr-defined]
     try:

@@ -2,6 +2,7 @@
 
   ferry ops [FILTER]
   ferry ops --markdown > docs/ops.md
+  ferry zoo [MODEL ...] [--out docs/zoo.md]
   ferry convert my_models:make_net --input 1x3x224x224 --out net.keras
   ferry convert my_models:make_net --input 1x3x224x224 --out net.tflite [--float16]
 where `make_net` is a module-level nn.Module class or a function returning a module.
@@ -67,6 +68,12 @@ def _ops(opts: argparse.Namespace) -> int:
     count = f"{len(selected)} op" + ("" if len(selected) == 1 else "s")
     print(f"\n{count} matching {opts.filter!r}" if opts.filter else f"\n{count}")
     return 0
+
+
+def _zoo(opts: argparse.Namespace) -> int:
+    from ferry.zoo.run import main as zoo_main
+
+    return zoo_main(opts.args)
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -240,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", action="store_true", help="print the op reference page (docs/ops.md)"
     )
     ops.set_defaults(run=_ops)
+    zoo = sub.add_parser(
+        "zoo",
+        help="convert real architectures (random weights) on both back ends; write docs/zoo.md",
+        add_help=False,
+    )
+    zoo.add_argument("args", nargs=argparse.REMAINDER)
+    zoo.set_defaults(run=_zoo)
     conv = sub.add_parser("convert", help="convert a model to a .keras or .tflite file")
     conv.add_argument("model", help="module:attribute giving an nn.Module or a factory")
     conv.add_argument(
@@ -256,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--tolerance", type=float, default=None, help="validation tolerance")
     conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
     conv.set_defaults(run=_convert)
-    opts = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["zoo"]:  # its own options (argparse would take them for ferry's)
+        return _zoo(argparse.Namespace(args=args[1:]))
+    opts = parser.parse_args(args)
     return opts.run(opts)
 
 

@@ -210,6 +210,7 @@ def pytorch_to_tflite(
             result, report = convert()
         progress.say(f"wrote {target}")
         data = _read_back(target, result.tflite_external)
+    report.stages, report.core_stages = list(progress.seconds), list(result.seconds)
     return (data, report) if return_report else data
 
 

@@ -57,6 +57,10 @@ class ValidationReport:
     divergent: list[NodeCheck] = field(default_factory=list)  # every call failing on its own
     inherited: dict[int, int] = field(default_factory=dict)
     validated: bool = True  # False when validation was skipped
+    # Wall time of each stage of the conversion (tracing, converting, building, validating)
+    # and, inside "converting", of each stage of the C++ core: where a slow conversion goes.
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    core_stages: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def max_output_abs(self) -> float:
