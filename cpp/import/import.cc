@@ -101,10 +101,19 @@ ImportResult import_trace(const Trace& trace,
     if (it == producer.end()) {
       ImportProblem problem;
       problem.node = value.producer;
-      problem.message = "the tensor '" + value.name +
-                        "' is needed, but it is written inside another call (an in-place "
-                        "write into a view, or a value that escapes a converted call); this "
-                        "form of in-place update is not supported yet";
+      std::string what = "the tensor '" + value.name + "'";
+      if (value.name.empty()) {
+        what = value.producer >= 0 ? "the result of '" + trace.nodes[value.producer].op + "'"
+                                   : "a tensor";
+        if (value.producer >= 0 && !trace.nodes[value.producer].scope.empty()) {
+          what += " [" + trace.nodes[value.producer].scope + "]";
+        }
+      }
+      problem.message = what +
+                        " is needed, but it is written inside another call (an in-place "
+                        "write into a view whose region is not a slice, or a value that "
+                        "escapes a call converted as a whole); write the update out of place "
+                        "(torch.where, torch.cat, or x[...] = value on the base tensor)";
       result.errors.push_back(problem);
       continue;
     }

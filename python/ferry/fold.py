@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ferry.converters import find_user_converter
-from ferry.trace.model import NodeKind, Trace, TraceNode, ValueKind
+from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
 # The core op a folded call becomes: its outputs are its `recorded` arguments.
 FOLDED_OP = "ferry.folded"
@@ -67,6 +67,7 @@ _SHAPE_ONLY_CALLS = frozenset(
         "ones_like",
         "full_like",
         "empty_like",
+        "zero_",
     }
 )
 _SHAPE_ONLY_ATEN = frozenset(
@@ -82,6 +83,9 @@ _SHAPE_ONLY_ATEN = frozenset(
         "aten.new_full.default",
         "aten.new_empty.default",
         "aten.fill.Scalar",
+        "aten.fill_.Scalar",
+        "aten.zero.default",
+        "aten.zero_.default",
     }
 )
 
@@ -108,7 +112,9 @@ def folded_calls(trace: Trace) -> list[int]:
             folded.append(nid)
             constant.update(outputs)
             for inner in _subtree(trace, node):
-                constant.update(inner.mutated)
+                # A tensor written in place is constant when it was before (a base written
+                # through a view of it still holds the rest of its old value).
+                constant.update(m for m in inner.mutated if trace.values[m].previous in constant)
             return
         for child in node.children:
             visit(child)
@@ -131,8 +137,10 @@ def _foldable(
     # (A call without tensor results on constants, `w.item()` say, folds to nothing.)
     if not (shape_only(node) or all(i in constant for i in inputs)):
         return False
+    # A write through a view inside the call reaches a tensor the folded value cannot
+    # update; the call's own view writes are written back after it (ferry.inplace).
     return all(
-        not n.view_writes  # a write through a view reaches a tensor outside the call
+        (n is node or not n.view_writes)
         and not is_random(n)
         and (n.kind == NodeKind.ATEN or find_user_converter(n.target) is None)
         for n in _subtree(trace, node)
@@ -143,7 +151,13 @@ def shape_only(node: TraceNode) -> bool:
     """A call whose result depends on its tensor arguments' shapes and types, not values."""
     if node.kind == NodeKind.ATEN:
         return node.op in _SHAPE_ONLY_ATEN
-    return node.kind == NodeKind.FUNCTION and node.op.rsplit(".", 1)[-1] in _SHAPE_ONLY_CALLS
+    if node.kind != NodeKind.FUNCTION:
+        return False
+    name = node.op.rsplit(".", 1)[-1]
+    # `fill_(0.5)` depends on the shape alone, `fill_(tensor)` on the tensor's value.
+    return name in _SHAPE_ONLY_CALLS or (
+        name == "fill_" and not isinstance(node.args.get("value"), TensorRef)
+    )
 
 
 def _subtree(trace: Trace, node: TraceNode):

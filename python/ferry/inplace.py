@@ -67,7 +67,9 @@ def region_of_view(trace: Trace, view: int, base: int) -> Region | None:
         source = producer.args.get("self", producer.args.get("input"))
         if producer.kind != NodeKind.ATEN or not isinstance(source, TensorRef):
             return None
-        chain.append(producer)
+        # Which of the producer's outputs the view is (split, chunk and unbind make several).
+        index = [r.value for r in producer.output_refs()].index(cur)
+        chain.append((producer, index))
         cur = source.value
     shape = trace.values[base].shape
     region: Region = {
@@ -78,9 +80,18 @@ def region_of_view(trace: Trace, view: int, base: int) -> Region | None:
     }
     dim_map = list(range(len(shape)))  # view dim -> base dim
     view_shape = list(shape)
-    for op in reversed(chain):
+    for op, index in reversed(chain):
         name = op.op
-        if name.startswith("aten.slice."):
+        pieces = _piece(op, index, view_shape)
+        if pieces is not None:  # one piece of split / chunk / unbind / narrow: a slice
+            dim, start, end, drop = pieces
+            _compose(region, dim_map, dim, start, end, 1, view_shape[dim])
+            if drop:
+                region["squeeze_dims"].append(dim_map[dim])
+                del dim_map[dim], view_shape[dim]
+            else:
+                view_shape[dim] = end - start
+        elif name.startswith("aten.slice."):
             dim = op.args.get("dim", 0) % len(view_shape)
             start = op.args.get("start") or 0
             end = op.args.get("end")
@@ -107,6 +118,32 @@ def region_of_view(trace: Trace, view: int, base: int) -> Region | None:
             return None
     region["squeeze_dims"].sort()
     return region
+
+
+def _piece(op: TraceNode, index: int, shape: list[int]) -> tuple[int, int, int, bool] | None:
+    """For a call that cuts its input into pieces along one dim: (dim, start, end, whether
+    the dim is dropped) of output `index`; None for any other call."""
+    name, args = op.op, op.args
+    dim = args.get("dim", 0) % len(shape) if shape else 0
+    if name.startswith(("aten.unbind.", "aten.unbind_copy.")):
+        return dim, index, index + 1, True
+    if name.startswith("aten.narrow."):
+        start = args["start"] % shape[dim] if args["start"] < 0 else args["start"]
+        return dim, start, start + args["length"], False
+    size = shape[dim] if shape else 0
+    if name.startswith(("aten.split.", "aten.split_copy.")) and isinstance(args.get("split_size"), int):
+        sizes = [min(args["split_size"], size - o) for o in range(0, size, args["split_size"])]
+    elif name.startswith(("aten.split_with_sizes.", "aten.split.sizes", "aten.split_with_sizes_copy.")):
+        sizes = list(args.get("split_sizes", args.get("split_size", [])))
+    elif name.startswith("aten.chunk."):
+        step = -(-size // args["chunks"]) if size else 0
+        sizes = [min(step, size - o) for o in range(0, size, step)] if step else []
+    else:
+        return None
+    if index >= len(sizes):
+        return None
+    start = sum(sizes[:index])
+    return dim, start, start + sizes[index], False
 
 
 def _region_args(region: Region) -> list[tuple[str, list[int], bool, Any]]:

@@ -56,6 +56,20 @@ def _aten_info(func: torch._ops.OpOverload) -> AtenInfo:
         alias = r.alias_info
         if alias is not None and not alias.is_write:
             source = next((sets[s] for s in alias.before_set if s in sets), None)
+    if source is None:
+        # `Tensor(a -> *) self ... -> Tensor(a)[]` (split, unbind, chunk): a list of views whose
+        # alias set the schema keeps on the list's elements, out of Python's reach. The
+        # argument that flows into the wildcard set is what they view.
+        source = next(
+            (
+                a.name
+                for a in schema.arguments
+                if a.alias_info is not None
+                and not a.alias_info.is_write
+                and "*" in a.alias_info.after_set
+            ),
+            None,
+        )
     return AtenInfo(aten_name(func), signature_sources.from_schema(schema), tuple(writes), source)
 
 
