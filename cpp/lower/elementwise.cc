@@ -17,20 +17,6 @@ namespace {
 // round once; bfloat16 rounds after every step (measured against PyTorch 2.x).
 DType pow_compute_type(DType dtype) { return dtype == DType::kFloat16 ? DType::kFloat32 : dtype; }
 
-Value* number(LowerContext& ctx, const Attr& attr, DType dtype) {
-  if (const auto* i = std::get_if<int64_t>(&attr)) return typed_int_scalar(ctx, *i, dtype);
-  if (const auto* d = std::get_if<double>(&attr)) return typed_scalar(ctx, *d, dtype);
-  if (const auto* b = std::get_if<bool>(&attr)) return typed_scalar(ctx, *b ? 1 : 0, dtype);
-  throw LowerError("expected a number or a tensor, got " + attr_to_string(attr));
-}
-
-// A tensor or Python-number argument, in `dtype`.
-Value* operand(LowerContext& ctx, const std::string& arg, DType dtype) {
-  if (Value* t = ctx.in_opt(arg)) return cast_to(ctx, t, dtype);
-  if (ctx.attrs().is_none(arg)) throw LowerError("missing operand '" + arg + "'");
-  return number(ctx, ctx.attrs().at(arg), dtype);
-}
-
 Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b, DType dtype) {
   return ctx.emit(op, {a, b}, {}, dtype, broadcast_shapes(a->shape, b->shape));
 }
@@ -301,7 +287,10 @@ LowerFn bitwise_rule(const std::string& tf_op) {
 void lower_where(LowerContext& ctx) {
   const bool positional = ctx.has_tensor("arg0") && !ctx.has_tensor("condition");
   const std::string cond = positional ? "arg0" : "condition";
-  const std::string self = positional ? "arg1" : ctx.has_tensor("input") ? "input" : "self";
+  // torch.where(c, 1.0, x) binds the number as `input` too.
+  const std::string self = positional                                            ? "arg1"
+                           : ctx.has_tensor("input") || ctx.attrs().has("input") ? "input"
+                                                                                 : "self";
   const std::string other = positional ? "arg2" : "other";
   if (!ctx.has_tensor(other) && (!ctx.attrs().has(other) || ctx.attrs().is_none(other)))
     throw LowerError("torch.where(condition) (the indices of nonzero elements) is not supported");

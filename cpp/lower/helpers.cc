@@ -230,4 +230,17 @@ std::string self_arg(const LowerContext& ctx) {
   return "input";
 }
 
+Value* number(LowerContext& ctx, const Attr& attr, DType dtype) {
+  if (const auto* i = std::get_if<int64_t>(&attr)) return typed_int_scalar(ctx, *i, dtype);
+  if (const auto* d = std::get_if<double>(&attr)) return typed_scalar(ctx, *d, dtype);
+  if (const auto* b = std::get_if<bool>(&attr)) return typed_scalar(ctx, *b ? 1 : 0, dtype);
+  throw LowerError("expected a number or a tensor, got " + attr_to_string(attr));
+}
+
+Value* operand(LowerContext& ctx, const std::string& arg, DType dtype) {
+  if (Value* t = ctx.in_opt(arg)) return cast_to(ctx, t, dtype);
+  if (ctx.attrs().is_none(arg)) throw LowerError("missing operand '" + arg + "'");
+  return number(ctx, ctx.attrs().at(arg), dtype);
+}
+
 }  // namespace ferry

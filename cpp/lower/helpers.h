@@ -46,6 +46,11 @@ Value* typed_scalar(LowerContext& ctx, double value, DType dtype);
 // The same for a Python int, which stays exact in an int64 constant even above 2^53.
 Value* typed_int_scalar(LowerContext& ctx, int64_t value, DType dtype);
 
+// A Python number argument as a 0-d constant of `dtype` (ints stay exact).
+Value* number(LowerContext& ctx, const Attr& attr, DType dtype);
+// A tensor or Python-number argument, in `dtype`; throws LowerError when it is None.
+Value* operand(LowerContext& ctx, const std::string& arg, DType dtype);
+
 // Splitting and stacking. Sizes of the pieces `split(split_size)` cuts a dim of `size` into:
 // full pieces and a shorter last one (one empty piece for an empty dim, as PyTorch returns).
 std::vector<int64_t> split_sizes(int64_t size, int64_t split_size);
