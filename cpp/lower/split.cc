@@ -108,8 +108,9 @@ void register_split_rules(Registry& registry) {
   registry.add({{"torch.split", "torch.Tensor.split", "torch.split_with_sizes",
                  "torch.Tensor.split_with_sizes", "aten.split.Tensor", "aten.split.sizes",
                  "aten.split_with_sizes.default", "aten.split_copy.Tensor",
-                 "aten.split_with_sizes_copy.default", "torch.chunk", "torch.Tensor.chunk",
-                 "aten.chunk.default"},
+                 "aten.split_with_sizes_copy.default", "aten.unsafe_split.Tensor",
+                 "aten.unsafe_split_with_sizes.default", "aten.unsafe_chunk.default", "torch.chunk",
+                 "torch.Tensor.chunk", "aten.chunk.default"},
                 lower_split,
                 "slice per piece"});
   registry.add({{"torch.unbind", "torch.Tensor.unbind", "aten.unbind.int", "aten.unbind_copy.int"},

@@ -184,8 +184,10 @@ def _to_core(
         op = node.op
         if node.id in identity_users:
             op, user = identity_users[node.id], None
+        if user is None and _unrolled(node):
+            op = f"{node.op} (unrolled)"  # no rule: the core converts the calls inside
         args = _encode_args(trace, node.op, node.args)
-        if user is None and node.kind == NodeKind.MODULE and _core.has_rule(node.op):
+        if user is None and node.kind == NodeKind.MODULE and _core.has_rule(op):
             args += modules.args(node)
         if node.id in folded:
             # The call becomes the values the trace recorded (ferry.fold); its insides stay in
@@ -251,6 +253,16 @@ def _value_dtype(trace: Trace, value: Any) -> str:
     raise TypeError(
         f"ferry: {source} a tensor of dtype {value.dtype}, which Ferry does not support "
         f"(TensorFlow Lite has no such tensors); supported: {', '.join(_DTYPE_NAMES.values())}"
+    )
+
+
+def _unrolled(node: TraceNode) -> bool:
+    """A module whose whole-module rule cannot express it, while the per-step calls PyTorch
+    runs for it convert: an LSTM with projections (Keras' LSTM has none)."""
+    return (
+        node.kind == NodeKind.MODULE
+        and isinstance(node.target, torch.nn.LSTM)
+        and node.target.proj_size > 0
     )
 
 

@@ -97,14 +97,6 @@ def test_gru_weights_in_keras_gate_order():
     np.testing.assert_array_equal(bias[1], np.concatenate([b_hh[1], b_hh[0], b_hh[2]]))
 
 
-def test_proj_size_is_refused():
-    rnn = nn.LSTM(FEATURES, HIDDEN, proj_size=3, batch_first=True)
-    with pytest.raises(ferry.ConversionError, match="proj_size"):
-        ferry.pytorch_to_keras(
-            Net(rnn).eval(), args=[torch.randn(1, STEPS, FEATURES)], verbose=False
-        )
-
-
 def test_parameters_missing_from_the_trace_are_appended(compare, monkeypatch):
     # Parameters the trace holds are matched by storage; make every match fail, so each one
     # goes the other way: a new constant after the tracer's values.
