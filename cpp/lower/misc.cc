@@ -108,12 +108,6 @@ void refuse_as_strided(LowerContext& ctx) {
 // trace recorded them and nothing is computed at run time.
 void lower_static_int(LowerContext&) {}
 
-void refuse_complex(LowerContext& ctx) {
-  throw LowerError(ctx.node().op +
-                   " makes complex numbers, and neither Keras layers nor TFLite kernels carry "
-                   "complex tensors through a model");
-}
-
 std::vector<std::string> random_ops() {
   std::vector<std::string> ops;
   for (const std::string name :
@@ -171,9 +165,6 @@ void register_misc_rules(Registry& registry) {
                 "constant (computed at conversion time from shapes)"});
   registry.add({{"aten.native_dropout.default"}, lower_native_dropout, "identity (eval mode)"});
   registry.add({random_ops(), refuse_random, "refused: random numbers differ at every call"});
-  registry.add({{"aten._fft_r2c.default", "aten._fft_c2r.default", "aten._fft_c2c.default"},
-                refuse_complex,
-                "refused: complex tensors (no complex kernels in TFLite)"});
   registry.add({{"aten.alias.default", "aten.alias_copy.default"}, lower_alias, "identity"});
   registry.add({{"aten.copy.default"}, lower_copy, "cast + broadcast_to"});
   registry.add({{"aten._local_scalar_dense.default", "torch.Tensor.item"},

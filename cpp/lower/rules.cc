@@ -21,6 +21,7 @@ void register_all(Registry& registry) {
   register_attention_rules(registry);
   register_space_depth_rules(registry);
   register_compose_rules(registry);
+  register_complex_rules(registry);
 }
 
 }  // namespace ferry

@@ -24,6 +24,7 @@ void register_rnn_rules(Registry& registry);
 void register_attention_rules(Registry& registry);
 void register_space_depth_rules(Registry& registry);
 void register_compose_rules(Registry& registry);
+void register_complex_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

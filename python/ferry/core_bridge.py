@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ferry import _core, inplace
+from ferry import _core, complex_values, inplace
 from ferry.converters import (
     ConverterNotUsedWarning,
     UserConverter,
@@ -135,12 +135,13 @@ def run_core(
 def _to_core(
     trace: Trace, identity_users: dict[int, str], folded: set[int]
 ) -> tuple[Any, dict[int, UserConverter], list[int]]:
+    complex_values.refuse_complex_boundary(trace)
     t = _core.Trace()
     for v in trace.values:
         t.add_value(
             v.id,
             _value_dtype(trace, v),
-            list(v.shape),
+            complex_values.real_shape(v.dtype, v.shape),
             v.kind == ValueKind.INPUT,
             v.name,
             v.producer,
@@ -187,6 +188,9 @@ def _to_core(
         if user is None and _unrolled(node):
             op = f"{node.op} (unrolled)"  # no rule: the core converts the calls inside
         args = _encode_args(trace, node.op, node.args)
+        if user is None:
+            op, extra = complex_values.core_op(trace, node, op)
+            args += extra
         if user is None and node.kind == NodeKind.MODULE and _core.has_rule(op):
             args += modules.args(node)
         if node.id in folded:
@@ -238,8 +242,9 @@ def _warn_unmatched(trace: Trace, matched: set[int]) -> None:
 
 
 def _value_dtype(trace: Trace, value: Any) -> str:
-    if value.dtype in _DTYPE_NAMES:
-        return _DTYPE_NAMES[value.dtype]
+    dtype = complex_values.part_dtype(value.dtype)  # complex values travel as their real view
+    if dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype]
     if value.producer >= 0:
         from ferry.report.tree import converter_site
 
@@ -299,7 +304,9 @@ class _ModuleRuleArgs:
         """A new constant holding a recorded value (for calls that become constants)."""
         vid = self.next_id
         self.next_id += 1
-        self.core_trace.add_value(vid, dtype_name(value.dtype), list(value.shape), False, "", -1)
+        shape = complex_values.real_shape(value.dtype, value.shape)
+        dtype = dtype_name(complex_values.part_dtype(value.dtype))
+        self.core_trace.add_value(vid, dtype, shape, False, "", -1)
         self.core_trace.set_constant(vid, _constant_array(value.data))
         return vid
 
@@ -332,7 +339,7 @@ def _is_simple(value: Any) -> bool:
 
 
 def _constant_array(data: torch.Tensor) -> np.ndarray:
-    data = data.detach()
+    data = complex_values.as_real(data.detach())
     if data.dtype == torch.bfloat16:
         data = data.float()  # NumPy has no bfloat16; the rules see float32 weights
     # .numpy() shares memory with the tensor: the core borrows the parameter, no copy. (Not

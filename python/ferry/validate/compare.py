@@ -124,6 +124,8 @@ def torch_as_tf(data: torch.Tensor, perm: list[int]) -> np.ndarray:
     """The PyTorch value in the TF tensor's physical order."""
     if data.dtype == torch.bfloat16:
         data = data.float()
+    if data.is_complex():  # converted models hold complex values as their real view
+        data = torch.view_as_real(data.resolve_conj())
     array = data.detach().cpu().numpy()
     if len(perm) == array.ndim and perm != list(range(array.ndim)):
         array = np.transpose(array, perm)
