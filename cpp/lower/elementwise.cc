@@ -301,7 +301,10 @@ LowerFn bitwise_rule(const std::string& tf_op) {
 void lower_where(LowerContext& ctx) {
   const bool positional = ctx.has_tensor("arg0") && !ctx.has_tensor("condition");
   const std::string cond = positional ? "arg0" : "condition";
-  const std::string self = positional ? "arg1" : ctx.has_tensor("input") ? "input" : "self";
+  // `input` may be a Python number (torch.where(c, 1.5, x)): then it is an attribute.
+  const std::string self = positional                                            ? "arg1"
+                           : ctx.has_tensor("input") || ctx.attrs().has("input") ? "input"
+                                                                                 : "self";
   const std::string other = positional ? "arg2" : "other";
   if (!ctx.has_tensor(other) && (!ctx.attrs().has(other) || ctx.attrs().is_none(other)))
     throw LowerError("torch.where(condition) (the indices of nonzero elements) is not supported");

@@ -20,6 +20,13 @@ void register_all(Registry& registry) {
   register_rnn_rules(registry);
   register_attention_rules(registry);
   register_space_depth_rules(registry);
+  register_trig_rules(registry);
+  register_unary_math_rules(registry);
+  register_activation_extra_rules(registry);
+  register_remainder_rules(registry);
+  register_statistics_rules(registry);
+  register_scan_rules(registry);
+  register_reorder_rules(registry);
 }
 
 }  // namespace ferry
