@@ -125,6 +125,12 @@ CASES = [
     case("selu-module", nn.SELU(), S3),
     case("rrelu", nn.RReLU(), S4),
     case("rrelu-bounds", lambda x: F.rrelu(x, 0.1, 0.3), S3),
+    case(
+        "rrelu-training",
+        lambda x: F.rrelu(x, training=True),
+        S3,
+        refuses={"keras": "training mode", "tflite": "training mode"},
+    ),
     case("softsign", F.softsign, S4),
     case("threshold", lambda x: F.threshold(x, 0.1, 20.0), edged(normal(), [0.1, NAN], *S4)),
     case("threshold-module", nn.Threshold(-0.5, -3.0), S3),

@@ -73,6 +73,12 @@ CASES = [
     case("norm-fro-keep", lambda x: torch.norm(x, p="fro", dim=(1, 2), keepdim=True), S4),
     case("norm-inf", lambda x: torch.norm(x, p=INF, dim=-1), S3),
     case("norm-p3", lambda x: x.norm(3, dim=1), S3),
+    case(
+        "norm-nuc",
+        lambda x: torch.norm(x, p="nuc"),
+        S2,
+        refuses={"keras": "matrix norm", "tflite": "matrix norm"},
+    ),
     case("vector_norm", lambda x: torch.linalg.vector_norm(x, dim=1), S4),
     case("vector_norm-inf", lambda x: torch.linalg.vector_norm(x, ord=INF, dim=(2, 3)), S4),
     case("vector_norm-neg-inf", lambda x: torch.linalg.vector_norm(x, ord=-INF, dim=1), S4),
