@@ -48,6 +48,11 @@ const std::map<std::string, OpLayout>& table() {
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};
+    // Elementwise math and scans: binary ops broadcast like the others; a scan or a reversal
+    // works on any permutation once its axes are remapped.
+    for (const char* op : {"atan2", "floor_mod"}) t[op] = {C::kElementwise, {}, {}};
+    t["cumsum"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
+    t["reverse"] = {C::kAxes, {{}, {"axes"}, {}, {}}, {}};
     return t;
   }();
   return kTable;

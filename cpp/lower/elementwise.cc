@@ -287,7 +287,7 @@ LowerFn bitwise_rule(const std::string& tf_op) {
 void lower_where(LowerContext& ctx) {
   const bool positional = ctx.has_tensor("arg0") && !ctx.has_tensor("condition");
   const std::string cond = positional ? "arg0" : "condition";
-  // torch.where(c, 1.0, x) binds the number as `input` too.
+  // `input` may be a Python number (torch.where(c, 1.5, x)): then it is an attribute.
   const std::string self = positional                                            ? "arg1"
                            : ctx.has_tensor("input") || ctx.attrs().has("input") ? "input"
                                                                                  : "self";

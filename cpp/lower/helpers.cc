@@ -243,4 +243,79 @@ Value* operand(LowerContext& ctx, const std::string& arg, DType dtype) {
   return number(ctx, ctx.attrs().at(arg), dtype);
 }
 
+namespace {
+
+bool is_comparison(const std::string& op) {
+  return op == "equal" || op == "not_equal" || op == "less" || op == "less_equal" ||
+         op == "greater" || op == "greater_equal" || op == "logical_and" || op == "logical_or";
+}
+
+}  // namespace
+
+Value* emit_unary_op(LowerContext& ctx, const std::string& op, Value* x) {
+  return ctx.emit(op, {x}, {}, op == "logical_not" ? DType::kBool : x->dtype, x->shape);
+}
+
+Value* emit_binary_op(LowerContext& ctx, const std::string& op, Value* a, Value* b) {
+  return ctx.emit(op, {a, b}, {}, is_comparison(op) ? DType::kBool : a->dtype,
+                  broadcast_shapes(a->shape, b->shape));
+}
+
+Value* emit_select(LowerContext& ctx, Value* cond, Value* a, Value* b) {
+  return ctx.emit("where", {cond, a, b}, {}, a->dtype,
+                  broadcast_shapes(cond->shape, broadcast_shapes(a->shape, b->shape)));
+}
+
+std::vector<int64_t> reduction_axes(const Attrs& attrs, size_t rank) {
+  const std::string name = attrs.has("dim") || !attrs.has("axis") ? "dim" : "axis";
+  std::vector<int64_t> axes;
+  if (!attrs.is_none(name)) {
+    for (int64_t d : attrs.get_ints(name)) axes.push_back(normalize_axis(d, rank));
+  }
+  if (axes.empty()) {
+    for (size_t i = 0; i < rank; ++i) axes.push_back(static_cast<int64_t>(i));
+    return axes;
+  }
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    throw LowerError("a dim appears more than once in '" + name + "'");
+  return axes;
+}
+
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keep) {
+  Shape out;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) == axes.end()) {
+      out.push_back(shape[i]);
+    } else if (keep) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+Value* emit_reduction(LowerContext& ctx, const std::string& op, Value* x,
+                      const std::vector<int64_t>& axes, bool keep) {
+  Attrs attrs;
+  attrs.set("axes", axes);
+  attrs.set("keepdims", keep);
+  return ctx.emit(op, {x}, std::move(attrs), x->dtype, reduced_shape(x->shape, axes, keep));
+}
+
+int64_t normalized_shift(int64_t shift, int64_t size) {
+  if (size <= 0) return 0;
+  const int64_t r = shift % size;
+  return r < 0 ? r + size : r;
+}
+
+std::vector<uint8_t> triangle_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper) {
+  std::vector<uint8_t> mask(static_cast<size_t>(std::max<int64_t>(rows * cols, 0)));
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      mask[static_cast<size_t>(i * cols + j)] = upper ? j - i >= diagonal : j - i <= diagonal;
+    }
+  }
+  return mask;
+}
+
 }  // namespace ferry

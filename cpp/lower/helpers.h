@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -69,5 +70,27 @@ Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin,
 // `self` in aten schemas (the tracer keeps schema names there), `arg0` when the tracer could
 // only bind positionally.
 std::string self_arg(const LowerContext& ctx);
+
+// Formula emitters for rules that compose a PyTorch function from TF-level elementwise ops.
+// The result shape broadcasts the operands; comparisons give bool, everything else a's type.
+Value* emit_unary_op(LowerContext& ctx, const std::string& op, Value* x);
+Value* emit_binary_op(LowerContext& ctx, const std::string& op, Value* a, Value* b);
+Value* emit_select(LowerContext& ctx, Value* cond, Value* a, Value* b);
+
+// Reductions. The call's `dim` (or NumPy's `axis`) as sorted, unique, non-negative axes; None
+// or an empty list means every dim. Throws LowerError for a repeated dim.
+std::vector<int64_t> reduction_axes(const Attrs& attrs, size_t rank);
+// `shape` with `axes` removed, or kept as size 1.
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keep);
+// Emits the TF-level reduction `op` (mean, sum, max, min, prod) over `axes`.
+Value* emit_reduction(LowerContext& ctx, const std::string& op, Value* x,
+                      const std::vector<int64_t>& axes, bool keep);
+
+// Scans and reorderings. A roll by `shift` along a dim of `size` moves element i to
+// (i + shift) mod size; returns that shift in [0, size) (0 for an empty dim).
+int64_t normalized_shift(int64_t shift, int64_t size);
+// The `[rows, cols]` bool mask tril (`upper` false) or triu keeps: element (i, j) is kept when
+// j - i <= diagonal (tril) or j - i >= diagonal (triu).
+std::vector<uint8_t> triangle_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper);
 
 }  // namespace ferry

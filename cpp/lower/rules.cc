@@ -22,6 +22,13 @@ void register_all(Registry& registry) {
   register_space_depth_rules(registry);
   register_compose_rules(registry);
   register_complex_rules(registry);
+  register_trig_rules(registry);
+  register_unary_math_rules(registry);
+  register_activation_extra_rules(registry);
+  register_remainder_rules(registry);
+  register_statistics_rules(registry);
+  register_scan_rules(registry);
+  register_reorder_rules(registry);
 }
 
 }  // namespace ferry

@@ -25,6 +25,13 @@ void register_attention_rules(Registry& registry);
 void register_space_depth_rules(Registry& registry);
 void register_compose_rules(Registry& registry);
 void register_complex_rules(Registry& registry);
+void register_trig_rules(Registry& registry);
+void register_unary_math_rules(Registry& registry);
+void register_activation_extra_rules(Registry& registry);
+void register_remainder_rules(Registry& registry);
+void register_statistics_rules(Registry& registry);
+void register_scan_rules(Registry& registry);
+void register_reorder_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

@@ -145,6 +145,17 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {2, 5, 0};
     case fb::BuiltinOperator_DYNAMIC_UPDATE_SLICE:
       return {2, 9, 0};
+    // writer_ops_scan.cc, and the bool reductions and ATAN2 of writer_ops_tensor.cc / _math.cc:
+    case fb::BuiltinOperator_REDUCE_ANY:
+      return {1, 11, 0};
+    case fb::BuiltinOperator_REVERSE_V2:  // 2: bool
+      return version >= 2 ? RuntimeVersion{2, 2, 0} : RuntimeVersion{1, 14, 0};
+    case fb::BuiltinOperator_CUMSUM:
+      return {2, 4, 0};
+    case fb::BuiltinOperator_REDUCE_ALL:
+      return {2, 6, 0};
+    case fb::BuiltinOperator_ATAN2:
+      return {2, 10, 0};
     default:
       return {1, 5, 0};
   }

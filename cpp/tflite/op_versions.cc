@@ -136,6 +136,9 @@ int op_version(fb::BuiltinOperator code, const ModelBuilder& m, const std::vecto
       return int8_int16(s, 2, 3);
     case fb::BuiltinOperator_CONCATENATION:
       return int8_int16(s, 2, 3);
+    case fb::BuiltinOperator_REVERSE_V2:
+      if (s.in_is(fb::TensorType_INT8)) return 3;
+      return s.in_is(fb::TensorType_BOOL) ? 2 : 1;
     default:
       return 1;
   }

@@ -255,6 +255,8 @@ class Writer {
   void emit_slice_update(const Node* n);
   void emit_conv3d(const Node* n);       // writer_ops_conv3d.cc
   void emit_space_depth(const Node* n);  // writer_ops_space_depth.cc
+  void emit_scan(const Node* n);         // writer_ops_scan.cc: cumsum, reverse
+  void emit_atan2(const Node* n);        // writer_ops_math.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -89,6 +89,9 @@ void Writer::emit(const Node* n) {
   if (op == "gelu") return emit_gelu(n);
   if (op == "embedding") return emit_embedding(n);
   if (op == "lstm" || op == "gru") return emit_recurrent(n);
+  if (op == "floor_mod") return emit_elementwise(n);
+  if (op == "atan2") return emit_atan2(n);
+  if (op == "cumsum" || op == "reverse") return emit_scan(n);
   fail(n, "this op is not supported by the TFLite writer yet");
 }
 

@@ -60,6 +60,8 @@ const Mapping kBinary[] = {
     {"greater_equal", fb::BuiltinOperator_GREATER_EQUAL, kNumeric},
     {"logical_and", fb::BuiltinOperator_LOGICAL_AND, {DType::kBool}},
     {"logical_or", fb::BuiltinOperator_LOGICAL_OR, {DType::kBool}},
+    // The divisor's sign, as torch.remainder (fmod, then + divisor where the signs differ).
+    {"floor_mod", fb::BuiltinOperator_FLOOR_MOD, kNumeric},
 };
 
 template <size_t N>
@@ -252,6 +254,26 @@ void Writer::emit_elementwise(const Node* n) {
     default:
       return add_op(m->code, {a, b}, {tensor(out)});
   }
+}
+
+// ATAN2's kernel takes two float32 operands of one shape (no broadcasting): an operand of
+// another shape is broadcast to the output's first.
+void Writer::emit_atan2(const Node* n) {
+  const Value *y = n->inputs[0], *x = n->inputs[1], *out = n->outputs[0];
+  if (y->dtype != DType::kFloat32 || x->dtype != DType::kFloat32)
+    fail(n, "TFLite's ATAN2 kernel is float32 only here");
+  const Shape os = out->physical_shape();
+  auto full = [&](const Value* v, const char* suffix) {
+    if (v->physical_shape() == os) return tensor(v);
+    int b = temp(out, os, suffix);
+    add_op(fb::BuiltinOperator_BROADCAST_TO,
+           {tensor(v),
+            m_.add_int32(to_i32(os), {static_cast<int64_t>(os.size())}, n->scope + "/atan2_shape")},
+           {b});
+    return b;
+  };
+  const int a = full(y, "_y"), b = full(x, "_x");
+  add_op(fb::BuiltinOperator_ATAN2, {a, b}, {tensor(out)});
 }
 
 void Writer::emit_cast(const Node* n) {

@@ -19,7 +19,10 @@ void Writer::emit_reduce(const Node* n) {
                              : op == "max" ? fb::BuiltinOperator_REDUCE_MAX
                              : op == "min" ? fb::BuiltinOperator_REDUCE_MIN
                                            : fb::BuiltinOperator_REDUCE_PROD;
-  if (op == "mean" ? x->dtype != DType::kFloat32 : !numeric(x->dtype))
+  // any / all reach here as bool max / min: REDUCE_ANY / REDUCE_ALL (bool only).
+  const bool logical = x->dtype == DType::kBool && (op == "max" || op == "min");
+  if (logical) code = op == "max" ? fb::BuiltinOperator_REDUCE_ANY : fb::BuiltinOperator_REDUCE_ALL;
+  if (!logical && (op == "mean" ? x->dtype != DType::kFloat32 : !numeric(x->dtype)))
     fail(n, "TFLite's reduction kernels have no " + std::string(dtype_name(x->dtype)) +
                 " version here");
   const int64_t rank = static_cast<int64_t>(x->rank());

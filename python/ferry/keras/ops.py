@@ -334,4 +334,11 @@ OPS: dict[str, OpFn] = {
     "space_to_depth": _space_to_depth,
     "depth_to_space": _depth_to_space,
     **nn_ops.NN_OPS,
+    "atan2": lambda inputs, attrs: tf.math.atan2(
+        *_promote([_as_float(inputs[0]), _as_float(inputs[1])])
+    ),
+    # TF's floormod is fmod plus the divisor where the signs differ: torch.remainder exactly.
+    "floor_mod": _binary(tf.math.floormod),
+    "cumsum": lambda inputs, attrs: tf.math.cumsum(inputs[0], axis=int(attrs["axis"])),
+    "reverse": lambda inputs, attrs: tf.reverse(inputs[0], axis=[int(a) for a in attrs["axes"]]),
 }

@@ -377,6 +377,12 @@ CASES = [
             ),
         ]
     ],
+    # math and scans
+    Case("atan2", [X, f32(4)], {}, T(torch.atan2)),
+    Case("floor_mod", [FLOOR_A, FLOOR_B], {}, T(torch.remainder), id="edges"),
+    Case("floor_mod", [i32(2, 3), i32(3, lo=1)], {}, T(torch.remainder), id="int"),
+    Case("cumsum", [X], {"axis": 1}, T(lambda x: torch.cumsum(x, 1))),
+    Case("reverse", [X], {"axes": [0, 2]}, T(lambda x: torch.flip(x, (0, 2)))),
 ]
 
 
