@@ -48,6 +48,12 @@ const std::map<std::string, OpLayout>& table() {
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};
+    // A gather keeps x's rank for a 1-D index, so its axis can follow any order then; the
+    // index is data too (a computed index of rank >= 3 must arrive in PyTorch order).
+    t["gather"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
+    // Flat positions and the last axis: both are defined on the PyTorch-order tensor.
+    t["scatter_nd"] = {C::kPyTorchOrder, {}, {}};
+    t["top_k"] = {C::kPyTorchOrder, {}, {}};
     return t;
   }();
   return kTable;

@@ -255,6 +255,9 @@ class Writer {
   void emit_slice_update(const Node* n);
   void emit_conv3d(const Node* n);       // writer_ops_conv3d.cc
   void emit_space_depth(const Node* n);  // writer_ops_space_depth.cc
+  void emit_gather(const Node* n);       // this and below: writer_ops_index.cc
+  void emit_scatter_nd(const Node* n);
+  void emit_top_k(const Node* n);
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -89,6 +89,9 @@ void Writer::emit(const Node* n) {
   if (op == "gelu") return emit_gelu(n);
   if (op == "embedding") return emit_embedding(n);
   if (op == "lstm" || op == "gru") return emit_recurrent(n);
+  if (op == "gather") return emit_gather(n);
+  if (op == "scatter_nd") return emit_scatter_nd(n);
+  if (op == "top_k") return emit_top_k(n);
   fail(n, "this op is not supported by the TFLite writer yet");
 }
 
