@@ -20,6 +20,9 @@ void register_all(Registry& registry) {
   register_rnn_rules(registry);
   register_attention_rules(registry);
   register_space_depth_rules(registry);
+  register_gather_rules(registry);
+  register_scatter_rules(registry);
+  register_sort_rules(registry);
 }
 
 }  // namespace ferry

@@ -23,6 +23,9 @@ void register_inplace_rules(Registry& registry);
 void register_rnn_rules(Registry& registry);
 void register_attention_rules(Registry& registry);
 void register_space_depth_rules(Registry& registry);
+void register_gather_rules(Registry& registry);
+void register_scatter_rules(Registry& registry);
+void register_sort_rules(Registry& registry);
 
 void register_all(Registry& registry);
 
