@@ -23,6 +23,7 @@ void register_all(Registry& registry) {
   register_gather_rules(registry);
   register_scatter_rules(registry);
   register_sort_rules(registry);
+  register_embedding_bag_rules(registry);
 }
 
 }  // namespace ferry

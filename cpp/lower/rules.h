@@ -26,6 +26,7 @@ void register_space_depth_rules(Registry& registry);
 void register_gather_rules(Registry& registry);
 void register_scatter_rules(Registry& registry);
 void register_sort_rules(Registry& registry);
+void register_embedding_bag_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

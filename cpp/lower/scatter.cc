@@ -354,6 +354,37 @@ void lower_slice_scatter(LowerContext& ctx) {
   emit_region(ctx, x, ctx.in("src"), dim, start, end, step);
 }
 
+// masked_scatter(input, mask, source): the k-th True position (row-major over x's shape) takes
+// source's k-th element. k, the count of True before each position, is the flat mask times a
+// triangular constant (a matmul, exact in float32), so its size is quadratic in x's and bounded.
+constexpr int64_t kMaxMaskedScatter = 4096;
+
+void lower_masked_scatter(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  Value* mask = broadcast_to_shape(ctx, ctx.in("mask"), x->shape);
+  Value* source = cast(ctx, ctx.in("source"), x->dtype);
+  const int64_t n = num_elements(x->shape), available = num_elements(source->shape);
+  if (n > kMaxMaskedScatter) {
+    throw LowerError("masked_scatter counts the True entries before each position with an " +
+                     std::to_string(n) + " x " + std::to_string(n) + " constant; tensors above " +
+                     std::to_string(kMaxMaskedScatter) +
+                     " elements are not supported (torch.where(mask, y, x) takes y positionally)");
+  }
+  if (available == 0) throw LowerError("masked_scatter: source is empty");
+  auto tri = std::make_shared<TensorData>(DType::kFloat32, Shape{n, n});
+  float* t = tri->mutable_as<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) t[i * n + j] = 1.0f;
+  Value* flat = cast(ctx, emit_reshape(ctx, mask, {1, n}), DType::kFloat32);
+  Value* before = ctx.emit("matmul", {flat, ctx.constant(std::move(tri), Layout::kFixed)}, {},
+                           DType::kFloat32, {1, n});
+  Value* k = emit_reshape(ctx, cast(ctx, before, DType::kInt32), {n});
+  k = emit_broadcast_op(ctx, "minimum", k,
+                        ctx.scalar(static_cast<double>(available - 1), DType::kInt32));
+  Value* picked = emit_reshape(ctx, emit_gather(ctx, flatten(ctx, source), k, 0), x->shape);
+  ctx.set_output(0, emit_where(ctx, mask, picked, x));
+}
+
 std::vector<std::string> spellings(const std::string& name, const std::vector<std::string>& aten) {
   std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name,
                                   "torch.Tensor." + name + "_"};
@@ -377,6 +408,8 @@ void register_scatter_rules(Registry& registry) {
   registry.add({{"aten._index_put_impl_.default", "aten._index_put_impl.default"},
                 lower_index_put,
                 "scatter_nd + where; a boolean mask: where"});
+  registry.add({spellings("masked_scatter", {"default"}), lower_masked_scatter,
+                "matmul (count of True before each position) + gather + where"});
   registry.add(
       {{"torch.select_scatter", "torch.Tensor.select_scatter", "aten.select_scatter.default"},
        lower_select_scatter,

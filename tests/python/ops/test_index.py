@@ -195,6 +195,54 @@ WRITES = [
     case("slice-scatter-dim0", lambda x, s: x.slice_scatter(s, start=1), S3, (1, 5, 6)),
 ]
 
+W = torch.randn(10, 4)  # an embedding table, as a constant of the model
+
+
+def bag(mode: str, **kw) -> Callable[..., torch.Tensor]:
+    return lambda i, o: F.embedding_bag(i, W, o, mode=mode, **kw)
+
+
+def offsets(*values: int) -> Callable[[], torch.Tensor]:
+    return lambda: torch.tensor(values)
+
+
+def mask_scatter(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    return x.masked_scatter(m, s)
+
+
+BAGS = [
+    *[
+        case(f"embedding-bag-{m}", bag(m), ints(10, 9), offsets(0, 2, 2, 5))
+        for m in ("sum", "mean", "max")
+    ],
+    case(
+        "embedding-bag-last-offset",
+        bag("sum", include_last_offset=True),
+        ints(10, 9),
+        offsets(0, 3, 7),
+    ),
+    case("embedding-bag-padding", bag("mean", padding_idx=2), ints(4, 8), offsets(0, 4)),
+    case(
+        "embedding-bag-weights",
+        lambda i, o, w: F.embedding_bag(i, W, o, mode="sum", per_sample_weights=w),
+        ints(10, 6),
+        offsets(0, 1, 4),
+        (6,),
+    ),
+    case("embedding-bag-2d-mean", lambda i: F.embedding_bag(i, W), ints(10, 3, 5)),
+    case("embedding-bag-2d-max", lambda i: F.embedding_bag(i, W, mode="max"), ints(10, 3, 5)),
+    case(
+        "embedding-bag-2d-padding",
+        lambda i: F.embedding_bag(i, W, mode="sum", padding_idx=0),
+        ints(3, 3, 5),
+    ),
+    case(
+        "embedding-bag-module", torch.nn.EmbeddingBag(10, 4, mode="max"), ints(10, 7), offsets(0, 3)
+    ),
+    case("masked-scatter", mask_scatter, S3, bools(*S3), (70,)),
+    case("masked-scatter-broadcast", mask_scatter, S3, bools(5, 6), S3),
+]
+
 REFUSED = [
     case(
         "getitem-mask",
@@ -230,4 +278,9 @@ def test_index_writes(case, backend, channels_last):
 
 @pytest.mark.parametrize(PARAMS, params(REFUSED))
 def test_index_refused(case, backend, channels_last):
+    case.check(backend, channels_last)
+
+
+@pytest.mark.parametrize(PARAMS, params(BAGS))
+def test_embedding_bag_and_masked_scatter(case, backend, channels_last):
     case.check(backend, channels_last)
