@@ -174,13 +174,11 @@ void lower_diagonal(LowerContext& ctx) {
   ctx.emit_output("slice", {y}, std::move(s));
 }
 
-// cdist(x1, x2, p): distances between the rows of x1 [.., P, M] and x2 [.., R, M], from the
-// broadcast differences [.., P, R, M] (exact, where PyTorch's p=2 may use a matmul form).
-void lower_cdist(LowerContext& ctx) {
-  Value* x1 = ctx.in("x1");
-  Value* x2 = ctx.in("x2");
-  const double p = ctx.attrs().has("p") ? ctx.attrs().get_float("p") : 2.0;
-  if (!is_floating(x1->dtype)) throw LowerError("cdist takes floating point tensors");
+// Distances between the rows of x1 [.., P, M] and x2 [.., R, M] as PyTorch's cdist and pdist
+// define them, from the broadcast differences [.., P, R, M] (exact, where PyTorch's p=2 may use
+// a matmul form).
+Value* distances(LowerContext& ctx, Value* x1, Value* x2, double p) {
+  if (!is_floating(x1->dtype)) throw LowerError("cdist / pdist take floating point tensors");
   Shape s1 = x1->shape, s2 = x2->shape;
   s1.insert(s1.end() - 1, 1);
   s2.insert(s2.end() - 2, 1);
@@ -194,33 +192,55 @@ void lower_cdist(LowerContext& ctx) {
     r.set("keepdims", false);
     return ctx.emit(op, {v}, std::move(r), v->dtype, reduced);
   };
-  Value* y = nullptr;
   if (p == 0) {
     Value* nz = emit_broadcast_op(ctx, "not_equal", diff, typed_scalar(ctx, 0, diff->dtype));
-    y = reduce("sum", ctx.emit(
-                          "cast", {nz},
-                          [&] {
-                            Attrs c;
-                            c.set("dtype", std::string(dtype_name(diff->dtype)));
-                            return c;
-                          }(),
-                          diff->dtype, diff->shape));
-  } else if (p == 1) {
-    y = reduce("sum", mag);
-  } else if (p == 2) {
-    Value* sq = emit_broadcast_op(ctx, "mul", diff, diff);
-    Value* s = reduce("sum", sq);
-    y = ctx.emit("sqrt", {s}, {}, s->dtype, s->shape);
-  } else if (std::isinf(p) && p > 0) {
-    y = reduce("max", mag);
-  } else if (p > 0) {
-    Value* powered = emit_broadcast_op(ctx, "pow", mag, typed_scalar(ctx, p, diff->dtype));
-    y = emit_broadcast_op(ctx, "pow", reduce("sum", powered),
-                          typed_scalar(ctx, 1.0 / p, diff->dtype));
-  } else {
-    throw LowerError("cdist: p must be non-negative, got " + std::to_string(p));
+    return reduce("sum", cast_to(ctx, nz, diff->dtype));
   }
-  set_output_reshaped(ctx, y);
+  if (p == 1) return reduce("sum", mag);
+  if (p == 2) {
+    Value* s = reduce("sum", emit_broadcast_op(ctx, "mul", diff, diff));
+    return ctx.emit("sqrt", {s}, {}, s->dtype, s->shape);
+  }
+  if (std::isinf(p) && p > 0) return reduce("max", mag);
+  if (p > 0) {
+    Value* powered = emit_broadcast_op(ctx, "pow", mag, typed_scalar(ctx, p, diff->dtype));
+    return emit_broadcast_op(ctx, "pow", reduce("sum", powered),
+                             typed_scalar(ctx, 1.0 / p, diff->dtype));
+  }
+  throw LowerError("p must be non-negative, got " + std::to_string(p));
+}
+
+double p_arg(const LowerContext& ctx) {
+  return ctx.attrs().has("p") && !ctx.attrs().is_none("p") ? ctx.attrs().get_float("p") : 2.0;
+}
+
+void lower_cdist(LowerContext& ctx) {
+  set_output_reshaped(ctx, distances(ctx, ctx.in("x1"), ctx.in("x2"), p_arg(ctx)));
+}
+
+// pdist(x [N, M], p): the distances of every pair i < j, row by row: the upper triangle of
+// the [N, N] distances, read at constant positions.
+void lower_pdist(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  if (x->rank() != 2) throw LowerError("pdist takes a 2-D input");
+  const int64_t n = x->shape[0];
+  Value* all = flatten(ctx, distances(ctx, x, x, p_arg(ctx)));
+  const int64_t pairs = n * (n - 1) / 2;
+  if (pairs == 0) throw LowerError("pdist of fewer than two rows is empty");
+  auto data = std::make_shared<TensorData>(DType::kInt32, Shape{pairs});
+  int32_t* out = data->mutable_as<int32_t>();
+  for (int64_t i = 0, k = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) out[k++] = static_cast<int32_t>(i * n + j);
+  ctx.set_output(0, emit_gather(ctx, all, ctx.constant(std::move(data)), 0));
+}
+
+// take(input, index): the flattened input at index (wrapped), in index's shape.
+void lower_take(LowerContext& ctx) {
+  Value* x = ctx.in(self_arg(ctx));
+  check_int32_positions(x->shape, "take");
+  Value* i = emit_index(ctx, ctx.in("index"), num_elements(x->shape), "take's index");
+  set_output_reshaped(
+      ctx, emit_gather(ctx, flatten(ctx, x->rank() ? x : emit_reshape(ctx, x, {1})), i, 0));
 }
 
 }  // namespace
@@ -254,6 +274,10 @@ void register_gather_rules(Registry& registry) {
   registry.add({{"torch.cdist", "aten._cdist_forward.default"},
                 lower_cdist,
                 "sub + abs/mul + sum/max + sqrt/pow"});
+  registry.add({{"torch.pdist", "torch.nn.functional.pdist", "aten._pdist_forward.default"},
+                lower_pdist,
+                "sub + abs/mul + sum/max + sqrt/pow + gather (constant pairs)"});
+  registry.add({{"torch.take", "torch.Tensor.take", "aten.take.default"}, lower_take, "gather"});
 }
 
 }  // namespace ferry
