@@ -53,6 +53,12 @@ const std::map<std::string, OpLayout>& table() {
     for (const char* op : {"atan2", "floor_mod"}) t[op] = {C::kElementwise, {}, {}};
     t["cumsum"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
     t["reverse"] = {C::kAxes, {{}, {"axes"}, {}, {}}, {}};
+    // A gather keeps x's rank for a 1-D index, so its axis can follow any order then; the
+    // index is data too (a computed index of rank >= 3 must arrive in PyTorch order).
+    t["gather"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
+    // Flat positions and the last axis: both are defined on the PyTorch-order tensor.
+    t["scatter_nd"] = {C::kPyTorchOrder, {}, {}};
+    t["top_k"] = {C::kPyTorchOrder, {}, {}};
     return t;
   }();
   return kTable;

@@ -29,6 +29,10 @@ void register_all(Registry& registry) {
   register_statistics_rules(registry);
   register_scan_rules(registry);
   register_reorder_rules(registry);
+  register_gather_rules(registry);
+  register_scatter_rules(registry);
+  register_sort_rules(registry);
+  register_embedding_bag_rules(registry);
 }
 
 }  // namespace ferry

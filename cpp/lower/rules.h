@@ -32,6 +32,10 @@ void register_remainder_rules(Registry& registry);
 void register_statistics_rules(Registry& registry);
 void register_scan_rules(Registry& registry);
 void register_reorder_rules(Registry& registry);
+void register_gather_rules(Registry& registry);
+void register_scatter_rules(Registry& registry);
+void register_sort_rules(Registry& registry);
+void register_embedding_bag_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

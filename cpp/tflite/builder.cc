@@ -156,6 +156,10 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {2, 6, 0};
     case fb::BuiltinOperator_ATAN2:
       return {2, 10, 0};
+    case fb::BuiltinOperator_TOPK_V2:
+      return {1, 7, 0};
+    case fb::BuiltinOperator_SCATTER_ND:
+      return {2, 1, 0};
     default:
       return {1, 5, 0};
   }

@@ -139,6 +139,11 @@ int op_version(fb::BuiltinOperator code, const ModelBuilder& m, const std::vecto
     case fb::BuiltinOperator_REVERSE_V2:
       if (s.in_is(fb::TensorType_INT8)) return 3;
       return s.in_is(fb::TensorType_BOOL) ? 2 : 1;
+    case fb::BuiltinOperator_TOPK_V2:
+      if (s.in_is(fb::TensorType_INT16)) return 3;
+      return s.in_is(fb::TensorType_INT8) ? 2 : 1;
+    case fb::BuiltinOperator_SCATTER_ND:  // one version for every type it takes
+      return 1;
     default:
       return 1;
   }

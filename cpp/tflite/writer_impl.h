@@ -257,6 +257,9 @@ class Writer {
   void emit_space_depth(const Node* n);  // writer_ops_space_depth.cc
   void emit_scan(const Node* n);         // writer_ops_scan.cc: cumsum, reverse
   void emit_atan2(const Node* n);        // writer_ops_math.cc
+  void emit_gather(const Node* n);       // this and below: writer_ops_index.cc
+  void emit_scatter_nd(const Node* n);
+  void emit_top_k(const Node* n);
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

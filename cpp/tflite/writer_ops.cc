@@ -92,6 +92,9 @@ void Writer::emit(const Node* n) {
   if (op == "floor_mod") return emit_elementwise(n);
   if (op == "atan2") return emit_atan2(n);
   if (op == "cumsum" || op == "reverse") return emit_scan(n);
+  if (op == "gather") return emit_gather(n);
+  if (op == "scatter_nd") return emit_scatter_nd(n);
+  if (op == "top_k") return emit_top_k(n);
   fail(n, "this op is not supported by the TFLite writer yet");
 }
 

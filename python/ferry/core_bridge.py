@@ -183,6 +183,10 @@ def _to_core(
         if user is not None:
             matched.add(id(user))
         op = node.op
+        if _has_tensor_index(node):
+            # Advanced indexing (`x[idx]`, `x[mask] = v`) converts through the aten calls beneath
+            # (index.Tensor, index_put_), which carry the index's full structure.
+            op = f"{op} (tensor index)"
         if node.id in identity_users:
             op, user = identity_users[node.id], None
         if user is None and _unrolled(node):
@@ -356,8 +360,55 @@ def _encode_args(
         # x[index] = value: the region as for x[index], plus the value written.
         region = _encode_getitem(trace, {"input": args["input"], "index": args["index"]})
         return region + [_encode_arg("value", args.get("value"))]
+    if op.startswith(("aten.index_put", "aten._index_put_impl")):
+        args = _masked_values(trace, args)
     # Rules name the tensor a method or aten op works on "input", as torch functions do.
-    return [_encode_arg("input" if name == "self" else name, value) for name, value in args.items()]
+    out = [_encode_arg("input" if name == "self" else name, value) for name, value in args.items()]
+    for name, value in args.items():
+        if (
+            isinstance(value, list)
+            and None in value
+            and any(isinstance(v, TensorRef) for v in value)
+        ):
+            # aten.index's `indices` skips dims with None: say where each tensor stands.
+            positions = [i for i, v in enumerate(value) if isinstance(v, TensorRef)]
+            out.append((f"{name}_positions", [], False, positions))
+    return out
+
+
+def _masked_values(trace: Trace, args: dict[str, Any]) -> dict[str, Any]:
+    """`x[mask] = y[mask]`: the values are y read through the same mask, which has a
+    data-dependent shape on its own; the write needs only y (`values_masked`)."""
+    indices, values = args.get("indices"), args.get("values")
+    if not (
+        isinstance(indices, list)
+        and len(indices) == 1
+        and isinstance(indices[0], TensorRef)
+        and isinstance(values, TensorRef)
+        and trace.values[indices[0].value].dtype == torch.bool
+    ):
+        return args
+    producer = trace.values[values.value].producer
+    node = trace.nodes[producer] if producer >= 0 else None
+    read = node.args.get("indices") if node is not None else None
+    source = node.args.get("self") if node is not None else None
+    if (
+        node is not None
+        and node.op == "aten.index.Tensor"
+        and isinstance(read, list)
+        and len(read) == 1
+        and isinstance(read[0], TensorRef)
+        and read[0].value == indices[0].value
+        and isinstance(source, TensorRef)
+        and trace.values[source.value].shape == trace.values[args["self"].value].shape
+    ):
+        return {**args, "values": source, "values_masked": True}
+    return args
+
+
+def _has_tensor_index(node: TraceNode) -> bool:
+    index = node.args.get("index") if node.op.endswith(("__getitem__", "__setitem__")) else None
+    return isinstance(index, tuple) and any(isinstance(i, TensorRef) for i in index)
 
 
 def _encode_arg(name: str, value: Any) -> tuple[str, list[int], bool, Any]:

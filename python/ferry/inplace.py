@@ -131,9 +131,13 @@ def _piece(op: TraceNode, index: int, shape: list[int]) -> tuple[int, int, int, 
         start = args["start"] % shape[dim] if args["start"] < 0 else args["start"]
         return dim, start, start + args["length"], False
     size = shape[dim] if shape else 0
-    if name.startswith(("aten.split.", "aten.split_copy.")) and isinstance(args.get("split_size"), int):
+    if name.startswith(("aten.split.", "aten.split_copy.")) and isinstance(
+        args.get("split_size"), int
+    ):
         sizes = [min(args["split_size"], size - o) for o in range(0, size, args["split_size"])]
-    elif name.startswith(("aten.split_with_sizes.", "aten.split.sizes", "aten.split_with_sizes_copy.")):
+    elif name.startswith(
+        ("aten.split_with_sizes.", "aten.split.sizes", "aten.split_with_sizes_copy.")
+    ):
         sizes = list(args.get("split_sizes", args.get("split_size", [])))
     elif name.startswith("aten.chunk."):
         step = -(-size // args["chunks"]) if size else 0

@@ -218,6 +218,22 @@ def _slice_update(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.T
     return tf.tensor_scatter_nd_update(x, tf.constant(grid), tf.reshape(update, grid.shape[:-1]))
 
 
+def _gather(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    return tf.gather(inputs[0], inputs[1], axis=int(attrs["axis"]))
+
+
+def _scatter_nd(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    # Zeros with the updates added at their positions (duplicates add up), as TFLite's kernel.
+    shape = [int(d) for d in attrs["shape"]]
+    return tf.scatter_nd(inputs[0], inputs[1], tf.constant(shape, inputs[0].dtype))
+
+
+def _top_k(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> list[tf.Tensor]:
+    # Sorted, largest first; equal values keep their index order.
+    values, indices = tf.math.top_k(inputs[0], k=int(attrs["k"]), sorted=True)
+    return [values, tf.cast(indices, tf.int32)]
+
+
 def _axes(attrs: dict[str, Any]) -> list[int] | None:
     axes = attrs.get("axes")
     return None if axes is None else [int(a) for a in axes]
@@ -341,4 +357,7 @@ OPS: dict[str, OpFn] = {
     "floor_mod": _binary(tf.math.floormod),
     "cumsum": lambda inputs, attrs: tf.math.cumsum(inputs[0], axis=int(attrs["axis"])),
     "reverse": lambda inputs, attrs: tf.reverse(inputs[0], axis=[int(a) for a in attrs["axes"]]),
+    "gather": _gather,
+    "scatter_nd": _scatter_nd,
+    "top_k": _top_k,
 }
