@@ -21,6 +21,9 @@ void register_all(Registry& registry) {
   register_attention_rules(registry);
   register_space_depth_rules(registry);
   register_pad_rules(registry);
+  register_group_norm_rules(registry);
+  register_rms_norm_rules(registry);
+  register_local_response_norm_rules(registry);
 }
 
 }  // namespace ferry

@@ -24,6 +24,9 @@ void register_rnn_rules(Registry& registry);
 void register_attention_rules(Registry& registry);
 void register_space_depth_rules(Registry& registry);
 void register_pad_rules(Registry& registry);
+void register_group_norm_rules(Registry& registry);
+void register_rms_norm_rules(Registry& registry);
+void register_local_response_norm_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

@@ -257,6 +257,7 @@ class Writer {
   void emit_space_depth(const Node* n);                       // writer_ops_space_depth.cc
   void emit_edge_pad(const Node* n);                          // writer_ops_pad.cc
   void emit_pool3d(const Node* n, fb::BuiltinOperator code);  // writer_ops_pool3d.cc
+  void emit_group_norm(const Node* n);                        // writer_ops_group_norm.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -86,6 +86,7 @@ void Writer::emit(const Node* n) {
   if (op == "space_to_depth" || op == "depth_to_space") return emit_space_depth(n);
   if (op == "matmul") return emit_matmul(n);
   if (op == "layer_norm") return emit_layer_norm(n);
+  if (op == "group_norm") return emit_group_norm(n);
   if (op == "gelu") return emit_gelu(n);
   if (op == "embedding") return emit_embedding(n);
   if (op == "lstm" || op == "gru") return emit_recurrent(n);
