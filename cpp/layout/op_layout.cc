@@ -33,6 +33,9 @@ const std::map<std::string, OpLayout>& table() {
     }
     t["batch_norm"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {0}};
     t["layer_norm"] = {C::kAxes, {{}, {"axes"}, {}, {}}, {0}};
+    // Statistics over every axis but the batch (axis 0 in either order) and the channel axis,
+    // which is remapped: channels-last group norm needs no transpose.
+    t["group_norm"] = {C::kAxes, {{"axis"}, {}, {}, {}}, {0}};
     for (const char* op : {"mean", "sum", "max", "min", "prod"}) {
       t[op] = {C::kAxes, {{}, {"axes"}, {}, {}}, {}};
     }

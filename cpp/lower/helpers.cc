@@ -223,6 +223,42 @@ Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin,
   return ctx.emit("slice", {x}, std::move(attrs), x->dtype, std::move(shape));
 }
 
+std::vector<int64_t> pads_by_dim(const std::vector<int64_t>& torch_pads, size_t rank) {
+  if (torch_pads.size() % 2 != 0 || torch_pads.size() / 2 > rank) {
+    throw LowerError("pad of length " + std::to_string(torch_pads.size()) + " does not fit a " +
+                     std::to_string(rank) + "-D input");
+  }
+  std::vector<int64_t> pads(2 * rank, 0);
+  for (size_t i = 0; i < torch_pads.size() / 2; ++i) {
+    const size_t dim = rank - 1 - i;
+    pads[2 * dim] = torch_pads[2 * i];
+    pads[2 * dim + 1] = torch_pads[2 * i + 1];
+  }
+  return pads;
+}
+
+std::pair<int64_t, int64_t> adaptive_window(int64_t i, int64_t in, int64_t out) {
+  if (out <= 0 || i < 0 || i >= out) throw LowerError("internal: adaptive window out of range");
+  return {i * in / out, ((i + 1) * in + out - 1) / out};
+}
+
+void bind_unread_outputs(LowerContext& ctx, size_t first, const std::string& call,
+                         const std::string& what) {
+  for (size_t i = first; i < ctx.num_outputs(); ++i) {
+    if (ctx.output_needed(i)) {
+      throw LowerError(call + ": output " + std::to_string(i) + " (" + what +
+                       ") is used, but only the main result converts");
+    }
+  }
+  for (size_t i = first; i < ctx.num_outputs(); ++i) {
+    const Value& t = ctx.torch_output(i);
+    Attrs attrs;
+    attrs.set("shape", t.shape);
+    auto zero = std::make_shared<TensorData>(t.dtype, Shape(t.rank(), 1));
+    ctx.emit_output("broadcast_to", {ctx.constant(std::move(zero))}, std::move(attrs), i);
+  }
+}
+
 std::string self_arg(const LowerContext& ctx) {
   for (const char* name : {"input", "self", "arg0"}) {
     if (ctx.has_tensor(name) || ctx.attrs().has(name)) return name;

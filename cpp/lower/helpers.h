@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
@@ -65,6 +66,20 @@ Shape unsqueezed(const Shape& shape, int64_t axis);
 // A full-rank `slice` of x keeping [begin, end) of `axis`; x itself when that is all of it.
 // A static slice, so the back ends write it as a slice, never a gather.
 Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin, int64_t end);
+
+// PyTorch's pad list ((before, after) pairs from the last dim backwards, covering some trailing
+// dims) as [before0, after0, before1, after1, ...] over all `rank` dims; throws LowerError when
+// it has an odd length or more pairs than dims.
+std::vector<int64_t> pads_by_dim(const std::vector<int64_t>& torch_pads, size_t rank);
+// The window adaptive pooling reads for output `i` of `out` along a dim of `in`: PyTorch's
+// [floor(i·in/out), ceil((i+1)·in/out)).
+std::pair<int64_t, int64_t> adaptive_window(int64_t i, int64_t in, int64_t out);
+
+// Binds PyTorch outputs from `first` on (statistics or indices a call also returns) to zero
+// placeholders that dead-code elimination removes, after checking that nothing reads them;
+// a read one is refused, naming `what` it holds.
+void bind_unread_outputs(LowerContext& ctx, size_t first, const std::string& call,
+                         const std::string& what);
 
 // The argument a call's main tensor is bound to: `input` for torch functions and methods,
 // `self` in aten schemas (the tracer keeps schema names there), `arg0` when the tracer could

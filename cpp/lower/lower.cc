@@ -40,6 +40,7 @@ LowerResult lower(const Graph& torch_graph, const Registry& registry) {
     }
     try {
       LowerContext ctx(*out, *node, mapping);
+      ctx.set_source(&torch_graph);
       rule->lower(ctx);
       for (const Value* o : node->outputs) {
         if (!mapping.count(o)) throw LowerError("internal: the rule did not produce every output");

@@ -106,6 +106,20 @@ void lower_embedding(LowerContext& ctx) {
 void register_norm_rules(Registry& registry) {
   registry.add({function_aliases("batch_norm", true, false, true), lower_batch_norm, "batch_norm"});
   registry.add({function_aliases("layer_norm", true, false, true), lower_layer_norm, "layer_norm"});
+  // The aten forms also return statistics (mean and 1/std), converted only while unread.
+  registry.add({{"aten.native_layer_norm.default"},
+                [](LowerContext& ctx) {
+                  lower_layer_norm(ctx);
+                  bind_unread_outputs(ctx, 1, "native_layer_norm", "the statistics");
+                },
+                "layer_norm"});
+  registry.add({{"aten._native_batch_norm_legit_no_training.default",
+                 "aten._native_batch_norm_legit.default"},
+                [](LowerContext& ctx) {
+                  lower_batch_norm(ctx);
+                  bind_unread_outputs(ctx, 1, "batch_norm", "the saved statistics");
+                },
+                "batch_norm"});
   registry.add({function_aliases("embedding", true, false, true), lower_embedding, "embedding"});
 }
 

@@ -99,16 +99,31 @@ double never_the_max(DType dtype) {
   }
 }
 
-void reject_indices(LowerContext& ctx, const std::string& name) {
-  const Attrs& a = ctx.attrs();
-  if (ctx.num_outputs() > 1 || (a.has("return_indices") && a.get_bool("return_indices"))) {
-    throw LowerError(name + " with return_indices=True is not supported");
+// max pooling with return_indices=True (F.max_pool2d(..., return_indices=True),
+// aten.max_pool2d_with_indices, adaptive_max_pool): the values convert; the indices have no
+// TF-level op, so a call whose indices are read is refused, naming it.
+void check_indices_unused(LowerContext& ctx, const std::string& name) {
+  if (ctx.num_outputs() > 1 && ctx.output_needed(1)) {
+    throw LowerError(name +
+                     " with return_indices=True: the indices are used, but only the pooled "
+                     "values convert (no TF-level op computes the positions of the maxima)");
   }
+}
+
+// Binds the unread indices output to a zero placeholder of its type and shape, which dead-code
+// elimination removes (nothing reads it).
+void bind_unused_indices(LowerContext& ctx) {
+  if (ctx.num_outputs() < 2) return;
+  const Value& t = ctx.torch_output(1);
+  auto data = std::make_shared<TensorData>(t.dtype, Shape(t.rank(), 1));
+  Attrs attrs;
+  attrs.set("shape", t.shape);
+  ctx.emit_output("broadcast_to", {ctx.constant(std::move(data))}, std::move(attrs), 1);
 }
 
 void lower_max_pool(LowerContext& ctx, size_t nsp) {
   const std::string name = "max_pool" + std::to_string(nsp) + "d";
-  reject_indices(ctx, name);
+  check_indices_unused(ctx, name);
   const Attrs& a = ctx.attrs();
   const Window w = read_window(a, nsp, name);
   for (int64_t d : expand_ints(a, "dilation", nsp, 1)) {
@@ -126,6 +141,7 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
   }
   x = emit_constant_pad(ctx, x, pads, never_the_max(x->dtype));
   set_output_reshaped(ctx, emit_pool(ctx, "max_pool", x, w.kernel, w.strides));
+  bind_unused_indices(ctx);
 }
 
 void lower_avg_pool(LowerContext& ctx, size_t nsp) {
@@ -188,10 +204,49 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   set_output_reshaped(ctx, y);
 }
 
+// One spatial axis of adaptive pooling. Windows of one size at a regular step are a pool
+// over that axis alone (a window of 1 on the others); any other set of windows (sizes that do
+// not divide) is one static slice and reduction per output, joined by a concat. Pooling one
+// axis after another is exact: every window is a box.
+Value* adaptive_axis(LowerContext& ctx, Value* x, size_t axis, int64_t out, bool is_max) {
+  const int64_t in = x->shape[axis];
+  if (in == out) return x;
+  std::vector<std::pair<int64_t, int64_t>> windows;
+  for (int64_t o = 0; o < out; ++o) windows.push_back(adaptive_window(o, in, out));
+  const int64_t size = windows[0].second - windows[0].first;
+  const int64_t step = out > 1 ? windows[1].first - windows[0].first : 1;
+  bool regular = step > 0;
+  for (int64_t o = 0; o < out; ++o) {
+    regular =
+        regular && windows[o].first == o * step && windows[o].second - windows[o].first == size;
+  }
+  if (regular) {
+    std::vector<int64_t> kernel(x->rank() - 2, 1), strides(x->rank() - 2, 1);
+    kernel[axis - 2] = size;
+    strides[axis - 2] = step;
+    return emit_pool(ctx, is_max ? "max_pool" : "avg_pool", x, kernel, strides);
+  }
+  std::vector<Value*> pieces;
+  for (const auto& [begin, end] : windows) {
+    Value* piece = emit_axis_slice(ctx, x, static_cast<int64_t>(axis), begin, end);
+    Shape shape = piece->shape;
+    shape[axis] = 1;
+    Attrs attrs;
+    attrs.set("axes", std::vector<int64_t>{static_cast<int64_t>(axis)});
+    attrs.set("keepdims", true);
+    pieces.push_back(ctx.emit(is_max ? "max" : "mean", {piece}, std::move(attrs), x->dtype, shape));
+  }
+  Shape shape = x->shape;
+  shape[axis] = out;
+  Attrs attrs;
+  attrs.set("axis", static_cast<int64_t>(axis));
+  return ctx.emit("concat", pieces, std::move(attrs), x->dtype, std::move(shape));
+}
+
 void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
   const std::string name =
       std::string(is_max ? "adaptive_max_pool" : "adaptive_avg_pool") + std::to_string(nsp) + "d";
-  reject_indices(ctx, name);
+  check_indices_unused(ctx, name);
   Value* input = ctx.in("input");
   const Shape& out_shape = ctx.torch_output().shape;
   if (input->rank() < nsp + 1 || out_shape.size() != input->rank()) {
@@ -201,6 +256,10 @@ void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
   // The output size is read from the traced result: output_size may hold None (keep size).
   const std::vector<int64_t> in(input->shape.end() - nsp, input->shape.end());
   const std::vector<int64_t> out(out_shape.end() - nsp, out_shape.end());
+  if (std::any_of(out.begin(), out.end(), [](int64_t o) { return o <= 0; }) ||
+      std::any_of(in.begin(), in.end(), [](int64_t i) { return i <= 0; })) {
+    throw LowerError(name + " from " + join(in) + " to " + join(out) + ": empty sizes");
+  }
   if (std::all_of(out.begin(), out.end(), [](int64_t o) { return o == 1; })) {
     std::vector<int64_t> axes;
     for (size_t i = input->rank() - nsp; i < input->rank(); ++i) {
@@ -210,20 +269,23 @@ void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
     attrs.set("axes", axes);
     attrs.set("keepdims", true);
     ctx.emit_output(is_max ? "max" : "mean", {input}, std::move(attrs));
+    bind_unused_indices(ctx);
     return;
   }
+  Value* x = with_batch_dim(ctx, input, nsp, name);
+  bool divisible = true;
   std::vector<int64_t> kernel;
   for (size_t i = 0; i < nsp; ++i) {
-    if (out[i] <= 0 || in[i] % out[i] != 0) {
-      // Then PyTorch's windows differ in size from one output to the next.
-      throw LowerError(name + " from " + join(in) + " to " + join(out) +
-                       " is not supported: each input size must be a multiple of the output "
-                       "size");
-    }
-    kernel.push_back(in[i] / out[i]);
+    divisible = divisible && in[i] % out[i] == 0;
+    kernel.push_back(in[i] / std::max<int64_t>(out[i], 1));
   }
-  Value* x = with_batch_dim(ctx, input, nsp, name);
-  set_output_reshaped(ctx, emit_pool(ctx, is_max ? "max_pool" : "avg_pool", x, kernel, kernel));
+  if (divisible) {
+    x = emit_pool(ctx, is_max ? "max_pool" : "avg_pool", x, kernel, kernel);
+  } else {
+    for (size_t i = 0; i < nsp; ++i) x = adaptive_axis(ctx, x, i + 2, out[i], is_max);
+  }
+  set_output_reshaped(ctx, x);
+  bind_unused_indices(ctx);
 }
 
 }  // namespace
@@ -236,6 +298,7 @@ void register_pool_rules(Registry& registry) {
     // F.max_poolNd dispatches on return_indices to these.
     max_pool.ops.push_back("torch.nn.functional._max_pool" + d);
     max_pool.ops.push_back("torch.nn.functional.max_pool" + d + "_with_indices");
+    max_pool.ops.push_back("aten.max_pool" + d + "_with_indices.default");
     registry.add(std::move(max_pool));
 
     registry.add({function_aliases("avg_pool" + d, true, false, true),
@@ -244,7 +307,7 @@ void register_pool_rules(Registry& registry) {
     Rule adaptive_avg{
         {"torch.nn.functional.adaptive_avg_pool" + d, "aten.adaptive_avg_pool" + d + ".default"},
         [n](LowerContext& ctx) { lower_adaptive(ctx, n, false); },
-        "mean or avg_pool"};
+        "mean, avg_pool, or slices + mean + concat"};
     // Only 1-d has a torch.* spelling, and only 2-d/3-d an underscored aten op.
     adaptive_avg.ops.push_back(n == 1 ? "torch.adaptive_avg_pool1d"
                                       : "aten._adaptive_avg_pool" + d + ".default");
@@ -252,9 +315,10 @@ void register_pool_rules(Registry& registry) {
 
     registry.add(
         {{"torch.nn.functional.adaptive_max_pool" + d, "torch.nn.functional._adaptive_max_pool" + d,
-          "torch.nn.functional.adaptive_max_pool" + d + "_with_indices"},
+          "torch.nn.functional.adaptive_max_pool" + d + "_with_indices",
+          "aten.adaptive_max_pool" + d + ".default"},
          [n](LowerContext& ctx) { lower_adaptive(ctx, n, true); },
-         "max or max_pool"});
+         "max, max_pool, or slices + max + concat"});
   }
 }
 

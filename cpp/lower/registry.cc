@@ -1,5 +1,7 @@
 #include "lower/registry.h"
 
+#include <algorithm>
+
 namespace ferry {
 
 LowerContext::LowerContext(Graph& out, const Node& node,
@@ -75,6 +77,12 @@ void LowerContext::set_output(size_t i, Value* value) {
   }
   if (value->origin < 0) value->origin = t.origin;
   mapping_[&t] = value;
+}
+
+bool LowerContext::output_needed(size_t i) const {
+  const Value& t = torch_output(i);
+  if (!t.users.empty() || !source_) return true;
+  return std::find(source_->outputs.begin(), source_->outputs.end(), &t) != source_->outputs.end();
 }
 
 void Registry::add(Rule rule, std::source_location where) {

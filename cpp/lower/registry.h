@@ -60,7 +60,14 @@ class LowerContext {
   // Binds PyTorch output i to a TF-level value.
   void set_output(size_t i, Value* value);
 
+  // The PyTorch-level graph the node belongs to, so rules can tell which outputs are read.
+  void set_source(const Graph* source) { source_ = source; }
+  // Whether PyTorch output i is read by another call or is a model output (true when the
+  // graph is unknown). A rule may leave an unread output without a faithful value.
+  bool output_needed(size_t i) const;
+
  private:
+  const Graph* source_ = nullptr;
   Graph& out_;
   const Node& node_;
   std::unordered_map<const Value*, Value*>& mapping_;

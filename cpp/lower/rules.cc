@@ -33,6 +33,10 @@ void register_all(Registry& registry) {
   register_scatter_rules(registry);
   register_sort_rules(registry);
   register_embedding_bag_rules(registry);
+  register_pad_rules(registry);
+  register_group_norm_rules(registry);
+  register_rms_norm_rules(registry);
+  register_local_response_norm_rules(registry);
 }
 
 }  // namespace ferry

@@ -36,6 +36,10 @@ void register_gather_rules(Registry& registry);
 void register_scatter_rules(Registry& registry);
 void register_sort_rules(Registry& registry);
 void register_embedding_bag_rules(Registry& registry);
+void register_pad_rules(Registry& registry);
+void register_group_norm_rules(Registry& registry);
+void register_rms_norm_rules(Registry& registry);
+void register_local_response_norm_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

@@ -185,49 +185,6 @@ void lower_expand(LowerContext& ctx) {
   ctx.emit_output("broadcast_to", {x}, attrs);
 }
 
-// F.pad had no rule, so `F.pad` + conv (asymmetric "same" padding, nn.ZeroPad2d) could not
-// convert. `pad` lists (before, after) pairs from the last dim backwards; negative entries
-// crop, which the TF-level `pad` does too. TF's REFLECT is PyTorch's "reflect"; "replicate"
-// and "circular" have no TF-level op yet.
-void lower_pad(LowerContext& ctx) {
-  Value* x = ctx.in(self_arg(ctx));
-  const Attrs& a = ctx.attrs();
-  const std::vector<int64_t> flat = a.get_ints(a.has("pad") ? "pad" : "padding");
-  const bool reflection = ctx.node().op.find("reflection_pad") != std::string::npos;
-  const std::string mode = reflection                            ? "reflect"
-                           : a.has("mode") && !a.is_none("mode") ? a.get_string("mode")
-                                                                 : "constant";
-  if (flat.size() % 2 != 0 || flat.size() / 2 > x->rank()) {
-    throw LowerError("pad of length " + std::to_string(flat.size()) + " does not fit a " +
-                     std::to_string(x->rank()) + "-D input");
-  }
-  std::vector<int64_t> pads(2 * x->rank(), 0);
-  for (size_t i = 0; i < flat.size() / 2; ++i) {
-    const size_t dim = x->rank() - 1 - i;
-    pads[2 * dim] = flat[2 * i];
-    pads[2 * dim + 1] = flat[2 * i + 1];
-  }
-  if (mode == "constant") {
-    const double value = a.has("value") && !a.is_none("value") ? a.get_float("value") : 0.0;
-    Value* y = emit_constant_pad(ctx, x, pads, value);
-    if (y == x) {
-      ctx.emit_output("identity", {x});
-    } else {
-      ctx.set_output(0, y);
-    }
-    return;
-  }
-  if (mode != "reflect") throw LowerError("pad with mode='" + mode + "' is not supported yet");
-  if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; })) {
-    throw LowerError("pad with mode='reflect' and negative padding is not supported");
-  }
-  Attrs attrs;
-  attrs.set("pads", pads);
-  attrs.set("mode", std::string("REFLECT"));
-  attrs.set("value", 0.0);
-  ctx.emit_output("pad", {x}, std::move(attrs));
-}
-
 // repeat -> each repeated dim gets a unit dim in front, broadcast to the repeat count, and the
 // pair is merged back: x[s0, s1].repeat(r0, r1) =
 // reshape(broadcast_to(reshape(x, [1, s0, 1, s1]), [r0, s0, r1, s1]), [r0*s0, r1*s1]).
@@ -304,12 +261,6 @@ void register_shape_rules(Registry& registry) {
             "torch.Tensor.bool", "torch.Tensor.cpu", "aten._to_copy.default", "aten.to.dtype",
             "aten.to.dtype_layout", "aten.to.device", "aten.to.other"},
            lower_cast, "cast (identity when the dtype is unchanged)");
-
-  add_rule(registry,
-           {"torch.nn.functional.pad", "torch._C._nn.pad", "aten.constant_pad_nd.default",
-            "aten.pad.default", "aten.reflection_pad1d.default", "aten.reflection_pad2d.default",
-            "aten.reflection_pad3d.default"},
-           lower_pad, "pad (constant or reflect)");
 
   add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
            lower_expand, "broadcast_to (identity for the same shape)");

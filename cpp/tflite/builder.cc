@@ -136,6 +136,8 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 14, 0};
     case fb::BuiltinOperator_SELECT_V2:
       return {2, 2, 0};
+    case fb::BuiltinOperator_MIRROR_PAD:
+      return {1, 13, 1};
     case fb::BuiltinOperator_SPACE_TO_DEPTH:
       return version >= 2 ? RuntimeVersion{1, 14, 0} : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_DEPTH_TO_SPACE:

@@ -260,6 +260,9 @@ class Writer {
   void emit_gather(const Node* n);       // this and below: writer_ops_index.cc
   void emit_scatter_nd(const Node* n);
   void emit_top_k(const Node* n);
+  void emit_edge_pad(const Node* n);                          // writer_ops_pad.cc
+  void emit_pool3d(const Node* n, fb::BuiltinOperator code);  // writer_ops_pool3d.cc
+  void emit_group_norm(const Node* n);                        // writer_ops_group_norm.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -86,6 +86,7 @@ void Writer::emit(const Node* n) {
   if (op == "space_to_depth" || op == "depth_to_space") return emit_space_depth(n);
   if (op == "matmul") return emit_matmul(n);
   if (op == "layer_norm") return emit_layer_norm(n);
+  if (op == "group_norm") return emit_group_norm(n);
   if (op == "gelu") return emit_gelu(n);
   if (op == "embedding") return emit_embedding(n);
   if (op == "lstm" || op == "gru") return emit_recurrent(n);
@@ -335,8 +336,11 @@ void Writer::emit_pad(const Node* n) {
   const Value* x = n->inputs[0];
   if (x->rank() > 5) fail(n, "PAD / PADV2 take at most 5 dimensions");
   if (x->dtype == DType::kBool) fail(n, "padding bool tensors is not supported");
-  if (n->attrs.get_string("mode") != "CONSTANT") fail(n, "only constant padding is supported");
   auto pads = to_i32(n->attrs.get_ints("pads"));
+  // PAD, PADV2 and MIRROR_PAD reject negative pads: the core writes crops as slices.
+  for (int32_t p : pads)
+    if (p < 0) fail(n, "negative pads (crops) reach the writer as slices, not pads");
+  if (n->attrs.get_string("mode") != "CONSTANT") return emit_edge_pad(n);
   int paddings = m_.add_int32(pads, {static_cast<int64_t>(x->rank()), 2}, n->scope + "/paddings");
   double value = n->attrs.has("value") ? n->attrs.get_float("value") : 0.0;
   int in = tensor(x), out = tensor(n->outputs[0]);
@@ -354,10 +358,9 @@ void Writer::emit_pad(const Node* n) {
 
 void Writer::emit_pool(const Node* n, fb::BuiltinOperator code) {
   const Value* x = n->inputs[0];
-  if (x->rank() == 5)
-    fail(n, "3-D pooling has no TFLite builtin (MaxPool3D / AveragePool3D are custom ops)");
+  if (x->rank() == 5) return emit_pool3d(n, code);
   const bool line = x->rank() == 3;  // 1-D: the 2-D pool on [N, 1, W, C]
-  if (x->rank() != 4 && !line) fail(n, "only 1-D and 2-D pooling are supported");
+  if (x->rank() != 4 && !line) fail(n, "only 1-D, 2-D and 3-D pooling are supported");
   if (x->dtype != DType::kFloat32) fail(n, "only float32 pooling is supported");
   auto size = pair_attr(n, "pool_size", line), strides = pair_attr(n, "strides", line);
   int in = line ? reshaped(m_, tensor(x), as_image(x->physical_shape()),

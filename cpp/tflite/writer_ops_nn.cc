@@ -148,18 +148,25 @@ void Writer::emit_layer_norm(const Node* n) {
          m_.add_float_scalar(static_cast<float>(n->attrs.get_float("epsilon")), s + "/epsilon"),
          var_eps);
   m_.add_op(fb::BuiltinOperator_RSQRT, 1, {var_eps}, {rstd});
+  // A computed gamma/beta (F.layer_norm with run-time weights) arrives in the order of the
+  // normalised axes (the layout stage permutes it so): a RESHAPE puts its dims at those axes.
+  auto param_tensor = [&](const Value* v, const char* what) {
+    if (v->is_constant()) return floats(float_data(n, v, what), param, s + "/" + what);
+    if (v->dtype != DType::kFloat32) fail(n, std::string(what) + " must be float32");
+    int t = temp(v, param, std::string("_") + what);
+    m_.add_op(fb::BuiltinOperator_RESHAPE, 1,
+              {tensor(v), m_.add_int32(to_i32(param), {rank}, s + "/" + what + "_shape")}, {t});
+    return t;
+  };
   bool has_gamma = gamma != nullptr, has_beta = beta != nullptr;
   int normed = has_gamma || has_beta ? temp(x, xs, "_normed") : tensor(out);
   binary(fb::BuiltinOperator_MUL, centred, rstd, normed);
   if (has_gamma) {
     int scaled = has_beta ? temp(x, xs, "_scaled") : tensor(out);
-    binary(fb::BuiltinOperator_MUL, normed,
-           floats(float_data(n, gamma, "gamma"), param, s + "/gamma"), scaled);
+    binary(fb::BuiltinOperator_MUL, normed, param_tensor(gamma, "gamma"), scaled);
     normed = scaled;
   }
-  if (has_beta)
-    binary(fb::BuiltinOperator_ADD, normed, floats(float_data(n, beta, "beta"), param, s + "/beta"),
-           tensor(out));
+  if (has_beta) binary(fb::BuiltinOperator_ADD, normed, param_tensor(beta, "beta"), tensor(out));
 }
 
 }  // namespace ferry::tflite::detail

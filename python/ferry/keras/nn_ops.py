@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -127,6 +128,32 @@ def layer_norm(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tens
     return y if beta is None else y + param(beta)
 
 
+def group_norm(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    """Statistics per sample and group of channels (docs/tf_ops.md): the channels are grouped
+    where they lie, [N, before, G, C/G · after], so a channels-last tensor is never moved."""
+    x = inputs[0]
+    gamma = inputs[1] if len(inputs) > 1 else None
+    beta = inputs[2] if len(inputs) > 2 else None
+    rank = x.shape.rank
+    axis, groups = int(attrs["axis"]) % rank, int(attrs["groups"])
+    dims = list(x.shape)
+    before = int(np.prod(dims[1:axis], dtype=np.int64))
+    after = int(np.prod(dims[axis + 1 :], dtype=np.int64))
+    grouped = tf.reshape(x, [-1, before, groups, dims[axis] // groups * after])
+    mean, variance = tf.nn.moments(grouped, axes=[1, 3], keepdims=True)
+    normed = (grouped - mean) * tf.math.rsqrt(variance + tf.cast(attrs["epsilon"], x.dtype))
+    y = tf.reshape(normed, tf.shape(x))
+    shape = [1] * rank
+    shape[axis] = -1
+
+    def param(t: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.cast(t, x.dtype), shape)
+
+    if gamma is not None:
+        y = y * param(gamma)
+    return y if beta is None else y + param(beta)
+
+
 def embedding(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     return tf.gather(inputs[1], inputs[0])
 
@@ -150,6 +177,7 @@ NN_OPS = {
     "dense": dense,
     "batch_norm": batch_norm,
     "layer_norm": layer_norm,
+    "group_norm": group_norm,
     "embedding": embedding,
     "max_pool": _pool("MAX"),
     "avg_pool": _pool("AVG"),

@@ -171,6 +171,31 @@ def _matmul(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     return y
 
 
+def _axis_range(x: tf.Tensor, axis: int, begin: int, end: int) -> tf.Tensor:
+    index = [slice(None)] * x.shape.rank
+    index[axis] = slice(begin, end)
+    return x[tuple(index)]
+
+
+def _edge_pad(x: tf.Tensor, pairs: list[list[int]], circular: bool) -> tf.Tensor:
+    # PyTorch's "replicate" repeats the edge element, "circular" wraps around to the other
+    # end; one axis after the other, so the corners come out as PyTorch's do.
+    for axis, (lo, hi) in enumerate(pairs):
+        if not lo and not hi:
+            continue
+        size = x.shape[axis]
+        parts = []
+        if lo:
+            edge = _axis_range(x, axis, size - lo, size) if circular else _axis_range(x, axis, 0, 1)
+            parts.append(edge if circular else tf.repeat(edge, lo, axis=axis))
+        parts.append(x)
+        if hi:
+            edge = _axis_range(x, axis, 0, hi) if circular else _axis_range(x, axis, size - 1, size)
+            parts.append(edge if circular else tf.repeat(edge, hi, axis=axis))
+        x = tf.concat(parts, axis=axis)
+    return x
+
+
 def _pad(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     x = inputs[0]
     pads = [int(p) for p in attrs["pads"]]
@@ -183,6 +208,8 @@ def _pad(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     if any(p for pair in pairs for p in pair):
         if mode == "CONSTANT":
             x = tf.pad(x, pairs, constant_values=tf.cast(value, x.dtype))
+        elif mode in ("REPLICATE", "CIRCULAR"):
+            x = _edge_pad(x, pairs, circular=mode == "CIRCULAR")
         else:
             x = tf.pad(x, pairs, mode=mode)
     # Negative pads crop, as in torch.nn.functional.pad.

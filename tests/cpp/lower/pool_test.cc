@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "call_fixture.h"
@@ -88,8 +89,9 @@ TEST(PoolLowering, MaxPoolRefusals) {
   d.input("input", {1, 3, 8, 8});
   a = pool_attrs(int64_t{2}, int64_t{2}, int64_t{0});
   a.set("return_indices", true);
+  // The fixture's outputs are the graph's, so the indices count as read.
   r = d.run("torch.nn.functional.max_pool2d_with_indices", a, {1, 3, 4, 4}, 2);
-  EXPECT_TRUE(has_error(r, "return_indices=True is not supported"));
+  EXPECT_TRUE(has_error(r, "return_indices=True: the indices are used"));
 }
 
 TEST(PoolLowering, UnbatchedMaxPool1d) {
@@ -217,8 +219,22 @@ TEST(PoolLowering, AdaptiveAvgPool) {
   Call e;
   e.input("input", {2, 3, 7, 7});
   a.set("output_size", Ints{3, 3});
+  // 7 -> 3 has windows [0, 3), [2, 5), [4, 7): one size at a regular step, a pool per axis.
   r = e.run("torch.nn.functional.adaptive_avg_pool2d", a, {2, 3, 3, 3});
-  EXPECT_TRUE(has_error(r, "adaptive_avg_pool2d from 7x7 to 3x3 is not supported"));
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(ops(r), (std::vector<std::string>{"avg_pool", "avg_pool"}));
+  EXPECT_EQ(find(r, "avg_pool")->attrs.get_ints("pool_size"), (Ints{3, 1}));
+  EXPECT_EQ(find(r, "avg_pool")->attrs.get_ints("strides"), (Ints{2, 1}));
+
+  // 7 -> 4: [0, 2), [1, 4), [3, 6), [5, 7) differ in size: a slice and mean per output.
+  Call f;
+  f.input("input", {2, 3, 7, 7});
+  a.set("output_size", Ints{4, 4});
+  r = f.run("torch.nn.functional.adaptive_avg_pool2d", a, {2, 3, 4, 4});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  const auto names = ops(r);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "mean"), 8);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "concat"), 2);
 }
 
 TEST(PoolLowering, AdaptiveMaxPool) {

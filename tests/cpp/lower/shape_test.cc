@@ -258,10 +258,12 @@ TEST_F(ShapeTest, PadListsPairsFromTheLastDimBackwards) {
   call("torch.nn.functional.pad", {{"input", x}},
        attrs({{"pad", Ints{1, 2, 0, -1}}, {"mode", std::string("constant")}, {"value", 0.5}}),
        DType::kFloat32, {1, 3, 7, 11});
-  EXPECT_EQ(lower_ops(), (Ops{"pad"}));
-  EXPECT_EQ(node(0)->attrs.get_ints("pads"), (Ints{0, 0, 0, 0, 0, -1, 1, 2}));
+  // The negative pad crops: a slice after the (non-negative) pad.
+  EXPECT_EQ(lower_ops(), (Ops{"pad", "slice"}));
+  EXPECT_EQ(node(0)->attrs.get_ints("pads"), (Ints{0, 0, 0, 0, 0, 0, 1, 2}));
   EXPECT_EQ(node(0)->attrs.get_string("mode"), "CONSTANT");
   EXPECT_EQ(node(0)->attrs.get_float("value"), 0.5);
+  EXPECT_EQ(node(1)->attrs.get_ints("end"), (Ints{1, 3, 7, 11}));
 }
 
 TEST_F(ShapeTest, ReflectionPadBecomesReflect) {
@@ -273,13 +275,13 @@ TEST_F(ShapeTest, ReflectionPadBecomesReflect) {
   EXPECT_EQ(node(0)->attrs.get_string("mode"), "REFLECT");
 }
 
-TEST_F(ShapeTest, PadWithReplicateIsRefused) {
+TEST_F(ShapeTest, PadWithReplicateBecomesReplicate) {
   Value* x = input(DType::kFloat32, {1, 3, 8});
   call("torch.nn.functional.pad", {{"input", x}},
        attrs({{"pad", Ints{1, 1}}, {"mode", std::string("replicate")}, {"value", Attr{}}}),
        DType::kFloat32, {1, 3, 10});
-  lower_ops();
-  expect_error("mode='replicate'");
+  EXPECT_EQ(lower_ops(), (Ops{"pad"}));
+  EXPECT_EQ(node(0)->attrs.get_string("mode"), "REPLICATE");
 }
 
 }  // namespace

@@ -243,11 +243,12 @@ TEST(TfliteWriterMath, RefusalsNameOpAndScope) {
   pool.set("strides", std::vector<int64_t>{2, 2, 2});
   pool.set("padding", std::string("VALID"));
   try {
-    write(p, tiny_op(p, "max_pool", {input(p, {1, 4, 4, 4, 2})}, {1, 2, 2, 2, 2}, pool));
+    write(p, tiny_op(p, "max_pool", {input(p, {1, 4, 4, 4, 2}, DType::kInt32)}, {1, 2, 2, 2, 2},
+                     pool));
     FAIL() << "expected TfliteError";
   } catch (const TfliteError& e) {
     std::string what = e.what();
-    EXPECT_NE(what.find("3-D pooling"), std::string::npos) << what;
+    EXPECT_NE(what.find("only float32 pooling"), std::string::npos) << what;
     EXPECT_NE(what.find("block.max_pool"), std::string::npos) << what;
   }
   Graph i;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from op_cases import PARAMS, case, params
+from op_cases import PARAMS, Fn, case, params
 from torch import nn
 
 torch.manual_seed(0)
@@ -47,6 +47,28 @@ CASES = [
     case("avg2d-functional", lambda x: F.avg_pool2d(x, 4), S2),
     case("avg3d", nn.AvgPool3d(2), S3),
     case("avg3d-no-count-pad", nn.AvgPool3d(3, 2, padding=1, count_include_pad=False), S3),
+    case("max3d-ceil", nn.MaxPool3d(3, stride=2, ceil_mode=True), (1, 2, 6, 7, 8)),
+    case("max3d-anisotropic", nn.MaxPool3d((1, 2, 3), stride=(1, 2, 1)), (2, 2, 4, 6, 6)),
+    case("max3d-depth-only", nn.MaxPool3d((2, 1, 1)), S3),
+    case("max3d-relu", nn.Sequential(nn.MaxPool3d(2), nn.ReLU()), S3),
+    case("avg3d-pad", nn.AvgPool3d(3, 2, padding=1), S3),
+    case("avg3d-ceil", nn.AvgPool3d(3, 2, padding=1, ceil_mode=True), (1, 2, 7, 6, 5)),
+    case("avg3d-divisor", nn.AvgPool3d(2, divisor_override=3), S3),
+    case("avg2d-divisor", nn.AvgPool2d(3, 2, padding=1, divisor_override=5), S2),
+    case("aten-avg-pool3d", lambda x: torch.ops.aten.avg_pool3d(x, [2, 2, 2], [2, 2, 2]), S3),
+    # return_indices with unused indices
+    case("max1d-indices", lambda x: F.max_pool1d(x, 2, return_indices=True)[0], S1),
+    case("max2d-indices", lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True)[0], S2),
+    case("max3d-indices", lambda x: F.max_pool3d(x, 2, return_indices=True)[0], S3),
+    case(
+        "max2d-indices-module",
+        nn.Sequential(nn.MaxPool2d(2, return_indices=True), Fn(lambda t: t[0])),
+        S2,
+    ),
+    case("aten-max2d-indices", lambda x: torch.ops.aten.max_pool2d_with_indices(x, [2, 2])[0], S2),
+    case(
+        "aten-max3d-indices", lambda x: torch.ops.aten.max_pool3d_with_indices(x, [2, 2, 2])[0], S3
+    ),
     # adaptive
     case("adaptive-avg2d-1", nn.AdaptiveAvgPool2d(1), S2),
     case("adaptive-avg2d-1x1", nn.AdaptiveAvgPool2d((1, 1)), S2),
@@ -57,6 +79,30 @@ CASES = [
     case("adaptive-avg1d-4", nn.AdaptiveAvgPool1d(4), S1),
     case("adaptive-max2d-1", nn.AdaptiveMaxPool2d(1), S2),
     case("adaptive-max2d-2", nn.AdaptiveMaxPool2d(2), S2),
+    case("adaptive-avg1d-5", nn.AdaptiveAvgPool1d(5), S1),
+    case("adaptive-avg1d-up", nn.AdaptiveAvgPool1d(20), S1),
+    case("adaptive-avg2d-3", nn.AdaptiveAvgPool2d(3), S2),
+    case("adaptive-avg2d-3x5", nn.AdaptiveAvgPool2d((3, 5)), (1, 3, 7, 10)),
+    case("adaptive-avg2d-none", nn.AdaptiveAvgPool2d((None, 3)), S2),
+    case("adaptive-avg3d-2", nn.AdaptiveAvgPool3d(2), S3),
+    case("adaptive-avg3d-1", nn.AdaptiveAvgPool3d(1), S3),
+    case("adaptive-avg3d-4x3x5", nn.AdaptiveAvgPool3d((4, 3, 5)), S3),
+    case("aten-adaptive-avg3d", lambda x: torch.ops.aten._adaptive_avg_pool3d(x, [3, 2, 3]), S3),
+    case("adaptive-max1d-3", nn.AdaptiveMaxPool1d(3), S1),
+    case("adaptive-max1d-5", nn.AdaptiveMaxPool1d(5), S1),
+    case("adaptive-max2d-3", nn.AdaptiveMaxPool2d(3), S2),
+    case("adaptive-max2d-5x4", nn.AdaptiveMaxPool2d((5, 4)), (1, 3, 7, 10)),
+    case("adaptive-max3d-2", nn.AdaptiveMaxPool3d(2), S3),
+    case("adaptive-max3d-4", nn.AdaptiveMaxPool3d((4, 3, 5)), S3),
+    case(
+        "adaptive-max2d-indices", lambda x: F.adaptive_max_pool2d(x, 3, return_indices=True)[0], S2
+    ),
+    case(
+        "max2d-indices-used",
+        lambda x: F.max_pool2d(x, 2, return_indices=True)[1].float(),
+        S2,
+        refuses={"keras": "indices are used", "tflite": "indices are used"},
+    ),
     # flatten after pooling
     case("avgpool-flatten", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), S2),
     case("avgpool-torch.flatten", lambda x: torch.flatten(F.adaptive_avg_pool2d(x, 1), 1), S2),

@@ -99,11 +99,11 @@ def test_writes_the_file_atomically(tmp_path):
 
 
 def test_failed_conversion_leaves_nothing(tmp_path):
-    pool = torch.nn.MaxPool3d(2)  # no TFLite builtin
+    pad = torch.nn.ConstantPad1d((1, 1), 0.0)  # PAD takes at most 5 dimensions
 
     path = tmp_path / "m.tflite"
-    with pytest.raises(ferry.ConversionError, match="3-D pooling"):
-        ferry.pytorch_to_tflite(pool, [torch.rand(1, 3, 4, 8, 8)], path=path)
+    with pytest.raises(ferry.ConversionError, match="at most 5 dimensions"):
+        ferry.pytorch_to_tflite(pad, [torch.rand(1, 2, 3, 2, 3, 2)], path=path)
     assert os.listdir(tmp_path) == []
 
 

@@ -326,13 +326,13 @@ def test_conv3d_groups(module):
 @pytest.mark.parametrize(
     ("fn", "specs", "message"),
     [
-        (torch.nn.MaxPool3d(2), [(1, 2, 4, 4, 4)], "3-D pooling"),
+        (torch.nn.ConstantPad1d((1, 1), 0.0), [R6], "PAD / PADV2 take at most 5"),
         (lambda a, b: a // b, [ints(-9, 9, 3), ints(1, 9, 3)], "FLOOR_DIV has no int64"),
         (torch.abs, [ints(-9, 9, 3)], "no int64"),
         (lambda x: x[:, 1:], [R6], "STRIDED_SLICE is specified for at most 5"),
         (lambda x: x.reshape(1, 2, 3, 2, 3, 2, 4) + 1, [R6], "rank 7"),
     ],
-    ids=["pool3d", "floor_div_int64", "abs_int64", "slice_r6", "rank7"],
+    ids=["pad_r6", "floor_div_int64", "abs_int64", "slice_r6", "rank7"],
 )
 def test_refusals_name_the_op(fn, specs, message):
     with pytest.raises(ferry.ConversionError, match=message):
