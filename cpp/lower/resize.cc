@@ -4,11 +4,9 @@
 // each output samples the input (ATen's UpSample.h): the attributes name that rule exactly,
 // and `scale` is emitted only where a given scale_factor moves a sample away from where
 // in/out would put it, so back ends can use TF's resize kernels wherever they are exact.
-#include <algorithm>
-#include <cmath>
-#include <optional>
 #include <string>
 
+#include "ir/resample.h"
 #include "lower/helpers.h"
 #include "lower/rules.h"
 
@@ -77,53 +75,13 @@ Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) 
   return r;
 }
 
-// Where output `dst` samples the input along one axis, as ATen computes it: the input index
-// for nearest, the real source coordinate otherwise. T is ATen's arithmetic type (float for
-// nearest and for float32 inputs, double for float64), so comparisons are bit for bit.
-template <typename T>
-std::vector<double> positions(const Sampling& s, int64_t in, int64_t out, double scale) {
-  const bool align = s.coordinate == "align_corners";
-  const bool half = s.coordinate == "half_pixel";
-  T ratio;
-  if (align) {
-    ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-  } else if (scale > 0) {
-    ratio = static_cast<T>(1.0 / scale);
-  } else {
-    ratio = static_cast<T>(in) / static_cast<T>(out);
-  }
-  std::vector<double> pos(out);
-  for (int64_t d = 0; d < out; ++d) {
-    const T dst = static_cast<T>(d);
-    if (s.method == "nearest") {
-      // ATen copies at equal sizes and halves at double sizes, whatever the scale says.
-      if (!half && out == in) {
-        pos[d] = static_cast<double>(d);
-      } else if (!half && out == 2 * in) {
-        pos[d] = static_cast<double>(d / 2);
-      } else {
-        const T src = std::floor((dst + (half ? T(0.5) : T(0))) * ratio);
-        pos[d] = std::min(static_cast<double>(src), static_cast<double>(in - 1));
-      }
-    } else if (s.method == "bilinear" && out == in) {
-      pos[d] = static_cast<double>(d);  // ATen copies here too
-    } else if (align) {
-      pos[d] = static_cast<double>(ratio * dst);
-    } else {
-      const T src = ratio * (dst + T(0.5)) - T(0.5);
-      // Bilinear clamps a negative source to the first row; bicubic does not.
-      pos[d] = static_cast<double>(s.method == "bilinear" && src < T(0) ? T(0) : src);
-    }
-  }
-  return pos;
-}
-
-std::vector<double> positions_for(const Sampling& s, DType dtype, int64_t in, int64_t out,
-                                  double scale) {
-  if (s.method != "nearest" && dtype == DType::kFloat64) {
-    return positions<double>(s, in, out, scale);
-  }
-  return positions<float>(s, in, out, scale);
+// Whether a given scale_factor moves any sample of this axis from where in/out puts it.
+bool scale_matters(const Sampling& s, DType dtype, int64_t in, int64_t out, double scale) {
+  if (scale <= 0) return false;
+  const bool f64 = dtype == DType::kFloat64;
+  const ResampleTaps with = resample_taps(s.method, s.coordinate, in, out, scale, f64);
+  const ResampleTaps without = resample_taps(s.method, s.coordinate, in, out, 0.0, f64);
+  return with.index != without.index || with.weight != without.weight;
 }
 
 Sampling sampling_for(const Request& r, size_t nsp) {
@@ -181,19 +139,14 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
     throw LowerError(s.method + " interpolation of " + std::string(dtype_name(x->dtype)) +
                      " tensors is not supported");
   }
-  bool scale_matters = false;
-  for (size_t i = 0; i < 2; ++i) {
-    const int64_t in = x->shape[i + 2];
-    if (scales[i] > 0 && positions_for(s, x->dtype, in, out[i], scales[i]) !=
-                             positions_for(s, x->dtype, in, out[i], 0.0)) {
-      scale_matters = true;
-    }
-  }
+  bool with_scale = false;
+  for (size_t i = 0; i < 2; ++i)
+    with_scale |= scale_matters(s, x->dtype, x->shape[i + 2], out[i], scales[i]);
   Attrs attrs;
   attrs.set("size", out);
   attrs.set("method", s.method);
   attrs.set("coordinate", s.coordinate);
-  if (scale_matters) attrs.set("scale", scales);
+  if (with_scale) attrs.set("scale", scales);
   Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype,
                       {x->shape[0], x->shape[1], out[0], out[1]});
   set_output_reshaped(ctx, y);
