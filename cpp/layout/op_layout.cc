@@ -48,6 +48,9 @@ const std::map<std::string, OpLayout>& table() {
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};
+    // Gathers [N, H, W, C] pixel rows; the grid (input 1) is pinned to PyTorch order by the
+    // lowering (an order hint before it), since its last axis holds (x, y), not channels.
+    t["grid_sample"] = {C::kChannelsLast, {}, {0}};
     return t;
   }();
   return kTable;

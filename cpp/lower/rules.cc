@@ -20,6 +20,7 @@ void register_all(Registry& registry) {
   register_rnn_rules(registry);
   register_attention_rules(registry);
   register_space_depth_rules(registry);
+  register_grid_sample_rules(registry);
 }
 
 }  // namespace ferry

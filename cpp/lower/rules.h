@@ -23,6 +23,7 @@ void register_inplace_rules(Registry& registry);
 void register_rnn_rules(Registry& registry);
 void register_attention_rules(Registry& registry);
 void register_space_depth_rules(Registry& registry);
+void register_grid_sample_rules(Registry& registry);
 
 void register_all(Registry& registry);
 
