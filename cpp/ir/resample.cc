@@ -78,6 +78,56 @@ ResampleTaps interpolated(bool bicubic, bool align, bool half, int64_t in, int64
   return r;
 }
 
+// ATen's _compute_indices_min_size_weights_aa (align_corners_delta 0: floating inputs).
+template <typename T>
+ResampleTaps antialiased(bool bicubic, bool align, int64_t in, int64_t out, double scale) {
+  ResampleTaps r;
+  if (in == out) {  // ATen's separable kernel skips an axis that keeps its size
+    r.index.resize(out);
+    r.weight.assign(out, 1.0);
+    for (int64_t d = 0; d < out; ++d) r.index[d] = d;
+    return r;
+  }
+  const T s = ratio<T>(align, in, out, scale);
+  const T half_width = bicubic ? T(2) : T(1);  // interp_size / 2
+  const T support = s >= T(1) ? half_width * s : half_width;
+  // The 0.5s below are double literals in ATen: those sums are double, then truncated.
+  const T invscale = s >= T(1) ? static_cast<T>(1.0 / static_cast<double>(s)) : T(1);
+  r.taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  r.index.assign(out * r.taps, 0);
+  r.weight.assign(out * r.taps, 0.0);
+  auto filter = [bicubic](T x) -> T {
+    x = std::abs(x);
+    if (!bicubic) return x < T(1) ? T(1) - x : T(0);
+    const T a = T(-0.5);  // PIL's, which ATen's antialiased bicubic follows
+    if (x < T(1)) return ((a + T(2)) * x - (a + T(3))) * x * x + T(1);
+    if (x < T(2)) return ((a * x - T(5) * a) * x + T(8) * a) * x - T(4) * a;
+    return T(0);
+  };
+  std::vector<T> w(r.taps);
+  for (int64_t d = 0; d < out; ++d) {
+    const T center = s * (static_cast<T>(d) + T(0.5));
+    const int64_t lo =
+        std::max<int64_t>(static_cast<int64_t>(static_cast<double>(center - support) + 0.5), 0);
+    int64_t size =
+        std::min<int64_t>(static_cast<int64_t>(static_cast<double>(center + support) + 0.5), in) -
+        lo;
+    size = std::min(size, r.taps);  // the support bounds it; this only guards the buffer
+    T total = 0;
+    for (int64_t j = 0; j < size; ++j) {
+      const double at = static_cast<double>(static_cast<T>(j + lo) - center) + 0.5;
+      w[j] = filter(static_cast<T>(at * static_cast<double>(invscale)));
+      total += w[j];
+    }
+    for (int64_t j = 0; j < r.taps; ++j) {
+      r.index[d * r.taps + j] = std::min(lo + j, in - 1);  // past `size`: weight 0
+      if (j < size)
+        r.weight[d * r.taps + j] = static_cast<double>(total != T(0) ? w[j] / total : w[j]);
+    }
+  }
+  return r;
+}
+
 }  // namespace
 
 bool ResampleTaps::is_identity() const {
@@ -97,7 +147,7 @@ bool ResampleTaps::is_identity() const {
 }
 
 ResampleTaps resample_taps(const std::string& method, const std::string& coordinate, int64_t in,
-                           int64_t out, double scale, bool float64) {
+                           int64_t out, double scale, bool float64, bool antialias) {
   const bool align = coordinate == "align_corners", half = coordinate == "half_pixel";
   if (!align && !half && coordinate != "asymmetric")
     throw std::invalid_argument("resize: unknown coordinate '" + coordinate + "'");
@@ -112,6 +162,9 @@ ResampleTaps resample_taps(const std::string& method, const std::string& coordin
   if (method != "bilinear" && method != "bicubic")
     throw std::invalid_argument("resize: unknown method '" + method + "'");
   const bool bicubic = method == "bicubic";
+  if (antialias)
+    return float64 ? antialiased<double>(bicubic, align, in, out, scale)
+                   : antialiased<float>(bicubic, align, in, out, scale);
   return float64 ? interpolated<double>(bicubic, align, half, in, out, scale)
                  : interpolated<float>(bicubic, align, half, in, out, scale);
 }

@@ -24,8 +24,11 @@ struct ResampleTaps {
 // method: nearest | bilinear | bicubic; coordinate: asymmetric | half_pixel | align_corners;
 // scale > 0 is PyTorch's scale_factor for this axis (samples at 1/scale), else in/out counts.
 // `float64` selects ATen's double arithmetic (float64 inputs; nearest is always float).
+// `antialias` (bilinear, bicubic) gives ATen's _upsample_*_aa taps: the filter (triangle, or
+// cubic with a = -0.5) stretched by the downscaling factor and normalised per output, as many
+// taps as the widest support needs (unused ones weigh 0).
 // Throws std::invalid_argument for an unknown method or coordinate.
 ResampleTaps resample_taps(const std::string& method, const std::string& coordinate, int64_t in,
-                           int64_t out, double scale, bool float64);
+                           int64_t out, double scale, bool float64, bool antialias = false);
 
 }  // namespace ferry

@@ -17,6 +17,7 @@ namespace {
 struct Request {
   std::string mode;  // F.interpolate's: nearest, nearest-exact, linear, bilinear, bicubic, area
   bool align_corners = false;
+  bool antialias = false;
   std::vector<double> scales;  // per spatial dim, <= 0 where PyTorch uses in/out (its own rule)
 };
 
@@ -46,8 +47,10 @@ Request from_interpolate(const LowerContext& ctx, size_t nsp) {
   r.mode = a.has("mode") && !a.is_none("mode") ? a.get_string("mode") : "nearest";
   r.align_corners =
       a.has("align_corners") && !a.is_none("align_corners") && a.get_bool("align_corners");
-  if (a.has("antialias") && !a.is_none("antialias") && a.get_bool("antialias")) {
-    throw LowerError("interpolate with antialias=True is not supported yet");
+  r.antialias = a.has("antialias") && !a.is_none("antialias") && a.get_bool("antialias");
+  if (r.antialias && r.mode != "bilinear" && r.mode != "bicubic") {
+    throw LowerError("interpolate with antialias=True takes mode 'bilinear' or 'bicubic', not '" +
+                     r.mode + "'");
   }
   r.scales = interpolate_scales(a, nsp);
   return r;
@@ -55,10 +58,11 @@ Request from_interpolate(const LowerContext& ctx, size_t nsp) {
 
 // aten.upsample_*{1,2}d: `.default` spells the scales scales_h/scales_w (1-d: scales),
 // `.vec` as one scale_factors list.
-Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) {
+Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode, bool antialias) {
   const Attrs& a = ctx.attrs();
   Request r;
   r.mode = mode;
+  r.antialias = antialias;
   r.align_corners = a.has("align_corners") && a.get_bool("align_corners");
   r.scales.assign(nsp, 0.0);
   if (a.has("scale_factors")) {
@@ -76,11 +80,12 @@ Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) 
 }
 
 // Whether a given scale_factor moves any sample of this axis from where in/out puts it.
-bool scale_matters(const Sampling& s, DType dtype, int64_t in, int64_t out, double scale) {
+bool scale_matters(const Sampling& s, bool antialias, DType dtype, int64_t in, int64_t out,
+                   double scale) {
   if (scale <= 0) return false;
   const bool f64 = dtype == DType::kFloat64;
-  const ResampleTaps with = resample_taps(s.method, s.coordinate, in, out, scale, f64);
-  const ResampleTaps without = resample_taps(s.method, s.coordinate, in, out, 0.0, f64);
+  const ResampleTaps with = resample_taps(s.method, s.coordinate, in, out, scale, f64, antialias);
+  const ResampleTaps without = resample_taps(s.method, s.coordinate, in, out, 0.0, f64, antialias);
   return with.index != without.index || with.weight != without.weight;
 }
 
@@ -141,12 +146,13 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
   }
   bool with_scale = false;
   for (size_t i = 0; i < 2; ++i)
-    with_scale |= scale_matters(s, x->dtype, x->shape[i + 2], out[i], scales[i]);
+    with_scale |= scale_matters(s, r.antialias, x->dtype, x->shape[i + 2], out[i], scales[i]);
   Attrs attrs;
   attrs.set("size", out);
   attrs.set("method", s.method);
   attrs.set("coordinate", s.coordinate);
   if (with_scale) attrs.set("scale", scales);
+  if (r.antialias) attrs.set("antialias", true);
   Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype,
                       {x->shape[0], x->shape[1], out[0], out[1]});
   set_output_reshaped(ctx, y);
@@ -164,12 +170,12 @@ Value* spatial_input(LowerContext& ctx) {
   return x;
 }
 
-Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode) {
+Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode, bool antialias = false) {
   return {{"aten." + op + ".default", "aten." + op + ".vec"},
-          [nsp, mode](LowerContext& ctx) {
+          [nsp, mode, antialias](LowerContext& ctx) {
             Value* x = spatial_input(ctx);
             if (x->rank() != nsp + 2) throw LowerError(mode + ": unexpected input rank");
-            lower_resize(ctx, x, from_aten(ctx, nsp, mode));
+            lower_resize(ctx, x, from_aten(ctx, nsp, mode, antialias));
           },
           "resize"};
 }
@@ -192,6 +198,8 @@ void register_resize_rules(Registry& registry) {
   registry.add(aten_rule("upsample_nearest1d", 1, "nearest"));
   registry.add(aten_rule("_upsample_nearest_exact1d", 1, "nearest-exact"));
   registry.add(aten_rule("upsample_linear1d", 1, "linear"));
+  registry.add(aten_rule("_upsample_bilinear2d_aa", 2, "bilinear", true));
+  registry.add(aten_rule("_upsample_bicubic2d_aa", 2, "bicubic", true));
 }
 
 }  // namespace ferry

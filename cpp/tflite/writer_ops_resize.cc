@@ -2,7 +2,8 @@
 // (version 1, or 3 with half_pixel_centers) where they sample exactly where ATen does: no
 // `scale` attribute, float32, bilinear or nearest (not align_corners). Everything else is
 // separable: per resized axis, GATHER with constant indices along that axis, and for
-// bilinear/bicubic a weighted sum of the 2 or 4 gathered taps with constant weights broadcast
+// bilinear/bicubic a weighted sum of the 2 or 4 gathered taps (antialias: as many as the
+// stretched filter covers) with constant weights broadcast
 // along it (MUL, ADD). Indices and weights come from resample_taps (cpp/ir/resample.cc), the
 // numbers the lowering and the Keras back end use, in ATen's float32 arithmetic, so nearest
 // picks ATen's row to the bit. GATHER, MUL and ADD are version 1 here (float32 data, int32
@@ -53,6 +54,7 @@ void Writer::emit_resize(const Node* n) {
   if (n->attrs.has("scale") && !n->attrs.is_none("scale")) scale = n->attrs.get_floats("scale");
   if (scale.size() != 2) fail(n, "resize needs a [height, width] scale");
   const bool scaled = scale[0] > 0 || scale[1] > 0;
+  const bool antialias = n->attrs.has("antialias") && n->attrs.get_bool("antialias");
   const std::string dtype(dtype_name(x->dtype));
   if (x->dtype == DType::kFloat64)
     fail(n,
@@ -62,7 +64,7 @@ void Writer::emit_resize(const Node* n) {
     fail(n, method + " resizing of " + dtype + " tensors has no TFLite kernel");
   auto& f = m_.fbb();
   const std::string& s = n->scope;
-  if (!scaled && x->dtype == DType::kFloat32 && method != "bicubic") {
+  if (!scaled && !antialias && x->dtype == DType::kFloat32 && method != "bicubic") {
     // TF's kernels compute ATen's positions, in the same float32 arithmetic, from in/out.
     const int in = tensor(x), sizes = m_.add_int32(to_i32(size), {2}, s + "/size");
     if (method == "bilinear")
@@ -80,8 +82,8 @@ void Writer::emit_resize(const Node* n) {
   Shape shape = x->physical_shape();
   std::vector<std::pair<int64_t, ResampleTaps>> axes;
   for (int64_t axis : {2, 1}) {
-    ResampleTaps t =
-        resample_taps(method, coordinate, shape[axis], size[axis - 1], scale[axis - 1], false);
+    ResampleTaps t = resample_taps(method, coordinate, shape[axis], size[axis - 1], scale[axis - 1],
+                                   false, antialias);
     if (shape[axis] == size[axis - 1] && t.is_identity()) continue;
     axes.emplace_back(axis, std::move(t));
   }

@@ -8,6 +8,7 @@ against torch over many sizes. Those kernels are used there, so TFLite sees RESI
 RESIZE_NEAREST_NEIGHBOR. The rest is a separable gather whose indices and weights the core
 computes with ATen's arithmetic (cpp/ir/resample.cc, shared with the TFLite writer):
 - a `scale` attribute (PyTorch samples at 1/scale_factor, not in/out),
+- `antialias` (ATen's _upsample_*_aa: a stretched, normalised filter with more taps),
 - bicubic (TF's kernel tabulates its weights, and uses a = -0.5 with half-pixel centres),
 - float64 (TF's bilinear kernel computes in float32) and dtypes TF's kernels do not take.
 """
@@ -37,7 +38,13 @@ _BILINEAR_DTYPES = {tf.float16, tf.bfloat16, tf.float32}
 
 
 def taps(
-    method: str, coordinate: str, n_in: int, n_out: int, scale: float, ft: type
+    method: str,
+    coordinate: str,
+    n_in: int,
+    n_out: int,
+    scale: float,
+    ft: type,
+    antialias: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per output position along one axis: input indices [n_out, k] and weights [n_out, k].
 
@@ -45,7 +52,7 @@ def taps(
     float32, or float64 when `ft` is np.float64 (nearest is always float32 in ATen).
     """
     k, index, weight = _core.resample_taps(
-        method, coordinate, n_in, n_out, float(scale), ft == np.float64
+        method, coordinate, n_in, n_out, float(scale), ft == np.float64, antialias
     )
     return (
         np.asarray(index, np.int64).reshape(n_out, k),
@@ -65,7 +72,9 @@ def _gather_resize(x: tf.Tensor, attrs: dict[str, Any], scales: list[float]) -> 
     # Width first, then height: ATen's separable loop nests the last dim innermost.
     for axis in (2, 1):
         n_in, n_out = int(x.shape[axis]), size[axis - 1]
-        index, weight = taps(method, coordinate, n_in, n_out, scales[axis - 1], ft)
+        index, weight = taps(
+            method, coordinate, n_in, n_out, scales[axis - 1], ft, bool(attrs.get("antialias"))
+        )
         if method == "nearest":
             x = tf.gather(x, index[:, 0].astype(np.int32), axis=axis)
             continue
@@ -86,7 +95,7 @@ def resize(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     method, coordinate = attrs["method"], attrs["coordinate"]
     size = [int(s) for s in attrs["size"]]
     scales = [float(s) for s in attrs.get("scale") or [0.0, 0.0]]
-    if any(s > 0 for s in scales) or method == "bicubic":
+    if any(s > 0 for s in scales) or method == "bicubic" or attrs.get("antialias"):
         return _gather_resize(x, attrs, scales)
     align, half = coordinate == "align_corners", coordinate == "half_pixel"
     if method == "nearest" and x.dtype in _NEAREST_DTYPES and not align:

@@ -61,6 +61,21 @@ TEST(ResampleTaps, IdentityIsRecognised) {
   EXPECT_FALSE(resample_taps("bilinear", "half_pixel", 5, 7, 0.0, false).is_identity());
 }
 
+TEST(ResampleTaps, AntialiasStretchesAndNormalisesTheFilter) {
+  // Halving: the triangle spans 2 inputs each side; output 0 (centre 1.0) reads inputs 0..2 with
+  // weights 0.75, 0.75, 0.25 over their sum 1.75.
+  ResampleTaps t = resample_taps("bilinear", "half_pixel", 8, 4, 0.0, false, true);
+  EXPECT_EQ(t.taps, 5);
+  EXPECT_EQ((std::vector<int64_t>(t.index.begin(), t.index.begin() + 3)),
+            (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_FLOAT_EQ(t.weight[0], 3.0f / 7.0f);
+  EXPECT_FLOAT_EQ(t.weight[1], 3.0f / 7.0f);
+  EXPECT_FLOAT_EQ(t.weight[2], 1.0f / 7.0f);
+  EXPECT_EQ(t.weight[3], 0.0);
+  // An axis that keeps its size is left alone, as ATen's separable kernel does.
+  EXPECT_TRUE(resample_taps("bicubic", "half_pixel", 6, 6, 0.9, false, true).is_identity());
+}
+
 TEST(ResampleTaps, UnknownMethodThrows) {
   EXPECT_THROW(resample_taps("area", "half_pixel", 4, 2, 0.0, false), std::invalid_argument);
   EXPECT_THROW(resample_taps("nearest", "align_corners", 4, 2, 0.0, false), std::invalid_argument);

@@ -156,14 +156,22 @@ TEST(ResizeLowering, AreaIsAnAveragePool) {
   EXPECT_TRUE(has_error(r, "mode 'area' from size 7 to 3 is not supported"));
 }
 
+TEST(ResizeLowering, AntialiasIsAnAttribute) {
+  Attrs aa = interpolate(Ints{2, 2}, {}, "bilinear", false);
+  aa.set("antialias", true);
+  auto r = run(kInterpolate, "input", {1, 2, 8, 8}, aa, {1, 2, 2, 2});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_TRUE(resize_node(r)->attrs.get_bool("antialias"));
+}
+
 TEST(ResizeLowering, Refusals) {
   auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate({}, 2.0, "trilinear", false),
                {1, 2, 8, 8, 8});
   EXPECT_TRUE(has_error(r, "3-D (volumetric) interpolation"));
-  Attrs aa = interpolate(Ints{2, 2}, {}, "bilinear", false);
+  Attrs aa = interpolate(Ints{2, 2}, {}, "nearest");
   aa.set("antialias", true);
   r = run(kInterpolate, "input", {1, 2, 8, 8}, aa, {1, 2, 2, 2});
-  EXPECT_TRUE(has_error(r, "antialias=True is not supported"));
+  EXPECT_TRUE(has_error(r, "antialias=True takes mode 'bilinear' or 'bicubic'"));
   r = run(kInterpolate, "input", {1, 2, 4, 4}, interpolate(Ints{8, 8}, {}, "bilinear", false),
           {1, 2, 8, 8}, DType::kInt32);
   EXPECT_TRUE(has_error(r, "bilinear interpolation of int32 tensors is not supported"));
