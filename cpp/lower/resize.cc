@@ -68,9 +68,10 @@ Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode, 
   if (a.has("scale_factors")) {
     if (!a.is_none("scale_factors")) r.scales = a.get_floats("scale_factors");
   } else {
-    const std::vector<std::string> names = nsp == 1
-                                               ? std::vector<std::string>{"scales"}
-                                               : std::vector<std::string>{"scales_h", "scales_w"};
+    const std::vector<std::string> names =
+        nsp == 1   ? std::vector<std::string>{"scales"}
+        : nsp == 2 ? std::vector<std::string>{"scales_h", "scales_w"}
+                   : std::vector<std::string>{"scales_d", "scales_h", "scales_w"};
     for (size_t i = 0; i < names.size() && i < nsp; ++i) {
       if (!a.is_none(names[i])) r.scales[i] = a.get_float(names[i]);
     }
@@ -90,7 +91,7 @@ bool scale_matters(const Sampling& s, bool antialias, DType dtype, int64_t in, i
 }
 
 Sampling sampling_for(const Request& r, size_t nsp) {
-  const std::string linear = nsp == 1 ? "linear" : "bilinear";
+  const std::string linear = nsp == 1 ? "linear" : nsp == 2 ? "bilinear" : "trilinear";
   if (r.mode == "nearest") return {"nearest", "asymmetric"};
   if (r.mode == "nearest-exact") return {"nearest", "half_pixel"};
   if (r.mode == linear || r.mode == "bicubic") {
@@ -136,6 +137,7 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
     scales.insert(scales.begin(), 0.0);
   }
   if (r.mode == "area") {
+    if (nsp == 3) throw LowerError("interpolate mode 'area' of 5-D input is not supported");
     set_output_reshaped(ctx, emit_area(ctx, x, out));
     return;
   }
@@ -145,7 +147,7 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
                      " tensors is not supported");
   }
   bool with_scale = false;
-  for (size_t i = 0; i < 2; ++i)
+  for (size_t i = 0; i < out.size(); ++i)
     with_scale |= scale_matters(s, r.antialias, x->dtype, x->shape[i + 2], out[i], scales[i]);
   Attrs attrs;
   attrs.set("size", out);
@@ -153,19 +155,17 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
   attrs.set("coordinate", s.coordinate);
   if (with_scale) attrs.set("scale", scales);
   if (r.antialias) attrs.set("antialias", true);
-  Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype,
-                      {x->shape[0], x->shape[1], out[0], out[1]});
+  Shape y_shape = {x->shape[0], x->shape[1]};
+  y_shape.insert(y_shape.end(), out.begin(), out.end());
+  Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype, std::move(y_shape));
   set_output_reshaped(ctx, y);
 }
 
 Value* spatial_input(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
-  if (x->rank() == 5) {
-    throw LowerError("3-D (volumetric) interpolation of 5-D tensors is not supported yet");
-  }
-  if (x->rank() != 3 && x->rank() != 4) {
-    throw LowerError("interpolation expects a 3-D or 4-D input, got " + std::to_string(x->rank()) +
-                     "-D");
+  if (x->rank() < 3 || x->rank() > 5) {
+    throw LowerError("interpolation expects a 3-D, 4-D or 5-D input, got " +
+                     std::to_string(x->rank()) + "-D");
   }
   return x;
 }
@@ -198,6 +198,9 @@ void register_resize_rules(Registry& registry) {
   registry.add(aten_rule("upsample_nearest1d", 1, "nearest"));
   registry.add(aten_rule("_upsample_nearest_exact1d", 1, "nearest-exact"));
   registry.add(aten_rule("upsample_linear1d", 1, "linear"));
+  registry.add(aten_rule("upsample_nearest3d", 3, "nearest"));
+  registry.add(aten_rule("_upsample_nearest_exact3d", 3, "nearest-exact"));
+  registry.add(aten_rule("upsample_trilinear3d", 3, "trilinear"));
   registry.add(aten_rule("_upsample_bilinear2d_aa", 2, "bilinear", true));
   registry.add(aten_rule("_upsample_bicubic2d_aa", 2, "bicubic", true));
 }

@@ -8,6 +8,8 @@
 // numbers the lowering and the Keras back end use, in ATen's float32 arithmetic, so nearest
 // picks ATen's row to the bit. GATHER, MUL and ADD are version 1 here (float32 data, int32
 // indices; op_version()).
+#include <algorithm>
+
 #include "ir/resample.h"
 #include "tflite/writer_impl.h"
 
@@ -39,7 +41,8 @@ std::vector<int64_t> live_taps(const ResampleTaps& t) {
 
 void Writer::emit_resize(const Node* n) {
   const Value *x = n->inputs[0], *out = n->outputs[0];
-  if (x->rank() != 4) fail(n, "only 2-D resizing ([N, H, W, C]) is supported");
+  const int64_t rank = static_cast<int64_t>(x->rank());
+  if (rank != 4 && rank != 5) fail(n, "resizing takes [N, H, W, C] or [N, D, H, W, C]");
   const std::string method = n->attrs.get_string("method");
   const std::string coordinate = n->attrs.get_string("coordinate");
   const bool align = coordinate == "align_corners", half = coordinate == "half_pixel";
@@ -49,11 +52,12 @@ void Writer::emit_resize(const Node* n) {
     fail(n, "resize method '" + method + "' is not supported");
   if (method == "nearest" && align) fail(n, "nearest resizing has no align_corners form");
   const auto size = n->attrs.get_ints("size");
-  if (size.size() != 2) fail(n, "resize needs a [height, width] size");
-  std::vector<double> scale = {0.0, 0.0};
+  if (static_cast<int64_t>(size.size()) != rank - 2)
+    fail(n, "resize needs one size per spatial dim");
+  std::vector<double> scale(rank - 2, 0.0);
   if (n->attrs.has("scale") && !n->attrs.is_none("scale")) scale = n->attrs.get_floats("scale");
-  if (scale.size() != 2) fail(n, "resize needs a [height, width] scale");
-  const bool scaled = scale[0] > 0 || scale[1] > 0;
+  if (scale.size() != size.size()) fail(n, "resize needs one scale per spatial dim");
+  const bool scaled = std::any_of(scale.begin(), scale.end(), [](double v) { return v > 0; });
   const bool antialias = n->attrs.has("antialias") && n->attrs.get_bool("antialias");
   const std::string dtype(dtype_name(x->dtype));
   if (x->dtype == DType::kFloat64)
@@ -64,8 +68,9 @@ void Writer::emit_resize(const Node* n) {
     fail(n, method + " resizing of " + dtype + " tensors has no TFLite kernel");
   auto& f = m_.fbb();
   const std::string& s = n->scope;
-  if (!scaled && !antialias && x->dtype == DType::kFloat32 && method != "bicubic") {
-    // TF's kernels compute ATen's positions, in the same float32 arithmetic, from in/out.
+  if (!scaled && !antialias && x->dtype == DType::kFloat32 && method != "bicubic" && rank == 4) {
+    // TF's kernels compute ATen's positions, in the same float32 arithmetic, from in/out
+    // (2-D only: there is no 3-D resize builtin).
     const int in = tensor(x), sizes = m_.add_int32(to_i32(size), {2}, s + "/size");
     if (method == "bilinear")
       m_.add_op(fb::BuiltinOperator_RESIZE_BILINEAR, half ? 3 : 1, {in, sizes}, {tensor(out)},
@@ -77,11 +82,11 @@ void Writer::emit_resize(const Node* n) {
                 fb::CreateResizeNearestNeighborOptions(f, false, half).Union());
     return;
   }
-  // Width first, then height: ATen's separable loop nests the last spatial dim innermost, so
-  // the sums round in its order. Axes whose taps are the identity are left alone.
+  // Width first, then height (then depth): ATen's separable loop nests the last spatial dim
+  // innermost, so the sums round in its order. Axes whose taps are the identity are left alone.
   Shape shape = x->physical_shape();
   std::vector<std::pair<int64_t, ResampleTaps>> axes;
-  for (int64_t axis : {2, 1}) {
+  for (int64_t axis = rank - 2; axis >= 1; --axis) {
     ResampleTaps t = resample_taps(method, coordinate, shape[axis], size[axis - 1], scale[axis - 1],
                                    false, antialias);
     if (shape[axis] == size[axis - 1] && t.is_identity()) continue;
@@ -98,11 +103,11 @@ void Writer::emit_resize(const Node* n) {
   for (size_t i = 0; i < axes.size(); ++i) {
     const auto& [axis, t] = axes[i];
     const int64_t n_out = size[axis - 1];
-    const std::string name = s + (axis == 1 ? "/h" : "/w");
+    const std::string name = s + "/axis" + std::to_string(axis);
     shape[axis] = n_out;
     const bool last = i + 1 == axes.size();
-    const int dst = last ? tensor(out) : temp(x, shape, axis == 1 ? "_resized_h" : "_resized_w");
-    Shape wshape(4, 1);
+    const int dst = last ? tensor(out) : temp(x, shape, "_resized" + std::to_string(axis));
+    Shape wshape(rank, 1);
     wshape[axis] = n_out;
     auto gather = [&](int64_t k, int to) {
       std::vector<int32_t> index(n_out);

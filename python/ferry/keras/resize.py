@@ -69,8 +69,9 @@ def _gather_resize(x: tf.Tensor, attrs: dict[str, Any], scales: list[float]) -> 
     if method != "nearest" and x.dtype != compute:
         x = tf.cast(x, compute)
     size = [int(s) for s in attrs["size"]]
-    # Width first, then height: ATen's separable loop nests the last dim innermost.
-    for axis in (2, 1):
+    rank = len(size) + 2
+    # Width first, then height (then depth): ATen's separable loop nests the last dim innermost.
+    for axis in range(rank - 2, 0, -1):
         n_in, n_out = int(x.shape[axis]), size[axis - 1]
         index, weight = taps(
             method, coordinate, n_in, n_out, scales[axis - 1], ft, bool(attrs.get("antialias"))
@@ -78,7 +79,7 @@ def _gather_resize(x: tf.Tensor, attrs: dict[str, Any], scales: list[float]) -> 
         if method == "nearest":
             x = tf.gather(x, index[:, 0].astype(np.int32), axis=axis)
             continue
-        shape = [1, 1, 1, 1]
+        shape = [1] * rank
         shape[axis] = n_out
         acc = None
         for k in range(index.shape[1]):
@@ -94,8 +95,14 @@ def resize(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     x = inputs[0]
     method, coordinate = attrs["method"], attrs["coordinate"]
     size = [int(s) for s in attrs["size"]]
-    scales = [float(s) for s in attrs.get("scale") or [0.0, 0.0]]
-    if any(s > 0 for s in scales) or method == "bicubic" or attrs.get("antialias"):
+    scales = [float(s) for s in attrs.get("scale") or [0.0] * len(size)]
+    # TF's resize kernels are 2-D only: 3-D resizing is always the gather.
+    if (
+        any(s > 0 for s in scales)
+        or method == "bicubic"
+        or attrs.get("antialias")
+        or len(size) != 2
+    ):
         return _gather_resize(x, attrs, scales)
     align, half = coordinate == "align_corners", coordinate == "half_pixel"
     if method == "nearest" and x.dtype in _NEAREST_DTYPES and not align:

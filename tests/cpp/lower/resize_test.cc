@@ -156,6 +156,17 @@ TEST(ResizeLowering, AreaIsAnAveragePool) {
   EXPECT_TRUE(has_error(r, "mode 'area' from size 7 to 3 is not supported"));
 }
 
+TEST(ResizeLowering, TrilinearIsOneResizeOfThreeAxes) {
+  auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate({}, 2.0, "trilinear", false),
+               {1, 2, 8, 8, 8});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  const Node* n = resize_node(r);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->attrs.get_ints("size"), (Ints{8, 8, 8}));
+  EXPECT_EQ(n->attrs.get_string("method"), "bilinear");
+  EXPECT_EQ(n->outputs[0]->shape, (Shape{1, 2, 8, 8, 8}));
+}
+
 TEST(ResizeLowering, AntialiasIsAnAttribute) {
   Attrs aa = interpolate(Ints{2, 2}, {}, "bilinear", false);
   aa.set("antialias", true);
@@ -165,9 +176,9 @@ TEST(ResizeLowering, AntialiasIsAnAttribute) {
 }
 
 TEST(ResizeLowering, Refusals) {
-  auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate({}, 2.0, "trilinear", false),
-               {1, 2, 8, 8, 8});
-  EXPECT_TRUE(has_error(r, "3-D (volumetric) interpolation"));
+  auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate(Ints{2, 2, 2}, {}, "area"),
+               {1, 2, 2, 2, 2});
+  EXPECT_TRUE(has_error(r, "mode 'area' of 5-D input"));
   Attrs aa = interpolate(Ints{2, 2}, {}, "nearest");
   aa.set("antialias", true);
   r = run(kInterpolate, "input", {1, 2, 8, 8}, aa, {1, 2, 2, 2});

@@ -89,6 +89,15 @@ OTHERS = [
     case("1d-nearest", interp(scale_factor=0.7, mode="nearest"), (1, 3, 9)),
     case("1d-nearest-exact", interp(size=4, mode="nearest-exact"), (1, 3, 9)),
     case("area", interp(size=(4, 3), mode="area"), (1, 3, 8, 9)),
+    # 3-D (volumetric): separable on both back ends (TF's resize kernels are 2-D only).
+    case("3d-trilinear", interp(scale_factor=1.7, mode="trilinear"), (1, 2, 4, 5, 6)),
+    case(
+        "3d-trilinear-ac",
+        interp(size=(3, 7, 4), mode="trilinear", align_corners=True),
+        (1, 2, 4, 5, 6),
+    ),
+    case("3d-nearest", interp(scale_factor=(2, 0.7, 1.5)), (1, 2, 4, 5, 6)),
+    case("3d-nearest-exact", interp(size=(5, 5, 9), mode="nearest-exact"), (1, 2, 4, 5, 6)),
 ]
 
 
@@ -124,6 +133,8 @@ ATEN = [
     case("aten-bicubic-x1.5-0.6", interp(scale_factor=(1.5, 0.6), mode="bicubic"), S),
     case("aten-1d-linear", interp(scale_factor=1.7, mode="linear"), (1, 3, 9)),
     case("aten-1d-nearest-exact", interp(scale_factor=0.7, mode="nearest-exact"), (1, 3, 9)),
+    case("aten-trilinear-x1.7", interp(scale_factor=1.7, mode="trilinear"), (1, 2, 4, 5, 6)),
+    case("aten-nearest3d-x0.7", interp(scale_factor=0.7), (1, 2, 4, 5, 6)),
     case("aten-bilinear-aa", interp(scale_factor=0.4, mode="bilinear", antialias=True), S),
     case("aten-bicubic-aa", interp(size=(3, 4), mode="bicubic", antialias=True), S),
 ]
