@@ -17,6 +17,7 @@
 #include "bindings/arrays.h"
 #include "import/trace.h"
 #include "ir/dump.h"
+#include "ir/resample.h"
 #include "layout/op_layout.h"
 #include "lower/rules.h"
 #include "passes/pipeline.h"
@@ -371,6 +372,17 @@ NB_MODULE(_core, m) {
         }
       },
       "path"_a, "read_tflite for a file, mapped rather than read (files may exceed 2 GB).");
+  m.def(
+      "resample_taps",
+      [](const std::string& method, const std::string& coordinate, int64_t in, int64_t out,
+         double scale, bool float64, bool antialias) {
+        ResampleTaps t = resample_taps(method, coordinate, in, out, scale, float64, antialias);
+        return std::make_tuple(t.taps, std::move(t.index), std::move(t.weight));
+      },
+      "method"_a, "coordinate"_a, "n_in"_a, "n_out"_a, "scale"_a, "float64"_a,
+      "antialias"_a = false,
+      "Where the `resize` op samples one axis: (taps, indices, weights), each list holding "
+      "n_out * taps entries, output-major (the same numbers the TFLite writer uses).");
   m.def("has_rule", [](const std::string& op) { return registry().find(op) != nullptr; });
   m.def("rule_mapping", [](const std::string& op) {
     const Rule* r = registry().find(op);

@@ -62,6 +62,9 @@ const std::map<std::string, OpLayout>& table() {
     // Flat positions and the last axis: both are defined on the PyTorch-order tensor.
     t["scatter_nd"] = {C::kPyTorchOrder, {}, {}};
     t["top_k"] = {C::kPyTorchOrder, {}, {}};
+    // Gathers [N, H, W, C] pixel rows; the grid (input 1) is pinned to PyTorch order by the
+    // lowering (an order hint before it), since its last axis holds (x, y), not channels.
+    t["grid_sample"] = {C::kChannelsLast, {}, {0}};
     return t;
   }();
   return kTable;

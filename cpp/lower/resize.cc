@@ -4,11 +4,9 @@
 // each output samples the input (ATen's UpSample.h): the attributes name that rule exactly,
 // and `scale` is emitted only where a given scale_factor moves a sample away from where
 // in/out would put it, so back ends can use TF's resize kernels wherever they are exact.
-#include <algorithm>
-#include <cmath>
-#include <optional>
 #include <string>
 
+#include "ir/resample.h"
 #include "lower/helpers.h"
 #include "lower/rules.h"
 
@@ -19,6 +17,7 @@ namespace {
 struct Request {
   std::string mode;  // F.interpolate's: nearest, nearest-exact, linear, bilinear, bicubic, area
   bool align_corners = false;
+  bool antialias = false;
   std::vector<double> scales;  // per spatial dim, <= 0 where PyTorch uses in/out (its own rule)
 };
 
@@ -48,8 +47,10 @@ Request from_interpolate(const LowerContext& ctx, size_t nsp) {
   r.mode = a.has("mode") && !a.is_none("mode") ? a.get_string("mode") : "nearest";
   r.align_corners =
       a.has("align_corners") && !a.is_none("align_corners") && a.get_bool("align_corners");
-  if (a.has("antialias") && !a.is_none("antialias") && a.get_bool("antialias")) {
-    throw LowerError("interpolate with antialias=True is not supported yet");
+  r.antialias = a.has("antialias") && !a.is_none("antialias") && a.get_bool("antialias");
+  if (r.antialias && r.mode != "bilinear" && r.mode != "bicubic") {
+    throw LowerError("interpolate with antialias=True takes mode 'bilinear' or 'bicubic', not '" +
+                     r.mode + "'");
   }
   r.scales = interpolate_scales(a, nsp);
   return r;
@@ -57,18 +58,20 @@ Request from_interpolate(const LowerContext& ctx, size_t nsp) {
 
 // aten.upsample_*{1,2}d: `.default` spells the scales scales_h/scales_w (1-d: scales),
 // `.vec` as one scale_factors list.
-Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) {
+Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode, bool antialias) {
   const Attrs& a = ctx.attrs();
   Request r;
   r.mode = mode;
+  r.antialias = antialias;
   r.align_corners = a.has("align_corners") && a.get_bool("align_corners");
   r.scales.assign(nsp, 0.0);
   if (a.has("scale_factors")) {
     if (!a.is_none("scale_factors")) r.scales = a.get_floats("scale_factors");
   } else {
-    const std::vector<std::string> names = nsp == 1
-                                               ? std::vector<std::string>{"scales"}
-                                               : std::vector<std::string>{"scales_h", "scales_w"};
+    const std::vector<std::string> names =
+        nsp == 1   ? std::vector<std::string>{"scales"}
+        : nsp == 2 ? std::vector<std::string>{"scales_h", "scales_w"}
+                   : std::vector<std::string>{"scales_d", "scales_h", "scales_w"};
     for (size_t i = 0; i < names.size() && i < nsp; ++i) {
       if (!a.is_none(names[i])) r.scales[i] = a.get_float(names[i]);
     }
@@ -77,57 +80,18 @@ Request from_aten(const LowerContext& ctx, size_t nsp, const std::string& mode) 
   return r;
 }
 
-// Where output `dst` samples the input along one axis, as ATen computes it: the input index
-// for nearest, the real source coordinate otherwise. T is ATen's arithmetic type (float for
-// nearest and for float32 inputs, double for float64), so comparisons are bit for bit.
-template <typename T>
-std::vector<double> positions(const Sampling& s, int64_t in, int64_t out, double scale) {
-  const bool align = s.coordinate == "align_corners";
-  const bool half = s.coordinate == "half_pixel";
-  T ratio;
-  if (align) {
-    ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-  } else if (scale > 0) {
-    ratio = static_cast<T>(1.0 / scale);
-  } else {
-    ratio = static_cast<T>(in) / static_cast<T>(out);
-  }
-  std::vector<double> pos(out);
-  for (int64_t d = 0; d < out; ++d) {
-    const T dst = static_cast<T>(d);
-    if (s.method == "nearest") {
-      // ATen copies at equal sizes and halves at double sizes, whatever the scale says.
-      if (!half && out == in) {
-        pos[d] = static_cast<double>(d);
-      } else if (!half && out == 2 * in) {
-        pos[d] = static_cast<double>(d / 2);
-      } else {
-        const T src = std::floor((dst + (half ? T(0.5) : T(0))) * ratio);
-        pos[d] = std::min(static_cast<double>(src), static_cast<double>(in - 1));
-      }
-    } else if (s.method == "bilinear" && out == in) {
-      pos[d] = static_cast<double>(d);  // ATen copies here too
-    } else if (align) {
-      pos[d] = static_cast<double>(ratio * dst);
-    } else {
-      const T src = ratio * (dst + T(0.5)) - T(0.5);
-      // Bilinear clamps a negative source to the first row; bicubic does not.
-      pos[d] = static_cast<double>(s.method == "bilinear" && src < T(0) ? T(0) : src);
-    }
-  }
-  return pos;
-}
-
-std::vector<double> positions_for(const Sampling& s, DType dtype, int64_t in, int64_t out,
-                                  double scale) {
-  if (s.method != "nearest" && dtype == DType::kFloat64) {
-    return positions<double>(s, in, out, scale);
-  }
-  return positions<float>(s, in, out, scale);
+// Whether a given scale_factor moves any sample of this axis from where in/out puts it.
+bool scale_matters(const Sampling& s, bool antialias, DType dtype, int64_t in, int64_t out,
+                   double scale) {
+  if (scale <= 0) return false;
+  const bool f64 = dtype == DType::kFloat64;
+  const ResampleTaps with = resample_taps(s.method, s.coordinate, in, out, scale, f64, antialias);
+  const ResampleTaps without = resample_taps(s.method, s.coordinate, in, out, 0.0, f64, antialias);
+  return with.index != without.index || with.weight != without.weight;
 }
 
 Sampling sampling_for(const Request& r, size_t nsp) {
-  const std::string linear = nsp == 1 ? "linear" : "bilinear";
+  const std::string linear = nsp == 1 ? "linear" : nsp == 2 ? "bilinear" : "trilinear";
   if (r.mode == "nearest") return {"nearest", "asymmetric"};
   if (r.mode == "nearest-exact") return {"nearest", "half_pixel"};
   if (r.mode == linear || r.mode == "bicubic") {
@@ -173,6 +137,7 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
     scales.insert(scales.begin(), 0.0);
   }
   if (r.mode == "area") {
+    if (nsp == 3) throw LowerError("interpolate mode 'area' of 5-D input is not supported");
     set_output_reshaped(ctx, emit_area(ctx, x, out));
     return;
   }
@@ -181,42 +146,36 @@ void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
     throw LowerError(s.method + " interpolation of " + std::string(dtype_name(x->dtype)) +
                      " tensors is not supported");
   }
-  bool scale_matters = false;
-  for (size_t i = 0; i < 2; ++i) {
-    const int64_t in = x->shape[i + 2];
-    if (scales[i] > 0 && positions_for(s, x->dtype, in, out[i], scales[i]) !=
-                             positions_for(s, x->dtype, in, out[i], 0.0)) {
-      scale_matters = true;
-    }
-  }
+  bool with_scale = false;
+  for (size_t i = 0; i < out.size(); ++i)
+    with_scale |= scale_matters(s, r.antialias, x->dtype, x->shape[i + 2], out[i], scales[i]);
   Attrs attrs;
   attrs.set("size", out);
   attrs.set("method", s.method);
   attrs.set("coordinate", s.coordinate);
-  if (scale_matters) attrs.set("scale", scales);
-  Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype,
-                      {x->shape[0], x->shape[1], out[0], out[1]});
+  if (with_scale) attrs.set("scale", scales);
+  if (r.antialias) attrs.set("antialias", true);
+  Shape y_shape = {x->shape[0], x->shape[1]};
+  y_shape.insert(y_shape.end(), out.begin(), out.end());
+  Value* y = ctx.emit("resize", {x}, std::move(attrs), x->dtype, std::move(y_shape));
   set_output_reshaped(ctx, y);
 }
 
 Value* spatial_input(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
-  if (x->rank() == 5) {
-    throw LowerError("3-D (volumetric) interpolation of 5-D tensors is not supported yet");
-  }
-  if (x->rank() != 3 && x->rank() != 4) {
-    throw LowerError("interpolation expects a 3-D or 4-D input, got " + std::to_string(x->rank()) +
-                     "-D");
+  if (x->rank() < 3 || x->rank() > 5) {
+    throw LowerError("interpolation expects a 3-D, 4-D or 5-D input, got " +
+                     std::to_string(x->rank()) + "-D");
   }
   return x;
 }
 
-Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode) {
+Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode, bool antialias = false) {
   return {{"aten." + op + ".default", "aten." + op + ".vec"},
-          [nsp, mode](LowerContext& ctx) {
+          [nsp, mode, antialias](LowerContext& ctx) {
             Value* x = spatial_input(ctx);
             if (x->rank() != nsp + 2) throw LowerError(mode + ": unexpected input rank");
-            lower_resize(ctx, x, from_aten(ctx, nsp, mode));
+            lower_resize(ctx, x, from_aten(ctx, nsp, mode, antialias));
           },
           "resize"};
 }
@@ -239,6 +198,11 @@ void register_resize_rules(Registry& registry) {
   registry.add(aten_rule("upsample_nearest1d", 1, "nearest"));
   registry.add(aten_rule("_upsample_nearest_exact1d", 1, "nearest-exact"));
   registry.add(aten_rule("upsample_linear1d", 1, "linear"));
+  registry.add(aten_rule("upsample_nearest3d", 3, "nearest"));
+  registry.add(aten_rule("_upsample_nearest_exact3d", 3, "nearest-exact"));
+  registry.add(aten_rule("upsample_trilinear3d", 3, "trilinear"));
+  registry.add(aten_rule("_upsample_bilinear2d_aa", 2, "bilinear", true));
+  registry.add(aten_rule("_upsample_bicubic2d_aa", 2, "bicubic", true));
 }
 
 }  // namespace ferry

@@ -40,6 +40,7 @@ void register_pad_rules(Registry& registry);
 void register_group_norm_rules(Registry& registry);
 void register_rms_norm_rules(Registry& registry);
 void register_local_response_norm_rules(Registry& registry);
+void register_grid_sample_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

@@ -235,8 +235,9 @@ class Writer {
   void emit_pad(const Node* n);
   void emit_pool(const Node* n, fb::BuiltinOperator code);
   void emit_shape_op(const Node* n);
-  void emit_resize(const Node* n);  // this and below: writer_ops_nn.cc
-  void emit_softmax(const Node* n);
+  void emit_resize(const Node* n);       // writer_ops_resize.cc
+  void emit_grid_sample(const Node* n);  // writer_ops_grid_sample.cc
+  void emit_softmax(const Node* n);      // this and below: writer_ops_nn.cc
   void emit_gelu(const Node* n);
   void emit_matmul(const Node* n);
   void emit_layer_norm(const Node* n);

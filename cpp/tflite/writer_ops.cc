@@ -83,6 +83,7 @@ void Writer::emit(const Node* n) {
     return emit_shape_op(n);
   if (op == "softmax" || op == "log_softmax") return emit_softmax(n);
   if (op == "resize") return emit_resize(n);
+  if (op == "grid_sample") return emit_grid_sample(n);
   if (op == "space_to_depth" || op == "depth_to_space") return emit_space_depth(n);
   if (op == "matmul") return emit_matmul(n);
   if (op == "layer_norm") return emit_layer_norm(n);

@@ -1,39 +1,9 @@
-// Emitters for resizing, matrix products, normalisation and activations beyond the CNN set
+// Emitters for matrix products, normalisation and activations beyond the CNN set
 // (docs/tf_ops.md -> TFLite builtins). Versions are the lowest that express what is used:
-//   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers (nearest also
-//   with align_corners); BATCH_MATMUL 1; GELU 1; FULLY_CONNECTED as for `dense`.
+//   BATCH_MATMUL 1; GELU 1; FULLY_CONNECTED as for `dense`.
 #include "tflite/writer_impl.h"
 
 namespace ferry::tflite::detail {
-
-void Writer::emit_resize(const Node* n) {
-  const Value *x = n->inputs[0], *out = n->outputs[0];
-  if (x->rank() != 4) fail(n, "only 2-D resizing ([N, H, W, C]) is supported");
-  if (x->dtype != DType::kFloat32) fail(n, "only float32 resizing is supported");
-  if (n->attrs.has("scale") && !n->attrs.is_none("scale"))
-    fail(n, "resizing with an explicit scale factor has no exact TFLite builtin");
-  const std::string method = n->attrs.get_string("method");
-  const std::string coordinate = n->attrs.get_string("coordinate");
-  const bool align = coordinate == "align_corners", half = coordinate == "half_pixel";
-  if (!align && !half && coordinate != "asymmetric")
-    fail(n, "resize coordinate '" + coordinate + "' is not supported");
-  auto size = to_i32(n->attrs.get_ints("size"));
-  if (size.size() != 2) fail(n, "resize needs a [height, width] size");
-  int in = tensor(x), sizes = m_.add_int32(size, {2}, n->scope + "/size");
-  auto& f = m_.fbb();
-  if (method == "bilinear") {
-    m_.add_op(fb::BuiltinOperator_RESIZE_BILINEAR, half ? 3 : 1, {in, sizes}, {tensor(out)},
-              fb::BuiltinOptions_ResizeBilinearOptions,
-              fb::CreateResizeBilinearOptions(f, 0, 0, align, half).Union());
-  } else if (method == "nearest" && !align) {
-    m_.add_op(fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, half ? 3 : 1, {in, sizes}, {tensor(out)},
-              fb::BuiltinOptions_ResizeNearestNeighborOptions,
-              fb::CreateResizeNearestNeighborOptions(f, false, half).Union());
-  } else {
-    fail(n, "resize method '" + method + "' with coordinate '" + coordinate +
-                "' is not supported (TFLite has no exact builtin)");
-  }
-}
 
 // SOFTMAX / LOG_SOFTMAX work on the last axis: another axis is swapped with it, and back (the
 // swap is its own inverse).

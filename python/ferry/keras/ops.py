@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ferry.keras import nn_ops, resize
+from ferry.keras import grid_sample, nn_ops, resize
 
 OpResult = tf.Tensor | list[tf.Tensor]
 OpFn = Callable[[list[tf.Tensor | None], dict[str, Any]], OpResult]
@@ -376,6 +376,7 @@ OPS: dict[str, OpFn] = {
     "resize": resize.resize,
     "space_to_depth": _space_to_depth,
     "depth_to_space": _depth_to_space,
+    "grid_sample": grid_sample.grid_sample,
     **nn_ops.NN_OPS,
     "atan2": lambda inputs, attrs: tf.math.atan2(
         *_promote([_as_float(inputs[0]), _as_float(inputs[1])])

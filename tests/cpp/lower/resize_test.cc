@@ -156,14 +156,33 @@ TEST(ResizeLowering, AreaIsAnAveragePool) {
   EXPECT_TRUE(has_error(r, "mode 'area' from size 7 to 3 is not supported"));
 }
 
-TEST(ResizeLowering, Refusals) {
+TEST(ResizeLowering, TrilinearIsOneResizeOfThreeAxes) {
   auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate({}, 2.0, "trilinear", false),
                {1, 2, 8, 8, 8});
-  EXPECT_TRUE(has_error(r, "3-D (volumetric) interpolation"));
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  const Node* n = resize_node(r);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->attrs.get_ints("size"), (Ints{8, 8, 8}));
+  EXPECT_EQ(n->attrs.get_string("method"), "bilinear");
+  EXPECT_EQ(n->outputs[0]->shape, (Shape{1, 2, 8, 8, 8}));
+}
+
+TEST(ResizeLowering, AntialiasIsAnAttribute) {
   Attrs aa = interpolate(Ints{2, 2}, {}, "bilinear", false);
   aa.set("antialias", true);
+  auto r = run(kInterpolate, "input", {1, 2, 8, 8}, aa, {1, 2, 2, 2});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_TRUE(resize_node(r)->attrs.get_bool("antialias"));
+}
+
+TEST(ResizeLowering, Refusals) {
+  auto r = run(kInterpolate, "input", {1, 2, 4, 4, 4}, interpolate(Ints{2, 2, 2}, {}, "area"),
+               {1, 2, 2, 2, 2});
+  EXPECT_TRUE(has_error(r, "mode 'area' of 5-D input"));
+  Attrs aa = interpolate(Ints{2, 2}, {}, "nearest");
+  aa.set("antialias", true);
   r = run(kInterpolate, "input", {1, 2, 8, 8}, aa, {1, 2, 2, 2});
-  EXPECT_TRUE(has_error(r, "antialias=True is not supported"));
+  EXPECT_TRUE(has_error(r, "antialias=True takes mode 'bilinear' or 'bicubic'"));
   r = run(kInterpolate, "input", {1, 2, 4, 4}, interpolate(Ints{8, 8}, {}, "bilinear", false),
           {1, 2, 8, 8}, DType::kInt32);
   EXPECT_TRUE(has_error(r, "bilinear interpolation of int32 tensors is not supported"));

@@ -1,4 +1,5 @@
-// Op mappings of writer_ops_nn.cc: op code, version and options of each emitted operator.
+// Op mappings of writer_ops_nn.cc (resize: writer_ops_resize_test.cc): op code, version and options
+// of each emitted operator.
 #include <gtest/gtest.h>
 
 #include "tiny_graph.h"
@@ -6,75 +7,6 @@
 
 namespace ferry::tflite {
 namespace {
-
-Attrs resize_attrs(const std::string& method, const std::string& coordinate) {
-  Attrs a;
-  a.set("size", std::vector<int64_t>{6, 10});
-  a.set("method", method);
-  a.set("coordinate", coordinate);
-  return a;
-}
-
-Written write_resize(const Attrs& attrs) {
-  Graph g;
-  Value* x = input(g, {1, 3, 5, 2});
-  return write(g, tiny_op(g, "resize", {x}, {1, 6, 10, 2}, attrs));
-}
-
-TEST(TfliteWriterOps, ResizeBilinearHalfPixel) {
-  Written w = write_resize(resize_attrs("bilinear", "half_pixel"));
-  ASSERT_EQ(w.names(), (std::vector<std::string>{"RESIZE_BILINEAR"}));
-  EXPECT_EQ(w.info.ops[0].version, 3);
-  auto* o = w.op(0)->builtin_options_as_ResizeBilinearOptions();
-  ASSERT_NE(o, nullptr);
-  EXPECT_FALSE(o->align_corners());
-  EXPECT_TRUE(o->half_pixel_centers());
-  // The size is an int32 [2] tensor.
-  const auto& size = w.info.tensors[w.info.ops[0].inputs[1]];
-  EXPECT_EQ(size.dtype, "INT32");
-  EXPECT_EQ(size.shape, (std::vector<int32_t>{2}));
-  EXPECT_EQ(w.int32_data(w.info.ops[0].inputs[1]), (std::vector<int32_t>{6, 10}));
-  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("2.2.0\0", 6));
-}
-
-TEST(TfliteWriterOps, ResizeBilinearAlignCorners) {
-  Written w = write_resize(resize_attrs("bilinear", "align_corners"));
-  EXPECT_EQ(w.info.ops[0].version, 1);
-  auto* o = w.op(0)->builtin_options_as_ResizeBilinearOptions();
-  ASSERT_NE(o, nullptr);
-  EXPECT_TRUE(o->align_corners());
-  EXPECT_FALSE(o->half_pixel_centers());
-}
-
-TEST(TfliteWriterOps, ResizeNearest) {
-  Written w = write_resize(resize_attrs("nearest", "asymmetric"));
-  ASSERT_EQ(w.names(), (std::vector<std::string>{"RESIZE_NEAREST_NEIGHBOR"}));
-  EXPECT_EQ(w.info.ops[0].version, 1);
-  auto* o = w.op(0)->builtin_options_as_ResizeNearestNeighborOptions();
-  ASSERT_NE(o, nullptr);
-  EXPECT_FALSE(o->align_corners());
-  EXPECT_FALSE(o->half_pixel_centers());
-
-  Written h = write_resize(resize_attrs("nearest", "half_pixel"));
-  EXPECT_EQ(h.info.ops[0].version, 3);
-  EXPECT_TRUE(h.op(0)->builtin_options_as_ResizeNearestNeighborOptions()->half_pixel_centers());
-}
-
-TEST(TfliteWriterOps, ResizeWithoutExactBuiltinIsRefused) {
-  Attrs scaled = resize_attrs("bilinear", "half_pixel");
-  scaled.set("scale", std::vector<double>{1.5, 1.5});
-  for (const Attrs& a :
-       {resize_attrs("bicubic", "half_pixel"), resize_attrs("nearest", "align_corners"), scaled}) {
-    try {
-      write_resize(a);
-      FAIL() << "expected TfliteError";
-    } catch (const TfliteError& e) {
-      std::string what = e.what();
-      EXPECT_NE(what.find("'resize'"), std::string::npos) << what;
-      EXPECT_NE(what.find("block.resize"), std::string::npos) << what;
-    }
-  }
-}
 
 TEST(TfliteWriterOps, MatmulIsBatchMatmulWithAdjoints) {
   Graph g;

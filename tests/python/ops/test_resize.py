@@ -1,5 +1,6 @@
 """F.interpolate / nn.Upsample: every mode, align_corners, size or scale_factor (integer and
-not, up and down, with and without recompute_scale_factor), in both channel orders."""
+not, up and down, with and without recompute_scale_factor), antialias, in both channel
+orders."""
 
 from __future__ import annotations
 
@@ -75,17 +76,49 @@ OTHERS = [
     case("F.upsample_bilinear", quiet(lambda x: F.upsample_bilinear(x, scale_factor=1.5)), S),
     case("conv-up-conv", conv_up_conv, S),
     case("batch2", interp(scale_factor=1.7, mode="bilinear"), (2, 3, 7, 9)),
-    case("float64", interp(scale_factor=1.7, mode="bilinear"), lambda: torch.randn(S).double()),
+    # TFLite has no float64 arithmetic kernels: refused, naming the way out.
+    case(
+        "float64",
+        interp(scale_factor=1.7, mode="bilinear"),
+        lambda: torch.randn(S).double(),
+        refuses={"tflite": "float64 resizing.*convert the model to float32"},
+    ),
     case("1x1-to-size", interp(size=(6, 5), mode="bilinear", align_corners=False), (1, 4, 1, 1)),
     case("1d-linear", interp(scale_factor=1.7, mode="linear"), (1, 3, 9)),
     case("1d-linear-ac", interp(size=13, mode="linear", align_corners=True), (1, 3, 9)),
     case("1d-nearest", interp(scale_factor=0.7, mode="nearest"), (1, 3, 9)),
     case("1d-nearest-exact", interp(size=4, mode="nearest-exact"), (1, 3, 9)),
     case("area", interp(size=(4, 3), mode="area"), (1, 3, 8, 9)),
+    # 3-D (volumetric): separable on both back ends (TF's resize kernels are 2-D only).
+    case("3d-trilinear", interp(scale_factor=1.7, mode="trilinear"), (1, 2, 4, 5, 6)),
+    case(
+        "3d-trilinear-ac",
+        interp(size=(3, 7, 4), mode="trilinear", align_corners=True),
+        (1, 2, 4, 5, 6),
+    ),
+    case("3d-nearest", interp(scale_factor=(2, 0.7, 1.5)), (1, 2, 4, 5, 6)),
+    case("3d-nearest-exact", interp(size=(5, 5, 9), mode="nearest-exact"), (1, 2, 4, 5, 6)),
 ]
 
 
-@pytest.mark.parametrize(PARAMS, params(GRID + OTHERS))
+# antialias=True: ATen's _upsample_*_aa filters, stretched by the downscaling factor (more taps
+# the further down), and normalised; upsampling and unchanged axes included.
+ANTIALIAS = [
+    case(f"aa-{mode}-{size}", interp(mode=mode, antialias=True, **s), S)
+    for mode in ("bilinear", "bicubic")
+    for size, s in [
+        ("size-down", {"size": (4, 5)}),
+        ("x0.5", {"scale_factor": 0.5}),
+        ("x0.3", {"scale_factor": 0.3}),
+        ("x0.7", {"scale_factor": 0.7}),
+        ("size-up", {"size": (12, 20)}),
+        ("height-only", {"size": (3, 9)}),
+        ("ac-down", {"size": (4, 5), "align_corners": True}),
+    ]
+]
+
+
+@pytest.mark.parametrize(PARAMS, params(GRID + OTHERS + ANTIALIAS))
 def test_resize(case, backend, channels_last):
     case.check(backend, channels_last)
 
@@ -100,6 +133,10 @@ ATEN = [
     case("aten-bicubic-x1.5-0.6", interp(scale_factor=(1.5, 0.6), mode="bicubic"), S),
     case("aten-1d-linear", interp(scale_factor=1.7, mode="linear"), (1, 3, 9)),
     case("aten-1d-nearest-exact", interp(scale_factor=0.7, mode="nearest-exact"), (1, 3, 9)),
+    case("aten-trilinear-x1.7", interp(scale_factor=1.7, mode="trilinear"), (1, 2, 4, 5, 6)),
+    case("aten-nearest3d-x0.7", interp(scale_factor=0.7), (1, 2, 4, 5, 6)),
+    case("aten-bilinear-aa", interp(scale_factor=0.4, mode="bilinear", antialias=True), S),
+    case("aten-bicubic-aa", interp(size=(3, 4), mode="bicubic", antialias=True), S),
 ]
 
 
@@ -107,15 +144,6 @@ ATEN = [
 def test_resize_through_aten(case, backend, channels_last):
     with ferry.disabled_rules(F.interpolate):
         case.check(backend, channels_last)
-
-
-def test_antialias_is_refused():
-    with pytest.raises(ferry.ConversionError, match="antialias=True is not supported"):
-        ferry.pytorch_to_keras(
-            Fn(lambda x: F.interpolate(x, size=(3, 4), mode="bilinear", antialias=True)),
-            args=[torch.randn(S)],
-            verbose=False,
-        )
 
 
 def test_keras_file_round_trip(tmp_path):

@@ -29,16 +29,37 @@ def test_resize(kwargs, expected_op):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "taps"),
     [
-        (dict(size=(12, 16), mode="bicubic"), "method 'bicubic'"),
+        (dict(size=(12, 16), mode="bicubic"), 4),
+        (dict(size=(12, 16), mode="bicubic", align_corners=True), 4),
         # Samples at 1/1.5, not at in/out = 7/10: the core keeps the scale.
-        (dict(scale_factor=1.5, mode="bilinear"), "explicit scale factor"),
+        (dict(scale_factor=1.5, mode="bilinear"), 2),
+        (dict(scale_factor=1.7, mode="nearest"), 1),
     ],
 )
-def test_resize_without_an_exact_builtin_is_refused(kwargs, message):
-    with pytest.raises(ferry.ConversionError, match=message):
-        run(lambda x: F.interpolate(x, **kwargs), [(1, 3, 7, 7)])
+def test_resize_without_an_exact_builtin_is_separable(kwargs, taps):
+    # Per resized axis: one GATHER per tap along that axis, weighted and summed; no RESIZE_*.
+    ops = run(lambda x: F.interpolate(x, **kwargs), [(1, 3, 7, 7)])
+    names = [name for name, _ in ops]
+    assert not any(name.startswith("RESIZE") for name in names)
+    assert names.count("GATHER") == 2 * taps
+    assert names.count("MUL") == (2 * taps if taps > 1 else 0)
+    assert ("GATHER", 1) in ops
+
+
+def test_resize_leaves_an_unresized_axis_alone():
+    # 1-D linear resizing is a height-1 image: only the width is gathered.
+    ops = run(lambda x: F.interpolate(x, scale_factor=1.7, mode="linear"), [(1, 3, 9)])
+    assert [name for name, _ in ops].count("GATHER") == 2
+
+
+def test_float64_resize_is_refused_with_the_way_out():
+    with pytest.raises(ferry.ConversionError, match="float64 resizing.*float32"):
+        run(
+            lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+            [lambda: torch.randn(1, 3, 7, 7).double()],
+        )
 
 
 def test_matmul_batched_with_broadcast_and_transpose():
