@@ -145,6 +145,8 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {2, 5, 0};
     case fb::BuiltinOperator_DYNAMIC_UPDATE_SLICE:
       return {2, 9, 0};
+    case fb::BuiltinOperator_CONV_2D:  // 6: grouped
+      return version >= 6 ? RuntimeVersion{2, 9, 0} : RuntimeVersion{1, 5, 0};
     default:
       return {1, 5, 0};
   }
