@@ -48,6 +48,7 @@ const std::map<std::string, OpLayout>& table() {
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};
+    t["conv_transpose"] = {C::kChannelsLast, {}, {0}};  // as conv: [N, *spatial, C]
     return t;
   }();
   return kTable;

@@ -55,11 +55,121 @@ Padding conv_padding(const Attrs& a, const std::string& name, const std::vector<
   return p;
 }
 
+// A transposed convolution becomes `conv_transpose` (the full output, no padding) with a
+// kernel that already holds dilation (zeros between the taps) and groups (block-diagonal over
+// the channels), both exact; PyTorch's `padding` then crops `padding` from both ends of the
+// full output and `output_padding` extends the end again (by zeros plus the bias where it
+// reaches past the full output).
+void lower_conv_transpose(LowerContext& ctx) {
+  const Attrs& a = ctx.attrs();
+  Value* w = ctx.in("weight");
+  if (w->rank() < 3 || w->rank() > 5) {
+    throw LowerError("transposed convolution weight of rank " + std::to_string(w->rank()) +
+                     " is not supported (1, 2 or 3 spatial dims)");
+  }
+  const size_t nsp = w->rank() - 2;
+  const std::string name = "conv_transpose" + std::to_string(nsp) + "d";
+  if (!w->is_constant() || w->dtype != DType::kFloat32) {
+    throw LowerError(name + ": only a constant float32 weight (a parameter or buffer) is " +
+                     "supported");
+  }
+  Value* bias = ctx.in_opt("bias");
+  if (bias && !bias->is_constant()) {
+    throw LowerError(name + ": the bias is computed at run time; only a constant bias is " +
+                     "supported");
+  }
+  if (!a.is_none("padding") && std::holds_alternative<std::string>(a.at("padding"))) {
+    throw LowerError(name + " with padding='" + a.get_string("padding") + "' is not supported");
+  }
+  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  const int64_t groups = !a.has("groups") || a.is_none("groups") ? 1 : a.get_int("groups");
+  const int64_t cin = x->shape[1];
+  if (groups < 1 || w->shape[0] != cin || cin % groups != 0) {
+    throw LowerError(name + ": weight " + join(w->shape) +
+                     " with groups=" + std::to_string(groups) + " does not fit an input with " +
+                     std::to_string(cin) + " channels");
+  }
+  const int64_t cin_g = cin / groups, cout_g = w->shape[1], cout = cout_g * groups;
+  const std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
+  const auto strides = expand_ints(a, "stride", nsp, 1);
+  const auto dilations = expand_ints(a, "dilation", nsp, 1);
+  const auto padding = expand_ints(a, "padding", nsp, 0);
+  const auto output_padding = expand_ints(a, "output_padding", nsp, 0);
+
+  // The dilated, block-diagonal kernel [*k', Cout, Cin] (Keras' transposed-conv layout).
+  Shape ks;
+  for (size_t i = 0; i < nsp; ++i) ks.push_back(dilations[i] * (kernel[i] - 1) + 1);
+  Shape kshape = ks;
+  kshape.push_back(cout);
+  kshape.push_back(cin);
+  auto data = std::make_shared<TensorData>(DType::kFloat32, kshape);
+  float* dst = data->mutable_as<float>();
+  const float* src = w->constant->as<float>();
+  int64_t taps = 1;
+  for (int64_t k : kernel) taps *= k;
+  for (int64_t t = 0; t < taps; ++t) {
+    int64_t rest = t, offset = 0;  // the tap's flat position in the dilated kernel
+    std::vector<int64_t> tap(nsp);
+    for (size_t i = nsp; i-- > 0;) {
+      tap[i] = rest % kernel[i];
+      rest /= kernel[i];
+    }
+    for (size_t i = 0; i < nsp; ++i) offset = offset * ks[i] + tap[i] * dilations[i];
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      const int64_t g = ci / cin_g;
+      for (int64_t o = 0; o < cout_g; ++o) {
+        dst[(offset * cout + g * cout_g + o) * cin + ci] = src[(ci * cout_g + o) * taps + t];
+      }
+    }
+  }
+
+  Shape full = {x->shape[0], cout};
+  std::vector<int64_t> begins(nsp + 2, 0), ends(nsp + 2), pads(2 * (nsp + 2), 0);
+  ends[0] = x->shape[0];
+  ends[1] = cout;
+  bool tail = false;
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t size = (x->shape[i + 2] - 1) * strides[i] + ks[i];
+    const int64_t length = size - 2 * padding[i] + output_padding[i];
+    if (padding[i] < 0 || output_padding[i] < 0 || length < 1) {
+      throw LowerError(name + ": padding " + join(padding) + " with output_padding " +
+                       join(output_padding) + " leaves no output");
+    }
+    full.push_back(size);
+    begins[i + 2] = padding[i];
+    ends[i + 2] = std::min(size, padding[i] + length);
+    pads[2 * (i + 2) + 1] = padding[i] + length - ends[i + 2];
+    tail = tail || pads[2 * (i + 2) + 1] > 0;
+  }
+  Attrs attrs;
+  attrs.set("strides", strides);
+  Value* k = ctx.constant(data, Layout::kFixed);
+  Value* b = bias && !tail ? ctx.constant(bias->constant, Layout::kFixed) : nullptr;
+  Value* y = ctx.emit("conv_transpose", {x, k, b}, std::move(attrs), DType::kFloat32, full);
+  if (begins != std::vector<int64_t>(nsp + 2, 0) || Shape(ends) != full) {
+    Shape cropped;
+    for (size_t i = 0; i < nsp + 2; ++i) cropped.push_back(ends[i] - begins[i]);
+    Attrs slice;
+    slice.set("begin", begins);
+    slice.set("end", ends);
+    slice.set("strides", std::vector<int64_t>(nsp + 2, 1));
+    y = ctx.emit("slice", {y}, std::move(slice), DType::kFloat32, cropped);
+  }
+  if (tail) {
+    y = emit_constant_pad(ctx, y, pads, 0.0);
+    if (bias) {
+      Shape bs(nsp + 1, 1);
+      bs[0] = cout;
+      Value* bc = ctx.constant(bias->constant->reshaped(bs));
+      y = ctx.emit("add", {y, bc}, {}, DType::kFloat32, y->shape);
+    }
+  }
+  set_output_reshaped(ctx, y);
+}
+
 void lower_conv(LowerContext& ctx) {
   const Attrs& a = ctx.attrs();
-  if (a.has("transposed") && a.get_bool("transposed")) {
-    throw LowerError("transposed convolution (conv_transpose) is not supported yet");
-  }
+  if (a.has("transposed") && a.get_bool("transposed")) return lower_conv_transpose(ctx);
   Value* w = ctx.in("weight");
   if (w->rank() < 3 || w->rank() > 5) {
     throw LowerError("convolution weight of rank " + std::to_string(w->rank()) +
@@ -162,8 +272,18 @@ void register_conv_rules(Registry& registry) {
   conv.ops.push_back("aten.convolution.default");
   conv.ops.push_back("aten._convolution.default");
   conv.lower = lower_conv;
-  conv.mapping = "conv / depthwise_conv (+ pad)";
+  conv.mapping = "conv / depthwise_conv (+ pad); transposed: conv_transpose (+ slice, pad)";
   registry.add(std::move(conv));
+
+  Rule transposed;
+  for (int n = 1; n <= 3; ++n) {
+    const std::string name = "conv_transpose" + std::to_string(n) + "d";
+    for (auto& op : function_aliases(name, true, false, true)) transposed.ops.push_back(op);
+    transposed.ops.push_back("aten." + name + ".input");
+  }
+  transposed.lower = lower_conv_transpose;
+  transposed.mapping = "conv_transpose (+ slice, pad)";
+  registry.add(std::move(transposed));
 }
 
 }  // namespace ferry

@@ -278,8 +278,9 @@ class Writer {
   void emit_reduce(const Node* n);  // this and below: writer_ops_tensor.cc
   void emit_broadcast_to(const Node* n);
   void emit_slice_update(const Node* n);
-  void emit_conv3d(const Node* n);       // writer_ops_conv3d.cc
-  void emit_space_depth(const Node* n);  // writer_ops_space_depth.cc
+  void emit_conv3d(const Node* n);          // writer_ops_conv3d.cc
+  void emit_space_depth(const Node* n);     // writer_ops_space_depth.cc
+  void emit_conv_transpose(const Node* n);  // writer_ops_conv_transpose.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -139,3 +139,49 @@ def test_grouped_conv_classifiers(name, grouped):
 
     ops = _check_grouped(random_model(name), 224)
     assert ops[("CONV_2D", 6)] == grouped, ops
+
+
+class TinyUNet(torch.nn.Module):
+    """Two strided convolutions down, ConvTranspose2d up, skip connections concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+
+        def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
+
+        self.enc1, self.enc2, self.enc3 = block(3, 8), block(8, 16, 2), block(16, 32, 2)
+        self.up2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.dec2 = block(32, 16)
+        self.up1 = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+        self.dec1 = block(16, 8)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        d2 = self.dec2(torch.cat([self.up2(self.enc3(e2)), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
+        return self.head(d1)
+
+
+def test_unet_transposed_convolutions_need_no_transpose():
+    torch.manual_seed(0)
+    model = TinyUNet().eval()
+    tf_order = ferry.ChannelOrder.TENSORFLOW
+    data = ferry.pytorch_to_tflite(
+        model,
+        [torch.rand(1, 3, 16, 16)],
+        inputs_channel_order=tf_order,
+        outputs_channel_order=tf_order,
+        verbose=False,
+    )
+    fresh = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(fresh).permute(0, 2, 3, 1).numpy()
+    (got,) = run_tflite(data, [fresh.permute(0, 2, 3, 1).numpy()])
+    assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+    ops = _ops(data)
+    assert ops[("TRANSPOSE_CONV", 3)] == 2, ops
+    assert not any(name == "TRANSPOSE" for name, _ in ops), ops
