@@ -260,9 +260,136 @@ void lower_conv(LowerContext& ctx) {
   set_output_reshaped(ctx, y);
 }
 
+// F.unfold (im2col): per kernel tap a strided `slice` of the padded input ([N, C, oh, ow]),
+// viewed as [N, C, 1, oh*ow]; the taps concatenated on that axis and viewed as
+// [N, C*kh*kw, oh*ow] give PyTorch's channel order c*kh*kw + i*kw + j. Only data movement,
+// so exact for every value (a one-hot convolution would turn an infinity into NaN).
+void lower_unfold(LowerContext& ctx) {
+  const Attrs& a = ctx.attrs();
+  Value* in = ctx.in(self_arg(ctx));
+  if (in->rank() != 3 && in->rank() != 4) {
+    throw LowerError("unfold needs a 4-D [N, C, H, W] (or unbatched 3-D) input, got rank " +
+                     std::to_string(in->rank()));
+  }
+  const bool batched = in->rank() == 4;
+  Value* x = with_batch_dim(ctx, in, 2, "unfold");
+  const auto kernel = expand_ints(a, "kernel_size", 2, 1);
+  const auto dilation = expand_ints(a, "dilation", 2, 1);
+  const auto padding = expand_ints(a, "padding", 2, 0);
+  const auto stride = expand_ints(a, "stride", 2, 1);
+  const int64_t n = x->shape[0], c = x->shape[1];
+  x = emit_constant_pad(ctx, x, {0, 0, 0, 0, padding[0], padding[0], padding[1], padding[1]}, 0.0);
+  int64_t out[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t span = dilation[i] * (kernel[i] - 1) + 1;
+    if (kernel[i] < 1 || stride[i] < 1 || dilation[i] < 1 || x->shape[i + 2] < span) {
+      throw LowerError("unfold: kernel_size " + join(kernel) + ", dilation " + join(dilation) +
+                       " and stride " + join(stride) + " do not fit the padded input " +
+                       join(x->shape));
+    }
+    out[i] = (x->shape[i + 2] - span) / stride[i] + 1;
+  }
+  std::vector<Value*> taps;
+  for (int64_t i = 0; i < kernel[0]; ++i) {
+    for (int64_t j = 0; j < kernel[1]; ++j) {
+      const int64_t h0 = i * dilation[0], w0 = j * dilation[1];
+      Attrs slice;
+      slice.set("begin", std::vector<int64_t>{0, 0, h0, w0});
+      slice.set("end", std::vector<int64_t>{n, c, h0 + (out[0] - 1) * stride[0] + 1,
+                                            w0 + (out[1] - 1) * stride[1] + 1});
+      slice.set("strides", std::vector<int64_t>{1, 1, stride[0], stride[1]});
+      Value* t = ctx.emit("slice", {x}, std::move(slice), x->dtype, {n, c, out[0], out[1]});
+      taps.push_back(emit_reshape(ctx, t, {n, c, 1, out[0] * out[1]}));
+    }
+  }
+  Value* y = taps[0];
+  if (taps.size() > 1) {
+    Attrs cat;
+    cat.set("axis", int64_t{2});
+    y = ctx.emit("concat", taps, std::move(cat), x->dtype,
+                 {n, c, static_cast<int64_t>(taps.size()), out[0] * out[1]});
+  }
+  Shape shape = {n, c * kernel[0] * kernel[1], out[0] * out[1]};
+  if (!batched) shape.erase(shape.begin());
+  ctx.set_output(0, emit_reshape(ctx, y, shape));
+}
+
+// F.fold (col2im): every kernel tap's column block ([N*C, oh, ow]) is spread to its strided
+// positions in the padded image (zeros interleaved by a pad of [.., oh, 1, ow, 1] to the
+// strides, then a pad to the tap's offset) and the taps are added in PyTorch's order (tap by
+// tap, i then j), which is the order its col2im adds them in: additions of the interleaved
+// zeros are exact, so the result is PyTorch's bit for bit. Finally `padding` is cropped.
+void lower_fold(LowerContext& ctx) {
+  const Attrs& a = ctx.attrs();
+  Value* in = ctx.in(self_arg(ctx));
+  if (in->rank() != 2 && in->rank() != 3) {
+    throw LowerError("fold needs a 3-D [N, C*kh*kw, L] (or unbatched 2-D) input, got rank " +
+                     std::to_string(in->rank()));
+  }
+  const bool batched = in->rank() == 3;
+  const auto size = expand_ints(a, "output_size", 2, 1);
+  const auto kernel = expand_ints(a, "kernel_size", 2, 1);
+  const auto dilation = expand_ints(a, "dilation", 2, 1);
+  const auto padding = expand_ints(a, "padding", 2, 0);
+  const auto stride = expand_ints(a, "stride", 2, 1);
+  const int64_t n = batched ? in->shape[0] : 1, rows = in->shape[batched ? 1 : 0],
+                length = in->shape[batched ? 2 : 1], taps = kernel[0] * kernel[1];
+  int64_t out[2], padded[2];
+  for (int i = 0; i < 2; ++i) {
+    padded[i] = size[i] + 2 * padding[i];
+    out[i] = (padded[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i] + 1;
+  }
+  if (taps < 1 || rows % taps != 0 || out[0] < 1 || out[1] < 1 || out[0] * out[1] != length) {
+    throw LowerError("fold: an input " + join(in->shape) + " does not fit output_size " +
+                     join(size) + ", kernel_size " + join(kernel) + ", dilation " + join(dilation) +
+                     ", padding " + join(padding) + " and stride " + join(stride));
+  }
+  const int64_t m = n * (rows / taps);  // batch and channels together
+  Value* cols = emit_reshape(ctx, in, {m, taps, out[0], out[1]});
+  Value* sum = nullptr;
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t i = t / kernel[1], j = t % kernel[1];
+    Value* piece = emit_axis_slice(ctx, cols, 1, t, t + 1);
+    int64_t span[2] = {out[0], out[1]};
+    if (stride[0] > 1 || stride[1] > 1) {
+      piece = emit_reshape(ctx, piece, {m, out[0], 1, out[1], 1});
+      piece = emit_constant_pad(ctx, piece, {0, 0, 0, 0, 0, stride[0] - 1, 0, 0, 0, stride[1] - 1},
+                                0.0);
+      piece = emit_reshape(ctx, piece, {m, out[0] * stride[0], out[1] * stride[1]});
+      for (int k = 0; k < 2; ++k) span[k] = (out[k] - 1) * stride[k] + 1;
+      piece = emit_axis_slice(ctx, piece, 1, 0, span[0]);
+      piece = emit_axis_slice(ctx, piece, 2, 0, span[1]);
+    } else {
+      piece = emit_reshape(ctx, piece, {m, out[0], out[1]});
+    }
+    const int64_t top = i * dilation[0], left = j * dilation[1];
+    piece = emit_constant_pad(
+        ctx, piece, {0, 0, top, padded[0] - top - span[0], left, padded[1] - left - span[1]}, 0.0);
+    sum = sum ? ctx.emit("add", {sum, piece}, {}, piece->dtype, piece->shape) : piece;
+  }
+  sum = emit_axis_slice(ctx, sum, 1, padding[0], padding[0] + size[0]);
+  sum = emit_axis_slice(ctx, sum, 2, padding[1], padding[1] + size[1]);
+  Shape shape = {n, rows / taps, size[0], size[1]};
+  if (!batched) shape.erase(shape.begin());
+  ctx.set_output(0, emit_reshape(ctx, sum, shape));
+}
+
 }  // namespace
 
 void register_conv_rules(Registry& registry) {
+  Rule fold;
+  fold.ops = {"torch.nn.functional.fold", "aten.col2im.default"};
+  fold.lower = lower_fold;
+  fold.mapping = "per kernel tap: slice, pad (strides, offset), add; slice + reshape";
+  registry.add(std::move(fold));
+
+  Rule unfold;
+  // Not aten.unfold: that is Tensor.unfold(dim, size, step), another operation.
+  unfold.ops = {"torch.nn.functional.unfold", "aten.im2col.default"};
+  unfold.lower = lower_unfold;
+  unfold.mapping = "pad + slice per kernel tap + concat + reshape";
+  registry.add(std::move(unfold));
+
   Rule conv;
   for (int n = 1; n <= 3; ++n) {
     const std::string name = "conv" + std::to_string(n) + "d";

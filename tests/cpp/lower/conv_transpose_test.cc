@@ -1,6 +1,9 @@
 // Transposed convolutions: the full `conv_transpose`, a crop for `padding`, a pad (and the
 // bias as an add) for `output_padding` past the full output, dilation and groups in the kernel.
+// F.unfold and F.fold: slices, pads and adds only.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "call_fixture.h"
 #include "lower/lower.h"
@@ -74,6 +77,50 @@ TEST(ConvTransposeLowering, DilationAndGroupsLiveInTheKernel) {
   EXPECT_EQ(at(0, 0, 1), 0);  // off the block diagonal
   EXPECT_EQ(at(0, 2, 0), 0);
   EXPECT_EQ(at(1, 1, 0), 0);  // between the taps
+}
+
+TEST(FoldLowering, UnfoldIsOneSlicePerTap) {
+  Call c;
+  c.input("input", {1, 2, 5, 5});
+  Attrs a;
+  a.set("kernel_size", Ints{2, 3});
+  a.set("dilation", Ints{1, 1});
+  a.set("padding", Ints{0, 0});
+  a.set("stride", Ints{1, 1});
+  auto r = c.run("torch.nn.functional.unfold", a, {1, 12, 12});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  const auto names = ops(r);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "slice"), 6);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "concat"), 1);
+}
+
+TEST(FoldLowering, FoldAddsOneSpreadTapAtATime) {
+  Call c;
+  c.input("input", {1, 8, 9});
+  Attrs a;
+  a.set("output_size", Ints{6, 6});
+  a.set("kernel_size", Ints{2, 2});
+  a.set("dilation", Ints{1, 1});
+  a.set("padding", Ints{0, 0});
+  a.set("stride", Ints{2, 2});
+  auto r = c.run("torch.nn.functional.fold", a, {1, 2, 6, 6});
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  const auto names = ops(r);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "add"), 3);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "conv_transpose"), 0);
+}
+
+TEST(FoldLowering, FoldRefusesBlocksThatDoNotFit) {
+  Call c;
+  c.input("input", {1, 8, 10});
+  Attrs a;
+  a.set("output_size", Ints{6, 6});
+  a.set("kernel_size", Ints{2, 2});
+  a.set("dilation", Ints{1, 1});
+  a.set("padding", Ints{0, 0});
+  a.set("stride", Ints{2, 2});
+  auto r = c.run("torch.nn.functional.fold", a, {1, 2, 6, 6});
+  EXPECT_TRUE(has_error(r, "does not fit output_size"));
 }
 
 }  // namespace

@@ -173,3 +173,38 @@ TRANSPOSED_CASES = [
 @pytest.mark.parametrize(PARAMS, params(TRANSPOSED_CASES))
 def test_conv_transpose(case, backend, channels_last):
     case.check(backend, channels_last)
+
+
+UNFOLD_CASES = [
+    case("unfold", lambda x: F.unfold(x, 3), (1, 2, 6, 7)),
+    case("unfold-stride-pad", lambda x: F.unfold(x, (2, 3), stride=2, padding=1), (2, 3, 7, 6)),
+    case("unfold-dilation", lambda x: F.unfold(x, 2, dilation=(2, 1), stride=(1, 2)), (1, 2, 6, 6)),
+    case("unfold-1x1", lambda x: F.unfold(x, 1), (1, 3, 4, 4)),
+    case("unfold-unbatched", lambda x: F.unfold(x, 2, padding=(0, 1)), (2, 5, 5)),
+    case("unfold-module", nn.Unfold(3, padding=1, stride=2), (1, 2, 8, 8)),
+]
+
+
+@pytest.mark.parametrize(PARAMS, params(UNFOLD_CASES))
+def test_unfold(case, backend, channels_last):
+    case.check(backend, channels_last)
+
+
+FOLD_CASES = [
+    case("fold", lambda x: F.fold(x, (4, 5), 2), (1, 8, 12)),
+    case("fold-stride-pad", lambda x: F.fold(x, (7, 6), (2, 3), stride=2, padding=1), (2, 6, 12)),
+    case("fold-dilation", lambda x: F.fold(x, 6, 2, dilation=(2, 1), stride=(1, 2)), (1, 8, 12)),
+    case("fold-overlap", lambda x: F.fold(x, 5, 3), (1, 18, 9)),
+    case("fold-unbatched", lambda x: F.fold(x, (5, 5), 2, padding=(0, 1)), (8, 24)),
+    case("fold-module", nn.Fold((8, 8), 3, padding=1, stride=2), (1, 18, 16)),
+    case(
+        "fold-unfold",
+        lambda x: F.fold(F.unfold(x, 3, padding=1), (6, 6), 3, padding=1),
+        (1, 2, 6, 6),
+    ),
+]
+
+
+@pytest.mark.parametrize(PARAMS, params(FOLD_CASES))
+def test_fold(case, backend, channels_last):
+    case.check(backend, channels_last)
