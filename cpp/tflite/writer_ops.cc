@@ -223,10 +223,20 @@ void Writer::emit_dense(const Node* n) {
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6
                : fuse_activation(out, fb::BuiltinOperator_FULLY_CONNECTED);
-  const int result = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
+  // A vector input ([In], an unbatched nn.Linear) comes out of FULLY_CONNECTED as [1, Out]:
+  // RESHAPE it back to [Out].
+  const bool vector = x->rank() == 1;
+  int result = hs || vector ? temp(out, vector ? Shape{1, outs} : out->physical_shape(),
+                                   vector ? "_row" : "_relu6")
+                            : tensor(out);
   auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
   m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {input, w, b}, {result},
             fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
+  if (vector) {
+    int flat = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
+    reshape(m_, result, flat, n->scope + "/vector_shape");
+    result = flat;
+  }
   finish_hard_sigmoid(hs, result);
 }
 
