@@ -65,6 +65,7 @@ const std::map<std::string, OpLayout>& table() {
     // Gathers [N, H, W, C] pixel rows; the grid (input 1) is pinned to PyTorch order by the
     // lowering (an order hint before it), since its last axis holds (x, y), not channels.
     t["grid_sample"] = {C::kChannelsLast, {}, {0}};
+    t["conv_transpose"] = {C::kChannelsLast, {}, {0}};  // as conv: [N, *spatial, C]
     return t;
   }();
   return kTable;

@@ -162,6 +162,12 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 7, 0};
     case fb::BuiltinOperator_SCATTER_ND:
       return {2, 1, 0};
+    case fb::BuiltinOperator_CONV_2D:  // 6: grouped
+      return version >= 6 ? RuntimeVersion{2, 9, 0} : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_TRANSPOSE_CONV:  // 3: the bias input
+      return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 9, 0};
+    case fb::BuiltinOperator_CONV_3D_TRANSPOSE:
+      return {2, 6, 0};
     default:
       return {1, 5, 0};
   }

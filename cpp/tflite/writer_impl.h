@@ -3,7 +3,7 @@
 // The writer's state while walking one TF-level graph (emitters: writer_ops.cc).
 // Op versions are the lowest that express what is used
 // (float32 kernels unless noted):
-//   CONV_2D 1 (dilation and fused activations need no higher version for float),
+//   CONV_2D 1 (dilation and fused activations need no higher version for float), 6 grouped,
 //   DEPTHWISE_CONV_2D 1, or 2 with dilation; FULLY_CONNECTED 1, or 5 with keep_num_dims;
 //   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers;
 //   every other op from the format's type and rank rules (op_versions.h).
@@ -175,12 +175,37 @@ class Writer {
     return fb::ActivationFunctionType_NONE;
   }
 
-  // Folds a following RELU/RELU6 into the op writing `*out` (the op then writes the
-  // activation's output instead).
-  Act fuse_activation(const Value*& out) {
+  // Whether LiteRT's float32 kernel for `code` applies `act` as a fused activation. Most
+  // builtins with an activation field honour RELU, RELU6 and RELU_N1_TO_1, but some reject
+  // any fused activation when the interpreter prepares them (CONCATENATION:
+  // kernels/concatenation.cc requires kTfLiteActNone), so fusion asks first.
+  static bool accepts_fused(fb::BuiltinOperator code, Act act) {
+    if (act == fb::ActivationFunctionType_NONE) return true;
+    switch (code) {
+      case fb::BuiltinOperator_CONV_2D:
+      case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
+      case fb::BuiltinOperator_CONV_3D:
+      case fb::BuiltinOperator_FULLY_CONNECTED:
+      case fb::BuiltinOperator_ADD:
+      case fb::BuiltinOperator_SUB:
+      case fb::BuiltinOperator_MUL:
+      case fb::BuiltinOperator_DIV:
+      case fb::BuiltinOperator_AVERAGE_POOL_2D:
+      case fb::BuiltinOperator_MAX_POOL_2D:
+        return act == fb::ActivationFunctionType_RELU || act == fb::ActivationFunctionType_RELU6 ||
+               act == fb::ActivationFunctionType_RELU_N1_TO_1;
+      default:
+        return false;
+    }
+  }
+
+  // Folds a following RELU/RELU6/RELU_N1_TO_1 into the op `code` writing `*out` (the op then
+  // writes the activation's output instead), where that op's kernel accepts it.
+  Act fuse_activation(const Value*& out, fb::BuiltinOperator code) {
     const Node* u = sole_user(out);
     if (!u || out->dtype != DType::kFloat32) return fb::ActivationFunctionType_NONE;
     Act act = activation_of(u);
+    if (!accepts_fused(code, act)) return fb::ActivationFunctionType_NONE;
     if (act != fb::ActivationFunctionType_NONE) {
       absorbed_.insert(u);
       out = u->outputs[0];
@@ -264,6 +289,7 @@ class Writer {
   void emit_edge_pad(const Node* n);                          // writer_ops_pad.cc
   void emit_pool3d(const Node* n, fb::BuiltinOperator code);  // writer_ops_pool3d.cc
   void emit_group_norm(const Node* n);                        // writer_ops_group_norm.cc
+  void emit_conv_transpose(const Node* n);                    // writer_ops_conv_transpose.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

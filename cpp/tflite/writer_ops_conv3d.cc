@@ -2,8 +2,8 @@
 // core's conv kernel layout. CONV_3D has no groups: a grouped convolution becomes one CONV_3D
 // per group on a channel slice, then CONCATENATION, and a depthwise one is the grouped
 // convolution with one input channel per group (its [kd, kh, kw, C, M] kernel, read as
-// [kd, kh, kw, 1, C*M], is that convolution's kernel). Batch norms fold and activations fuse
-// as for 2-D convolutions.
+// [kd, kh, kw, 1, C*M], is that convolution's kernel). Batch norms fold as for 2-D
+// convolutions; activations fuse into an ungrouped CONV_3D only.
 #include "tflite/writer_impl.h"
 
 namespace ferry::tflite::detail {
@@ -30,7 +30,10 @@ void Writer::emit_conv3d(const Node* n) {
   std::vector<float> bias = bias_data(n, cout);
   const Value* out = n->outputs[0];
   fold_batch_norms(out, kernel, bias);
-  Act act = fuse_activation(out);
+  // The activation goes into the last op: CONV_3D, or for groups the CONCATENATION, whose
+  // kernel takes none (the activation then stays an op of its own).
+  Act act = fuse_activation(
+      out, groups > 1 ? fb::BuiltinOperator_CONCATENATION : fb::BuiltinOperator_CONV_3D);
   auto strides = triple_attr(n, "strides"), dil = triple_attr(n, "dilations");
   if (strides.size() != 3 || dil.size() != 3) fail(n, "strides and dilations need 3 entries");
   const fb::Padding padding =

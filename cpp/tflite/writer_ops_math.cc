@@ -236,19 +236,19 @@ void Writer::emit_elementwise(const Node* n) {
   Act act = fb::ActivationFunctionType_NONE;
   switch (m->code) {
     case fb::BuiltinOperator_ADD:
-      act = fuse_activation(out);
+      act = fuse_activation(out, m->code);
       return add_op(m->code, {a, b}, {tensor(out)}, fb::BuiltinOptions_AddOptions,
                     fb::CreateAddOptions(f, act).Union());
     case fb::BuiltinOperator_SUB:
-      act = fuse_activation(out);
+      act = fuse_activation(out, m->code);
       return add_op(m->code, {a, b}, {tensor(out)}, fb::BuiltinOptions_SubOptions,
                     fb::CreateSubOptions(f, act).Union());
     case fb::BuiltinOperator_MUL:
-      act = fuse_activation(out);
+      act = fuse_activation(out, m->code);
       return add_op(m->code, {a, b}, {tensor(out)}, fb::BuiltinOptions_MulOptions,
                     fb::CreateMulOptions(f, act).Union());
     case fb::BuiltinOperator_DIV:
-      act = fuse_activation(out);
+      act = fuse_activation(out, m->code);
       return add_op(m->code, {a, b}, {tensor(out)}, fb::BuiltinOptions_DivOptions,
                     fb::CreateDivOptions(f, act).Union());
     default:

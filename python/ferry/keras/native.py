@@ -111,6 +111,26 @@ def _depthwise_conv(node: TfNode, x: TfValue, params: Params, name: str) -> Nati
     return Native(cls(depth_multiplier=multiplier, **common), [kernel] + extra, post)
 
 
+def _conv_transpose(node: TfNode, x: TfValue, params: Params, name: str) -> Native:
+    """Keras' ConvNDTranspose with VALID padding and output_padding 0 gives the full output,
+    (in - 1) * stride + k (with output_padding None it would be in * stride when k < stride);
+    its kernel is [*k, Cout, Cin], the op's."""
+    kernel, bias = params[0], params[1] if len(params) > 1 else None
+    k = list(kernel.shape[:-2])
+    cls = _by_rank({1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}, len(k), node)
+    layer = cls(
+        filters=int(kernel.shape[-2]),
+        kernel_size=k,
+        strides=_ints(node.attrs["strides"]),
+        padding="valid",
+        output_padding=[0] * len(k),
+        use_bias=bias is not None,
+        dtype=x.dtype,
+        name=name,
+    )
+    return Native(layer, [kernel] + ([bias] if bias is not None else []))
+
+
 def _dense(node: TfNode, x: TfValue, params: Params, name: str) -> Native:
     kernel, bias = params[0], params[1] if len(params) > 1 else None
     layer = L.Dense(int(kernel.shape[-1]), use_bias=bias is not None, dtype=x.dtype, name=name)
@@ -228,4 +248,5 @@ NATIVE: dict[str, Factory] = {
     "avg_pool": _pool({1: L.AveragePooling1D, 2: L.AveragePooling2D, 3: L.AveragePooling3D}),
     "gru": _recurrent(L.GRU, reset_after=True),
     "lstm": _recurrent(L.LSTM),
+    "conv_transpose": _conv_transpose,
 }

@@ -171,6 +171,18 @@ def _pool(kind: str):
     return op
 
 
+def conv_transpose(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
+    """The full transposed convolution (VALID): spatial size (in - 1) * stride + k."""
+    x, kernel = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    strides = _ints(attrs["strides"])
+    k = list(kernel.shape[:-2])
+    sizes = [(int(n) - 1) * s + int(w) for n, s, w in zip(x.shape[1:-1], strides, k, strict=True)]
+    shape = [tf.shape(x)[0], *sizes, int(kernel.shape[-2])]
+    y = tf.nn.conv_transpose(x, kernel, shape, strides=strides, padding="VALID")
+    return y if bias is None else y + bias
+
+
 NN_OPS = {
     "conv": conv,
     "depthwise_conv": depthwise_conv,
@@ -181,4 +193,5 @@ NN_OPS = {
     "embedding": embedding,
     "max_pool": _pool("MAX"),
     "avg_pool": _pool("AVG"),
+    "conv_transpose": conv_transpose,
 }

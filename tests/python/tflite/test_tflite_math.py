@@ -285,7 +285,7 @@ def test_conv1d_batch_norm_relu_fold_and_fuse():
     ("module", "expected"),
     [
         (torch.nn.Conv1d(4, 8, 5, stride=2, dilation=2), ("CONV_2D", 1)),
-        (torch.nn.Conv1d(4, 6, 3, groups=2, padding="same"), ("CONCATENATION", 1)),
+        (torch.nn.Conv1d(4, 6, 3, groups=2, padding="same"), ("CONV_2D", 6)),
         (torch.nn.Conv1d(4, 8, 3, groups=4), ("DEPTHWISE_CONV_2D", 1)),
         (torch.nn.MaxPool1d(3, stride=2), ("MAX_POOL_2D", 1)),
         (torch.nn.AvgPool1d(2), ("AVERAGE_POOL_2D", 1)),
