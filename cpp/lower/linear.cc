@@ -68,14 +68,6 @@ void lower_linear(LowerContext& ctx) {
     // PyTorch stores [out, in]; Dense's kernel is [in, out].
     Value* kernel = ctx.constant(w->constant->permuted({1, 0}), Layout::kFixed);
     Value* b = bias ? ctx.constant(bias->constant, Layout::kFixed) : nullptr;
-    if (x->rank() == 1) {
-      // One unbatched vector: FULLY_CONNECTED always returns a batch dim, so give it one.
-      const Shape out = ctx.torch_output().shape;
-      Value* row = emit_reshape(ctx, x, {1, x->shape[0]});
-      Value* y = ctx.emit("dense", {row, kernel, b}, {}, ctx.torch_output().dtype, {1, out[0]});
-      ctx.set_output(0, emit_reshape(ctx, y, out));
-      return;
-    }
     ctx.emit_output("dense", {x, kernel, b});
     return;
   }
