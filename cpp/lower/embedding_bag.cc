@@ -23,13 +23,24 @@ Value* reduce_axis(LowerContext& ctx, const std::string& op, Value* v, int64_t a
 
 Value* to_type(LowerContext& ctx, Value* v, DType dtype) { return cast_to(ctx, v, dtype); }
 
+// F.embedding_bag names its mode; aten._embedding_bag numbers it (0 sum, 1 mean, 2 max) and
+// calls its indices `indices`.
+std::string mode_of(const Attrs& a) {
+  if (!a.has("mode") || a.is_none("mode")) return "mean";
+  if (std::holds_alternative<int64_t>(a.at("mode"))) {
+    const int64_t m = a.get_int("mode");
+    return m == 0 ? "sum" : m == 1 ? "mean" : m == 2 ? "max" : "mode " + std::to_string(m);
+  }
+  return a.get_string("mode");
+}
+
 void lower_embedding_bag(LowerContext& ctx) {
-  Value* input = ctx.in("input");
+  Value* input = ctx.in(ctx.has_tensor("indices") ? "indices" : "input");
   Value* weight = ctx.in("weight");
   Value* offsets = ctx.in_opt("offsets");
   Value* psw = ctx.in_opt("per_sample_weights");
   const Attrs& a = ctx.attrs();
-  const std::string mode = a.has("mode") ? a.get_string("mode") : "mean";
+  const std::string mode = mode_of(a);
   if (a.has("max_norm") && !a.is_none("max_norm"))
     throw LowerError("embedding_bag with max_norm renormalises the table in place; not supported");
   if (mode != "sum" && mode != "mean" && mode != "max")
@@ -45,6 +56,9 @@ void lower_embedding_bag(LowerContext& ctx) {
   Value* valid = nullptr;
   if (a.has("padding_idx") && !a.is_none("padding_idx")) {
     int64_t pad = a.get_int("padding_idx");
+    // F.embedding_bag counts a negative index from the end; the aten op, called with it
+    // already made positive, uses -1 for "none".
+    if (pad < 0 && ctx.has_tensor("indices")) pad = rows;  // matches no index
     if (pad < 0) pad += rows;
     valid = emit_broadcast_op(ctx, "not_equal", index,
                               ctx.scalar(static_cast<double>(pad), DType::kInt32));
@@ -158,6 +172,13 @@ void lower_embedding_bag(LowerContext& ctx) {
 void register_embedding_bag_rules(Registry& registry) {
   registry.add({{"torch.nn.functional.embedding_bag"},
                 lower_embedding_bag,
+                "gather + sum/matmul/max (+ div for mean)"});
+  // The aten form also returns its bookkeeping (offset2bag, bag sizes, max indices).
+  registry.add({{"aten._embedding_bag.default", "aten._embedding_bag_forward_only.default"},
+                [](LowerContext& ctx) {
+                  lower_embedding_bag(ctx);
+                  bind_unread_outputs(ctx, 1, "_embedding_bag", "the bag bookkeeping");
+                },
                 "gather + sum/matmul/max (+ div for mean)"});
 }
 

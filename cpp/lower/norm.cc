@@ -101,9 +101,56 @@ void lower_embedding(LowerContext& ctx) {
   ctx.emit_output("embedding", {indices, table});
 }
 
+// aten._native_batch_norm_legit.no_stats: batch norm from the statistics of this batch (a
+// training-mode batch_norm with no running statistics): mean and biased variance over every
+// dim but the channels (dim 1).
+void lower_batch_statistics_norm(LowerContext& ctx) {
+  Value* x = ctx.in("input");
+  if (x->rank() < 2 || !is_floating(x->dtype)) {
+    throw LowerError("batch norm needs a floating point input of rank >= 2");
+  }
+  std::vector<int64_t> axes;
+  for (int64_t d = 0; d < static_cast<int64_t>(x->rank()); ++d)
+    if (d != 1) axes.push_back(d);
+  Value* mean = emit_reduction(ctx, "mean", x, axes, true);
+  Value* centred = emit_binary_op(ctx, "sub", x, mean);
+  Value* var =
+      emit_reduction(ctx, "mean", emit_binary_op(ctx, "mul", centred, centred), axes, true);
+  const double eps = ctx.attrs().has("eps") ? ctx.attrs().get_float("eps") : 1e-5;
+  Value* scale = emit_unary_op(ctx, "rsqrt",
+                               emit_binary_op(ctx, "add", var, typed_scalar(ctx, eps, x->dtype)));
+  Value* y = emit_binary_op(ctx, "mul", centred, scale);
+  // weight and bias are [C]: shaped to broadcast along dim 1.
+  Shape per_channel(x->rank(), 1);
+  per_channel[1] = x->shape[1];
+  if (Value* w = ctx.in_opt("weight")) {
+    y = emit_binary_op(ctx, "mul", y, emit_reshape(ctx, cast_to(ctx, w, x->dtype), per_channel));
+  }
+  if (Value* b = ctx.in_opt("bias")) {
+    y = emit_binary_op(ctx, "add", y, emit_reshape(ctx, cast_to(ctx, b, x->dtype), per_channel));
+  }
+  ctx.set_output(0, y);
+  bind_unread_outputs(ctx, 1, "batch_norm", "the saved statistics");
+}
+
 }  // namespace
 
 void register_norm_rules(Registry& registry) {
+  registry.add({{"aten._native_batch_norm_legit.no_stats"},
+                lower_batch_statistics_norm,
+                "mean, sub, mul, mean, rsqrt (the batch's own statistics)"});
+  // native_batch_norm: the batch's statistics in training mode, the running ones otherwise.
+  registry.add({{"aten.native_batch_norm.default"},
+                [](LowerContext& ctx) {
+                  const Attrs& a = ctx.attrs();
+                  if (a.has("training") && a.get_bool("training")) {
+                    lower_batch_statistics_norm(ctx);
+                    return;
+                  }
+                  lower_batch_norm(ctx);
+                  bind_unread_outputs(ctx, 1, "batch_norm", "the saved statistics");
+                },
+                "mean, sub, mul, mean, rsqrt (the batch's own statistics)"});
   registry.add({function_aliases("batch_norm", true, false, true), lower_batch_norm, "batch_norm"});
   registry.add({function_aliases("layer_norm", true, false, true), lower_layer_norm, "layer_norm"});
   // The aten forms also return statistics (mean and 1/std), converted only while unread.

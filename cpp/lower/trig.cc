@@ -146,6 +146,7 @@ void register_trig_rules(Registry& registry) {
                   mapping_of(n)});
   }
   std::vector<std::string> ops = unary_names("atan2");
+  ops.push_back("aten.atan2.out");
   auto arctan2 = function_aliases("arctan2", false, true, true);
   ops.insert(ops.end(), arctan2.begin(), arctan2.end());
   ops.insert(ops.end(), {"torch.Tensor.arctan2_", "aten.arctan2_.default"});

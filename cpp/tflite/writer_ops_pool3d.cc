@@ -18,7 +18,7 @@ void Writer::emit_pool3d(const Node* n, fb::BuiltinOperator code) {
   const fb::Padding padding =
       n->attrs.get_string("padding") == "SAME" ? fb::Padding_SAME : fb::Padding_VALID;
   const Value* out = n->outputs[0];
-  Act act = fuse_activation(out);
+  Act act = fuse_activation(out, code);  // carried by the last 2-D pool
   const Shape xs = x->physical_shape(), os = out->physical_shape();
   const int64_t batch = xs[0], depth = xs[1], channels = xs[4];
   const std::string& s = n->scope;
