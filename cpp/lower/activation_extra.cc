@@ -10,11 +10,6 @@
 namespace ferry {
 namespace {
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // F.X (and F.X_ when `in_place`), torch.X, Tensor.X as the flags say, and aten.X.default.
 std::vector<std::string> act_names(const std::string& name, bool torch_namespace,
                                    bool tensor_method, bool in_place = false) {

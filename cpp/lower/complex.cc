@@ -308,11 +308,6 @@ std::vector<std::string> names(const std::string& base, std::vector<std::string>
   return out;
 }
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 }  // namespace
 
 void register_complex_rules(Registry& registry) {

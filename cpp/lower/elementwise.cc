@@ -311,11 +311,6 @@ std::vector<std::string> names(const std::string& name,
   return out;
 }
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 void add_unary_math(Registry& registry, const std::string& name, const std::string& tf_op,
                     const std::vector<std::string>& extra = {}) {
   registry.add({names(name) + extra, unary_rule(tf_op), tf_op});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace ferry {
 
@@ -264,6 +265,36 @@ std::string self_arg(const LowerContext& ctx) {
     if (ctx.has_tensor(name) || ctx.attrs().has(name)) return name;
   }
   return "input";
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<std::string> torch_names(const std::string& name,
+                                     const std::vector<std::string>& aten_overloads) {
+  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name};
+  for (const std::string& overload : aten_overloads) out.push_back("aten." + name + "." + overload);
+  return out;
+}
+
+double lowest_value(DType dtype) {
+  switch (dtype) {
+    case DType::kInt64:
+      return static_cast<double>(std::numeric_limits<int64_t>::min());
+    case DType::kInt32:
+      return std::numeric_limits<int32_t>::min();
+    case DType::kInt16:
+      return std::numeric_limits<int16_t>::min();
+    case DType::kInt8:
+      return std::numeric_limits<int8_t>::min();
+    case DType::kUInt8:
+    case DType::kBool:
+      return 0.0;
+    default:
+      return -std::numeric_limits<double>::infinity();
+  }
 }
 
 Value* number(LowerContext& ctx, const Attr& attr, DType dtype) {

@@ -22,6 +22,12 @@ Shape broadcast_shapes(const Shape& a, const Shape& b);
 std::vector<std::string> function_aliases(const std::string& name, bool functional,
                                           bool tensor_method, bool torch_namespace);
 
+// Lists of op names, joined: rules register every spelling of a call at once.
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b);
+// torch.X, Tensor.X and aten.X.<overload> for each of the given overloads.
+std::vector<std::string> torch_names(const std::string& name,
+                                     const std::vector<std::string>& aten_overloads);
+
 // Registers one elementwise unary op under all its names: PyTorch `name` -> TF-level `tf_op`.
 void add_unary(Registry& registry, const std::string& name, const std::string& tf_op,
                std::vector<std::string> extra_ops = {});
@@ -47,6 +53,10 @@ Value* cast_to(LowerContext& ctx, Value* x, DType dtype);
 Value* typed_scalar(LowerContext& ctx, double value, DType dtype);
 // The same for a Python int, which stays exact in an int64 constant even above 2^53.
 Value* typed_int_scalar(LowerContext& ctx, int64_t value, DType dtype);
+
+// The lowest value of a dtype (-inf for floating point, 0 for uint8 and bool): never the
+// maximum of anything, so it pads max pooling and starts a running maximum.
+double lowest_value(DType dtype);
 
 // A Python number argument as a 0-d constant of `dtype` (ints stay exact).
 Value* number(LowerContext& ctx, const Attr& attr, DType dtype);

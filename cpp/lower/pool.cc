@@ -80,25 +80,6 @@ Value* emit_pool(LowerContext& ctx, const std::string& op, Value* x,
   return ctx.emit(op, {x}, std::move(attrs), x->dtype, std::move(shape));
 }
 
-// The padding value for max pooling: it must never be the maximum of a window.
-double never_the_max(DType dtype) {
-  switch (dtype) {
-    case DType::kInt64:
-      return static_cast<double>(std::numeric_limits<int64_t>::min());
-    case DType::kInt32:
-      return std::numeric_limits<int32_t>::min();
-    case DType::kInt16:
-      return std::numeric_limits<int16_t>::min();
-    case DType::kInt8:
-      return std::numeric_limits<int8_t>::min();
-    case DType::kUInt8:
-    case DType::kBool:
-      return 0.0;
-    default:
-      return -std::numeric_limits<double>::infinity();
-  }
-}
-
 // max pooling with return_indices=True (F.max_pool2d(..., return_indices=True),
 // aten.max_pool2d_with_indices, adaptive_max_pool): the values convert; the indices have no
 // TF-level op, so a call whose indices are read is refused, naming it.
@@ -139,7 +120,7 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
     pads[2 * (i + 2)] = w.padding[i];
     pads[2 * (i + 2) + 1] = w.padding[i] + std::max<int64_t>(0, needed - size - 2 * w.padding[i]);
   }
-  x = emit_constant_pad(ctx, x, pads, never_the_max(x->dtype));
+  x = emit_constant_pad(ctx, x, pads, lowest_value(x->dtype));
   set_output_reshaped(ctx, emit_pool(ctx, "max_pool", x, w.kernel, w.strides));
   bind_unused_indices(ctx);
 }

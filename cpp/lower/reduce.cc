@@ -10,60 +10,13 @@
 namespace ferry {
 namespace {
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-// torch.X, Tensor.X and the given aten overloads.
-std::vector<std::string> names(const std::string& name, const std::vector<std::string>& aten) {
-  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name};
-  for (const std::string& overload : aten) out.push_back("aten." + name + "." + overload);
-  return out;
-}
-
 std::vector<int64_t> all_axes(size_t rank) {
   std::vector<int64_t> axes(rank);
   for (size_t i = 0; i < rank; ++i) axes[i] = static_cast<int64_t>(i);
   return axes;
 }
 
-// The call's `dim` (NumPy-style `axis` also accepted), normalized, sorted and unique.
-std::vector<int64_t> reduce_axes(const Attrs& attrs, size_t rank) {
-  const std::string name = attrs.has("dim") || !attrs.has("axis") ? "dim" : "axis";
-  if (attrs.is_none(name)) return all_axes(rank);
-  std::vector<int64_t> axes;
-  for (int64_t d : attrs.get_ints(name)) axes.push_back(normalize_axis(d, rank));
-  if (axes.empty()) return all_axes(rank);
-  std::sort(axes.begin(), axes.end());
-  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
-    throw LowerError("a dim appears more than once in 'dim'");
-  }
-  return axes;
-}
-
 bool keepdim(const Attrs& attrs) { return !attrs.is_none("keepdim") && attrs.get_bool("keepdim"); }
-
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keep) {
-  Shape out;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const bool reduced = std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) != axes.end();
-    if (!reduced) {
-      out.push_back(shape[i]);
-    } else if (keep) {
-      out.push_back(1);
-    }
-  }
-  return out;
-}
-
-Value* emit_reduce(LowerContext& ctx, const std::string& op, Value* x,
-                   const std::vector<int64_t>& axes, bool keep) {
-  Attrs attrs;
-  attrs.set("axes", axes);
-  attrs.set("keepdims", keep);
-  return ctx.emit(op, {x}, std::move(attrs), x->dtype, reduced_shape(x->shape, axes, keep));
-}
 
 // Binds output i to v, reshaped to the recorded shape when it differs.
 void bind(LowerContext& ctx, Value* v, size_t i) {
@@ -80,8 +33,8 @@ Value* input_as_result(LowerContext& ctx) {
 LowerFn reduction(const std::string& op) {
   return [op](LowerContext& ctx) {
     Value* x = input_as_result(ctx);
-    ctx.set_output(
-        0, emit_reduce(ctx, op, x, reduce_axes(ctx.attrs(), x->rank()), keepdim(ctx.attrs())));
+    ctx.set_output(0, emit_reduction(ctx, op, x, reduction_axes(ctx.attrs(), x->rank()),
+                                     keepdim(ctx.attrs())));
   };
 }
 
@@ -102,7 +55,7 @@ Value* first_index_of(LowerContext& ctx, Value* x, Value* m, int64_t axis) {
   Value* candidates =
       ctx.emit("where", {match, ctx.constant(positions), ctx.scalar(n, DType::kInt64)}, {},
                DType::kInt64, x->shape);
-  return emit_reduce(ctx, "min", candidates, {axis}, true);
+  return emit_reduction(ctx, "min", candidates, {axis}, true);
 }
 
 // torch.max / torch.min in all three forms: (input) reduces everything, (input, dim) returns
@@ -119,11 +72,11 @@ void lower_max_min(LowerContext& ctx, bool is_max) {
   Value* x = ctx.in(self_arg(ctx));
   const Attrs& attrs = ctx.attrs();
   if (attrs.is_none("dim")) {
-    ctx.set_output(0, emit_reduce(ctx, op, x, all_axes(x->rank()), false));
+    ctx.set_output(0, emit_reduction(ctx, op, x, all_axes(x->rank()), false));
     return;
   }
   const int64_t axis = normalize_axis(attrs.get_int("dim"), x->rank());
-  Value* m = emit_reduce(ctx, op, x, {axis}, true);
+  Value* m = emit_reduction(ctx, op, x, {axis}, true);
   bind(ctx, m, 0);
   if (ctx.num_outputs() > 1) bind(ctx, first_index_of(ctx, x, m, axis), 1);
 }
@@ -138,7 +91,7 @@ void lower_arg(LowerContext& ctx, bool is_max) {
   } else {
     axis = normalize_axis(attrs.get_int("dim"), x->rank());
   }
-  Value* m = emit_reduce(ctx, is_max ? "max" : "min", x, {axis}, true);
+  Value* m = emit_reduction(ctx, is_max ? "max" : "min", x, {axis}, true);
   bind(ctx, first_index_of(ctx, x, m, axis), 0);
 }
 
@@ -174,11 +127,11 @@ void lower_normalize(LowerContext& ctx) {
   Value* norm = nullptr;
   if (p == 2.0) {
     Value* squares = ctx.emit("mul", {x, x}, {}, x->dtype, x->shape);
-    Value* sum = emit_reduce(ctx, "sum", squares, {dim}, true);
+    Value* sum = emit_reduction(ctx, "sum", squares, {dim}, true);
     norm = ctx.emit("sqrt", {sum}, {}, sum->dtype, sum->shape);
   } else if (p == 1.0) {
     Value* magnitudes = ctx.emit("abs", {x}, {}, x->dtype, x->shape);
-    norm = emit_reduce(ctx, "sum", magnitudes, {dim}, true);
+    norm = emit_reduction(ctx, "sum", magnitudes, {dim}, true);
   } else {
     char shown[32];
     std::snprintf(shown, sizeof shown, "%g", p);
@@ -192,29 +145,29 @@ void lower_normalize(LowerContext& ctx) {
 }  // namespace
 
 void register_reduce_rules(Registry& registry) {
-  registry.add({names("mean", {"default", "dim"}), reduction("mean"), "mean"});
-  registry.add({names("sum", {"default", "dim_IntList"}), reduction("sum"), "sum"});
-  registry.add({names("prod", {"default", "dim_int"}), reduction("prod"), "prod"});
-  registry.add({names("amax", {"default"}), reduction("max"), "max"});
-  registry.add({names("amin", {"default"}), reduction("min"), "min"});
-  registry.add({names("max", {"default", "dim", "other"}),
+  registry.add({torch_names("mean", {"default", "dim"}), reduction("mean"), "mean"});
+  registry.add({torch_names("sum", {"default", "dim_IntList"}), reduction("sum"), "sum"});
+  registry.add({torch_names("prod", {"default", "dim_int"}), reduction("prod"), "prod"});
+  registry.add({torch_names("amax", {"default"}), reduction("max"), "max"});
+  registry.add({torch_names("amin", {"default"}), reduction("min"), "min"});
+  registry.add({torch_names("max", {"default", "dim", "other"}),
                 [](LowerContext& ctx) { lower_max_min(ctx, true); },
                 "max (indices: equal + where + min), or maximum"});
-  registry.add({names("min", {"default", "dim", "other"}),
+  registry.add({torch_names("min", {"default", "dim", "other"}),
                 [](LowerContext& ctx) { lower_max_min(ctx, false); },
                 "min (indices: equal + where + min), or minimum"});
-  registry.add({names("argmax", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, true); },
+  registry.add({torch_names("argmax", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, true); },
                 "max + equal + where + min"});
-  registry.add({names("argmin", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, false); },
-                "min + equal + where + min"});
-  registry.add({names("softmax", {"int"}) + std::vector<std::string>{"torch.nn.functional.softmax",
-                                                                     "torch.special.softmax",
-                                                                     "aten._softmax.default"},
+  registry.add({torch_names("argmin", {"default"}),
+                [](LowerContext& ctx) { lower_arg(ctx, false); }, "min + equal + where + min"});
+  registry.add({torch_names("softmax", {"int"}) +
+                    std::vector<std::string>{"torch.nn.functional.softmax", "torch.special.softmax",
+                                             "aten._softmax.default"},
                 softmax("softmax"), "softmax"});
   registry.add(
-      {names("log_softmax", {"int"}) + std::vector<std::string>{"torch.nn.functional.log_softmax",
-                                                                "torch.special.log_softmax",
-                                                                "aten._log_softmax.default"},
+      {torch_names("log_softmax", {"int"}) +
+           std::vector<std::string>{"torch.nn.functional.log_softmax", "torch.special.log_softmax",
+                                    "aten._log_softmax.default"},
        softmax("log_softmax"), "log_softmax"});
   registry.add({{"torch.nn.functional.normalize"},
                 lower_normalize,

@@ -51,23 +51,6 @@ Value* scatter_source(LowerContext& ctx, Value* x, const Shape& index_shape) {
   return ctx.emit("slice", {src}, std::move(s), src->dtype, index_shape);
 }
 
-double lowest(DType dtype) {
-  switch (dtype) {
-    case DType::kInt64:
-      return static_cast<double>(std::numeric_limits<int64_t>::min());
-    case DType::kInt32:
-      return std::numeric_limits<int32_t>::min();
-    case DType::kInt16:
-      return std::numeric_limits<int16_t>::min();
-    case DType::kInt8:
-      return std::numeric_limits<int8_t>::min();
-    case DType::kUInt8:
-      return 0;
-    default:
-      return -std::numeric_limits<double>::infinity();
-  }
-}
-
 double highest(DType dtype) {
   switch (dtype) {
     case DType::kInt64:
@@ -88,9 +71,9 @@ double highest(DType dtype) {
 Value* scalar_of(LowerContext& ctx, double v, DType dtype) {
   if (dtype == DType::kInt64) {
     return typed_int_scalar(ctx,
-                            v <= lowest(dtype)    ? std::numeric_limits<int64_t>::min()
-                            : v >= highest(dtype) ? std::numeric_limits<int64_t>::max()
-                                                  : static_cast<int64_t>(v),
+                            v <= lowest_value(dtype) ? std::numeric_limits<int64_t>::min()
+                            : v >= highest(dtype)    ? std::numeric_limits<int64_t>::max()
+                                                     : static_cast<int64_t>(v),
                             dtype);
   }
   return typed_scalar(ctx, v, dtype);
@@ -108,7 +91,7 @@ DenseScatter dense_scatter(LowerContext& ctx, Value* x, Value* index, Value* src
   const int64_t size = x->shape[dim];
   const std::string op = reduce == "prod" ? "prod" : reduce == "amax" ? "max" : "min";
   const double identity = reduce == "prod"   ? 1.0
-                          : reduce == "amax" ? lowest(x->dtype)
+                          : reduce == "amax" ? lowest_value(x->dtype)
                                              : highest(x->dtype);
   Shape expanded = index->shape;
   expanded.push_back(1);

@@ -31,11 +31,6 @@ std::vector<std::string> method(const std::string& name, bool torch_function,
   return out;
 }
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 void lower_reshape(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
   const Value& out = ctx.torch_output();

@@ -160,24 +160,18 @@ void lower_median(LowerContext& ctx) {
   bind(ctx, s.indices, 1);
 }
 
-std::vector<std::string> names(const std::string& name, const std::vector<std::string>& aten) {
-  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name};
-  for (const std::string& o : aten) out.push_back("aten." + name + "." + o);
-  return out;
-}
-
 }  // namespace
 
 void register_sort_rules(Registry& registry) {
-  registry.add({names("topk", {"default"}), lower_topk, "top_k (+ transpose, neg, cast)"});
+  registry.add({torch_names("topk", {"default"}), lower_topk, "top_k (+ transpose, neg, cast)"});
   registry.add(
-      {names("sort", {"default", "stable"}), lower_sort, "top_k (+ transpose, neg, cast)"});
-  registry.add(
-      {names("argsort", {"default", "stable"}), lower_argsort, "top_k (+ transpose, neg, cast)"});
-  registry.add({names("msort", {"default"}), lower_msort, "top_k (+ transpose, neg)"});
-  registry.add(
-      {names("kthvalue", {"default"}), lower_kthvalue, "top_k (+ transpose, neg, cast) + slice"});
-  registry.add({names("median", {"default", "dim"}), lower_median, "top_k (+ neg) + slice"});
+      {torch_names("sort", {"default", "stable"}), lower_sort, "top_k (+ transpose, neg, cast)"});
+  registry.add({torch_names("argsort", {"default", "stable"}), lower_argsort,
+                "top_k (+ transpose, neg, cast)"});
+  registry.add({torch_names("msort", {"default"}), lower_msort, "top_k (+ transpose, neg)"});
+  registry.add({torch_names("kthvalue", {"default"}), lower_kthvalue,
+                "top_k (+ transpose, neg, cast) + slice"});
+  registry.add({torch_names("median", {"default", "dim"}), lower_median, "top_k (+ neg) + slice"});
 }
 
 }  // namespace ferry

@@ -12,18 +12,6 @@
 namespace ferry {
 namespace {
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-// torch.X, Tensor.X and the given aten overloads.
-std::vector<std::string> names(const std::string& name, const std::vector<std::string>& aten) {
-  std::vector<std::string> out = {"torch." + name, "torch.Tensor." + name};
-  for (const std::string& overload : aten) out.push_back("aten." + name + "." + overload);
-  return out;
-}
-
 bool keepdim(const Attrs& attrs) {
   return attrs.has("keepdim") && !attrs.is_none("keepdim") && attrs.get_bool("keepdim");
 }
@@ -155,29 +143,30 @@ void lower_count_nonzero(LowerContext& ctx) {
 
 void register_statistics_rules(Registry& registry) {
   const std::vector<std::string> overloads = {"default", "dim", "correction", "correction_names"};
-  registry.add({names("var", overloads),
+  registry.add({torch_names("var", overloads),
                 [](LowerContext& ctx) { lower_moments(ctx, false, false); },
                 "mean + sub + mul + sum + div"});
-  registry.add({names("std", overloads), [](LowerContext& ctx) { lower_moments(ctx, true, false); },
+  registry.add({torch_names("std", overloads),
+                [](LowerContext& ctx) { lower_moments(ctx, true, false); },
                 "mean + sub + mul + sum + div + sqrt"});
-  registry.add({names("var_mean", overloads),
+  registry.add({torch_names("var_mean", overloads),
                 [](LowerContext& ctx) { lower_moments(ctx, false, true); },
                 "mean + sub + mul + sum + div"});
-  registry.add({names("std_mean", overloads),
+  registry.add({torch_names("std_mean", overloads),
                 [](LowerContext& ctx) { lower_moments(ctx, true, true); },
                 "mean + sub + mul + sum + div + sqrt"});
   registry.add(
-      {names("logsumexp", {"default"}) + std::vector<std::string>{"torch.special.logsumexp"},
+      {torch_names("logsumexp", {"default"}) + std::vector<std::string>{"torch.special.logsumexp"},
        lower_logsumexp, "max + where + sub + exp + sum + log + add"});
   registry.add(
-      {names("norm", {"ScalarOpt_dim", "ScalarOpt_dim_dtype", "Scalar", "ScalarOpt_dtype"}) +
+      {torch_names("norm", {"ScalarOpt_dim", "ScalarOpt_dim_dtype", "Scalar", "ScalarOpt_dtype"}) +
            std::vector<std::string>{"torch.linalg.vector_norm", "aten.linalg_vector_norm.default"},
        lower_vector_norm, "sum/max/min of abs, squares or powers (+ sqrt / pow)"});
-  registry.add({names("any", {"default", "dim", "dims"}), any_all("max"),
+  registry.add({torch_names("any", {"default", "dim", "dims"}), any_all("max"),
                 "max of bool (TFLite REDUCE_ANY)"});
-  registry.add({names("all", {"default", "dim", "dims"}), any_all("min"),
+  registry.add({torch_names("all", {"default", "dim", "dims"}), any_all("min"),
                 "min of bool (TFLite REDUCE_ALL)"});
-  registry.add({names("count_nonzero", {"default", "dim_IntList"}), lower_count_nonzero,
+  registry.add({torch_names("count_nonzero", {"default", "dim_IntList"}), lower_count_nonzero,
                 "sum of cast(x != 0)"});
 }
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from op_cases import assert_close
 
 import ferry
 from ferry import _core
@@ -42,18 +43,7 @@ def _make(spec: Spec, fresh: bool) -> torch.Tensor:
 
 
 def assert_matches(got: np.ndarray, expected: np.ndarray, tolerance: float) -> None:
-    assert got.shape == expected.shape
-    if expected.dtype == np.bool_ or np.issubdtype(expected.dtype, np.integer):
-        assert got.dtype == expected.dtype
-        np.testing.assert_array_equal(got, expected)
-        return
-    e, g = expected.astype(np.float64), got.astype(np.float64)
-    same = (e == g) | (np.isnan(e) & np.isnan(g))
-    with np.errstate(invalid="ignore"):
-        diff = np.where(same, 0.0, np.abs(e - g))
-    finite = np.abs(e[np.isfinite(e)])
-    scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    assert not np.isnan(diff).any() and diff.max() <= tolerance * scale, diff.max()
+    assert_close(got, expected, tolerance, exact_dtype=True)
 
 
 def run(
