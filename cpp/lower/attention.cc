@@ -201,6 +201,23 @@ AttentionResult emit_attention(LowerContext& ctx, Value* q, Value* k, Value* v, 
 
 namespace {
 
+// [..., H, S, D] -> [..., H * groups, S, D], each head repeated `groups` times in a row:
+// a reshape, a broadcast over a new unit dim and a reshape, never a gather.
+Value* repeat_heads(LowerContext& ctx, Value* x, int64_t groups) {
+  const size_t r = x->rank();
+  Shape unit = x->shape;
+  unit.insert(unit.begin() + static_cast<int64_t>(r) - 2, 1);
+  Shape wide = unit;
+  wide[r - 2] = groups;
+  Shape out = x->shape;
+  out[r - 3] *= groups;
+  Attrs attrs;
+  attrs.set("shape", wide);
+  Value* b =
+      ctx.emit("broadcast_to", {emit_reshape(ctx, x, unit)}, std::move(attrs), x->dtype, wide);
+  return emit_reshape(ctx, b, out);
+}
+
 // F.scaled_dot_product_attention and its aten forms. `with_logsumexp`: the CPU flash kernel
 // also returns logsumexp of the scores per query [..., L] (0 for a fully masked row); it is
 // emitted for completeness and removed as dead code when nothing reads it.
@@ -215,7 +232,14 @@ void lower_sdpa(LowerContext& ctx, bool with_logsumexp) {
   }
   if (q->rank() >= 3 && k->rank() >= 3 && q->shape[q->rank() - 3] != k->shape[k->rank() - 3] &&
       a.has("enable_gqa") && a.get_bool("enable_gqa")) {
-    throw LowerError("scaled_dot_product_attention with grouped query heads is not supported");
+    // Grouped query heads: each key/value head serves `groups` consecutive query heads, as
+    // PyTorch's repeat_interleave over dim -3 does.
+    const int64_t hq = q->shape[q->rank() - 3], hkv = k->shape[k->rank() - 3];
+    if (hkv <= 0 || hq % hkv != 0) {
+      throw LowerError("enable_gqa needs the query heads to be a multiple of the key heads");
+    }
+    k = repeat_heads(ctx, k, hq / hkv);
+    v = repeat_heads(ctx, v, hq / hkv);
   }
   const double scale = a.has("scale") && !a.is_none("scale")
                            ? a.get_float("scale")

@@ -109,7 +109,12 @@ def _hf_features(
         transformers = import_transformers()
         torch.manual_seed(0)
         cfg = getattr(transformers, config_class)(**config)
-        return _Features(getattr(transformers, model_class)(cfg).eval(), argument, field).eval()
+        # "WhisperModel.encoder": a part of a model the library does not export on its own.
+        cls, *part = model_class.split(".")
+        model = getattr(transformers, cls)(cfg).eval()
+        for name in part:
+            model = getattr(model, name)
+        return _Features(model, argument, field).eval()
 
     return ZooModel(name, "transformers", build, _images(*shape), image=False)
 
@@ -230,16 +235,19 @@ def zoo() -> list[ZooModel]:
         ),
         _hf_features(
             "whisper-encoder",
-            "WhisperEncoder",
+            "WhisperModel.encoder",
             "WhisperConfig",
             "input_features",
             "last_hidden_state",
-            (1, 16, 3000),
+            (1, 16, 128),  # 2 x max_source_positions frames
+            max_source_positions=64,
             num_mel_bins=16,
             d_model=64,
             encoder_layers=2,
             encoder_attention_heads=4,
             encoder_ffn_dim=128,
+            decoder_attention_heads=4,  # the model builds its decoder too
+            decoder_layers=1,
         ),
         _hf_features(
             "wav2vec2",

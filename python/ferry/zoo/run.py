@@ -45,6 +45,7 @@ class ModelResult:
     keras: BackendResult = field(default_factory=BackendResult)
     tflite: BackendResult = field(default_factory=BackendResult)
     error: str = ""  # the model itself could not be built or run
+    wall: float = 0.0  # seconds its process ran (building, both conversions, checks)
 
 
 def _first_line(error: BaseException) -> str:
@@ -160,6 +161,20 @@ def _worker(name: str) -> int:
 
 
 def _run_in_child(name: str, timeout: float) -> ModelResult:
+    start = time.perf_counter()
+    result = _child(name, timeout)
+    result.wall = time.perf_counter() - start
+    return result
+
+
+def _from_json(raw: dict[str, Any]) -> ModelResult:
+    raw = dict(raw)
+    raw["keras"] = BackendResult(**raw["keras"])
+    raw["tflite"] = BackendResult(**raw["tflite"])
+    return ModelResult(**raw)
+
+
+def _child(name: str, timeout: float) -> ModelResult:
     cmd = [sys.executable, "-m", "ferry.zoo.run", "--worker", name]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -167,10 +182,7 @@ def _run_in_child(name: str, timeout: float) -> ModelResult:
         return ModelResult(name, "?", error=f"timed out after {timeout:.0f} s")
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(_MARKER):
-            raw = json.loads(line[len(_MARKER) :])
-            raw["keras"] = BackendResult(**raw["keras"])
-            raw["tflite"] = BackendResult(**raw["tflite"])
-            return ModelResult(**raw)
+            return _from_json(json.loads(line[len(_MARKER) :]))
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return ModelResult(name, "?", error=f"the process ended with code {proc.returncode}: {tail}")
 
@@ -182,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferry zoo", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="only these (default: the whole list)")
     parser.add_argument("--out", default="docs/zoo.md", help="the page to write ('-': none)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-run only the named models, keeping the others' results from the page's JSON",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per model")
     parser.add_argument("--list", action="store_true", help="list the models and stop")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -193,8 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in entries:
             print(f"{e.family:15s} {e.name}")
         return 0
+    data = os.path.splitext(opts.out)[0] + ".json"  # every result, for --update
+    kept: dict[str, ModelResult] = {}
+    if opts.update:
+        if not opts.models or not os.path.exists(data):
+            parser.error("--update needs model names and the JSON of an earlier run")
+        with open(data) as f:
+            kept = {r["name"]: _from_json(r) for r in json.load(f)}
     results: list[ModelResult] = []
-    start = time.perf_counter()
     for i, entry in enumerate(entries, 1):
         print(f"[{i}/{len(entries)}] {entry.name} …", end="", flush=True)
         r = _run_in_child(entry.name, opts.timeout)
@@ -205,12 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for label, b in (("keras", r.keras), ("tflite", r.tflite))
         )
         print(f" {r.error or marks}", flush=True)
-    total = time.perf_counter() - start
+    if opts.update:  # the page's order, with the re-run models replaced
+        fresh = {r.name: r for r in results}
+        results = [fresh.get(m.name, kept.get(m.name)) for m in zoo()]
+        results = [r for r in results if r is not None]
+    total = sum(r.wall for r in results)
     print("\n".join(summary_lines(results, total)))
     if opts.out != "-":
         with open(opts.out, "w") as f:
             f.write(render(results, total))
-        print(f"wrote {opts.out}")
+        with open(data, "w") as f:
+            json.dump([asdict(r) for r in results], f, indent=1)
+            f.write("\n")
+        print(f"wrote {opts.out} and {data}")
     return 0
 
 

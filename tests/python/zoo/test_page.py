@@ -43,3 +43,23 @@ def test_differences_are_relative_to_the_output_magnitude():
 
     assert _relative_diff([np.array([101.0])], [np.array([100.0])]) == 0.01
     assert _relative_diff([np.array([0.5])], [np.array([0.25])]) == 0.25
+
+
+def test_update_reruns_only_the_named_models_and_keeps_the_rest(tmp_path, monkeypatch):
+    import json
+    from dataclasses import asdict
+
+    from ferry.zoo import run
+
+    old = [
+        ModelResult("resnet18", "classification", 1, error="ValueError: old", wall=60.0),
+        ModelResult("gpt2", "transformers", 2, keras=BackendResult(ok=True), wall=30.0),
+    ]
+    (tmp_path / "zoo.json").write_text(json.dumps([asdict(r) for r in old]))
+    fresh = ModelResult("resnet18", "classification", 1, keras=BackendResult(ok=True), wall=20.0)
+    monkeypatch.setattr(run, "_run_in_child", lambda name, timeout: fresh)
+    run.main(["resnet18", "--update", "--out", str(tmp_path / "zoo.md")])
+    saved = {r["name"]: r for r in json.loads((tmp_path / "zoo.json").read_text())}
+    assert saved["resnet18"]["error"] == "" and saved["resnet18"]["keras"]["ok"]
+    assert saved["gpt2"]["wall"] == 30.0
+    assert "0.8 min in all" in (tmp_path / "zoo.md").read_text()  # 20 s + 30 s
