@@ -41,6 +41,17 @@ def _tokens(vocab: int, length: int, mask: bool = False):
     return make
 
 
+class _SegmentationOut(torch.nn.Module):
+    """torchvision's segmentation models return {"out": logits}; users export the logits."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)["out"]
+
+
 def _torchvision(name: str, family: str = "classification", size: int = 224, **kwargs):
     def build() -> torch.nn.Module:
         tv = import_torchvision()
@@ -48,9 +59,10 @@ def _torchvision(name: str, family: str = "classification", size: int = 224, **k
         group = {"segmentation": tv.models.segmentation, "video": tv.models.video}.get(
             family, tv.models
         )
-        return randomize_statistics(getattr(group, name)(weights=None, **kwargs))
+        model = randomize_statistics(getattr(group, name)(weights=None, **kwargs))
+        return _SegmentationOut(model).eval() if family == "segmentation" else model
 
-    shape = (1, 3, 16, 112, 112) if family == "video" else (1, 3, size, size)
+    shape = (1, 3, 16, size, size) if family == "video" else (1, 3, size, size)
     return ZooModel(name, family, build, _images(*shape), image=True)
 
 
@@ -152,7 +164,7 @@ def zoo() -> list[ZooModel]:
         tv("fcn_resnet50", "segmentation", size=256, weights_backbone=None, aux_loss=False),
         tv("deeplabv3_resnet50", "segmentation", size=256, weights_backbone=None),
         tv("lraspp_mobilenet_v3_large", "segmentation", size=256, weights_backbone=None),
-        tv("r3d_18", "video"),
+        tv("r3d_18", "video", size=112),
         tv("mvit_v1_b", "video"),
         _hf(
             "bert",
