@@ -51,8 +51,14 @@ def import_transformers() -> ModuleType:
 
 def randomize_statistics(model: torch.nn.Module) -> torch.nn.Module:
     """Random batch-norm statistics: fresh models have mean 0 and variance 1, which would leave
-    the normalisation untested. The model is returned in eval mode."""
+    the normalisation untested. Weights a library starts at zero (ViT's classifier head) get
+    random values too, or every output would be 0 whatever the conversion did. The model is
+    returned in eval mode."""
     with torch.no_grad():
+        for m in model.modules():
+            weight = getattr(m, "weight", None)
+            if isinstance(m, torch.nn.Linear | torch.nn.modules.conv._ConvNd) and not weight.any():
+                weight.normal_(0.0, 0.02)
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
                 m.running_mean.uniform_(-0.5, 0.5)
