@@ -4,7 +4,6 @@ Qwen2 call it: each key/value head serves consecutive query heads. Both back end
 from __future__ import annotations
 
 import pytest
-import torch
 import torch.nn.functional as F
 from op_cases import PARAMS, case, params
 
