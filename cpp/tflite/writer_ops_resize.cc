@@ -104,7 +104,10 @@ void Writer::emit_resize(const Node* n) {
     return;
   }
   for (size_t i = 0; i < axes.size(); ++i) {
-    const auto& [axis, t] = axes[i];
+    // Named copies, not a structured binding: the lambdas below capture them (C++20 allows
+    // capturing bindings, but clang before 16 does not).
+    const int64_t axis = axes[i].first;
+    const auto& t = axes[i].second;
     const int64_t n_out = size[axis - 1];
     const std::string name = s + "/axis" + std::to_string(axis);
     shape[axis] = n_out;
