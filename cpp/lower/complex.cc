@@ -59,10 +59,6 @@ Parts parts_of(LowerContext& ctx, const std::string& arg, DType dtype) {
   return {operand(ctx, arg, dtype), nullptr};
 }
 
-Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b) {
-  return ctx.emit(op, {a, b}, {}, a->dtype, broadcast_shapes(a->shape, b->shape));
-}
-
 // The real dtype of the call's (packed) complex result or of its real result.
 DType part_dtype(const LowerContext& ctx) { return ctx.torch_output().dtype; }
 
@@ -117,7 +113,9 @@ Value* times_table(LowerContext& ctx, Value* x, const std::vector<double>& table
   return y;
 }
 
-Value* add_opt(LowerContext& ctx, Value* a, Value* b) { return b ? binary(ctx, "add", a, b) : a; }
+Value* add_opt(LowerContext& ctx, Value* a, Value* b) {
+  return b ? emit_binary_op(ctx, "add", a, b) : a;
+}
 
 // One DFT along `dim` of complex (or real: im == nullptr) parts.
 //   forward: X_k = sum_n x_n e^{-2 pi i k n / N}; inverse: the conjugate kernel.
@@ -225,8 +223,8 @@ void lower_c2r(LowerContext& ctx) {
       b[k * out_len + i] = (k == 0 || 2 * k == out_len) ? 0.0 : -w * std::sin(angle) * scale;
     }
   }
-  Value* y = binary(ctx, "add", times_table(ctx, re, a, bins, out_len),
-                    times_table(ctx, im, b, bins, out_len));
+  Value* y = emit_binary_op(ctx, "add", times_table(ctx, re, a, bins, out_len),
+                            times_table(ctx, im, b, bins, out_len));
   ctx.set_output(0, permute(ctx, y, inverse(perm)));
 }
 
@@ -234,7 +232,8 @@ void lower_c2r(LowerContext& ctx) {
 
 void lower_abs(LowerContext& ctx) {
   Parts p = unpack(ctx, ctx.in("input"));
-  Value* sq = binary(ctx, "add", binary(ctx, "mul", p.re, p.re), binary(ctx, "mul", p.im, p.im));
+  Value* sq = emit_binary_op(ctx, "add", emit_binary_op(ctx, "mul", p.re, p.re),
+                             emit_binary_op(ctx, "mul", p.im, p.im));
   ctx.emit_output("sqrt", {sq});
 }
 
@@ -247,21 +246,17 @@ void lower_add_sub(LowerContext& ctx, const std::string& op) {
   const Attrs& attrs = ctx.attrs();
   if (attrs.has("alpha") && !attrs.is_none("alpha") && attrs.get_float("alpha") != 1.0) {
     Value* alpha = number(ctx, attrs.at("alpha"), dtype);
-    b = {binary(ctx, "mul", b.re, alpha), b.im ? binary(ctx, "mul", b.im, alpha) : nullptr};
+    b = {emit_binary_op(ctx, "mul", b.re, alpha),
+         b.im ? emit_binary_op(ctx, "mul", b.im, alpha) : nullptr};
   }
-  Value* re = binary(ctx, op, a.re, b.re);
-  Value* im = a.im && b.im  ? binary(ctx, op, a.im, b.im)
+  Value* re = emit_binary_op(ctx, op, a.re, b.re);
+  Value* im = a.im && b.im  ? emit_binary_op(ctx, op, a.im, b.im)
               : a.im        ? a.im
               : op == "sub" ? ctx.emit("neg", {b.im}, {}, dtype, b.im->shape)
                             : b.im;
   Shape shape = without_last(ctx.torch_output().shape);
-  auto full = [&](Value* v) {
-    if (v->shape == shape) return v;
-    Attrs s;
-    s.set("shape", shape);
-    return ctx.emit("broadcast_to", {v}, std::move(s), v->dtype, shape);
-  };
-  ctx.set_output(0, pack(ctx, {full(re), full(im)}));
+  ctx.set_output(0,
+                 pack(ctx, {emit_broadcast_to(ctx, re, shape), emit_broadcast_to(ctx, im, shape)}));
 }
 
 void lower_mul(LowerContext& ctx) {
@@ -269,13 +264,15 @@ void lower_mul(LowerContext& ctx) {
   Parts a = parts_of(ctx, "input", dtype), b = parts_of(ctx, "other", dtype);
   Value *re, *im;
   if (a.im && b.im) {  // (ar + i ai)(br + i bi)
-    re = binary(ctx, "sub", binary(ctx, "mul", a.re, b.re), binary(ctx, "mul", a.im, b.im));
-    im = binary(ctx, "add", binary(ctx, "mul", a.re, b.im), binary(ctx, "mul", a.im, b.re));
+    re = emit_binary_op(ctx, "sub", emit_binary_op(ctx, "mul", a.re, b.re),
+                        emit_binary_op(ctx, "mul", a.im, b.im));
+    im = emit_binary_op(ctx, "add", emit_binary_op(ctx, "mul", a.re, b.im),
+                        emit_binary_op(ctx, "mul", a.im, b.re));
   } else {
     Parts c = a.im ? a : b;
     Value* r = a.im ? b.re : a.re;
-    re = binary(ctx, "mul", c.re, r);
-    im = binary(ctx, "mul", c.im, r);
+    re = emit_binary_op(ctx, "mul", c.re, r);
+    im = emit_binary_op(ctx, "mul", c.im, r);
   }
   ctx.set_output(0, pack(ctx, {re, im}));
 }
@@ -284,15 +281,20 @@ void lower_div(LowerContext& ctx) {
   const DType dtype = part_dtype(ctx);
   Parts a = parts_of(ctx, "input", dtype), b = parts_of(ctx, "other", dtype);
   if (b.im) {  // a / b = a * conj(b) / |b|^2
-    Value* den = binary(ctx, "add", binary(ctx, "mul", b.re, b.re), binary(ctx, "mul", b.im, b.im));
+    Value* den = emit_binary_op(ctx, "add", emit_binary_op(ctx, "mul", b.re, b.re),
+                                emit_binary_op(ctx, "mul", b.im, b.im));
     Value* ar = a.re;
-    Value* ai = a.im ? a.im : binary(ctx, "mul", a.re, typed_scalar(ctx, 0.0, dtype));
-    Value* re = binary(ctx, "add", binary(ctx, "mul", ar, b.re), binary(ctx, "mul", ai, b.im));
-    Value* im = binary(ctx, "sub", binary(ctx, "mul", ai, b.re), binary(ctx, "mul", ar, b.im));
-    ctx.set_output(0, pack(ctx, {binary(ctx, "div", re, den), binary(ctx, "div", im, den)}));
+    Value* ai = a.im ? a.im : emit_binary_op(ctx, "mul", a.re, typed_scalar(ctx, 0.0, dtype));
+    Value* re = emit_binary_op(ctx, "add", emit_binary_op(ctx, "mul", ar, b.re),
+                               emit_binary_op(ctx, "mul", ai, b.im));
+    Value* im = emit_binary_op(ctx, "sub", emit_binary_op(ctx, "mul", ai, b.re),
+                               emit_binary_op(ctx, "mul", ar, b.im));
+    ctx.set_output(
+        0, pack(ctx, {emit_binary_op(ctx, "div", re, den), emit_binary_op(ctx, "div", im, den)}));
     return;
   }
-  ctx.set_output(0, pack(ctx, {binary(ctx, "div", a.re, b.re), binary(ctx, "div", a.im, b.re)}));
+  ctx.set_output(0, pack(ctx, {emit_binary_op(ctx, "div", a.re, b.re),
+                               emit_binary_op(ctx, "div", a.im, b.re)}));
 }
 
 void lower_neg(LowerContext& ctx) { ctx.emit_output("neg", {ctx.in("input")}); }

@@ -10,10 +10,6 @@
 namespace ferry {
 namespace {
 
-Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b) {
-  return ctx.emit(op, {a, b}, {}, a->dtype, broadcast_shapes(a->shape, b->shape));
-}
-
 DType float_result(LowerContext& ctx) {
   const DType dtype = ctx.torch_output().dtype;
   if (!is_floating(dtype)) throw LowerError("expects floating point tensors");
@@ -21,13 +17,7 @@ DType float_result(LowerContext& ctx) {
 }
 
 void bind(LowerContext& ctx, Value* y) {
-  const Shape& shape = ctx.torch_output().shape;
-  if (y->shape != shape) {
-    Attrs attrs;
-    attrs.set("shape", shape);
-    y = ctx.emit("broadcast_to", {y}, std::move(attrs), y->dtype, shape);
-  }
-  ctx.set_output(0, y);
+  ctx.set_output(0, emit_broadcast_to(ctx, y, ctx.torch_output().shape));
 }
 
 // sqrt(a * a + b * b).
@@ -35,7 +25,8 @@ void lower_hypot(LowerContext& ctx) {
   const DType dtype = float_result(ctx);
   Value* a = operand(ctx, self_arg(ctx), dtype);
   Value* b = operand(ctx, "other", dtype);
-  Value* sum = binary(ctx, "add", binary(ctx, "mul", a, a), binary(ctx, "mul", b, b));
+  Value* sum = emit_binary_op(ctx, "add", emit_binary_op(ctx, "mul", a, a),
+                              emit_binary_op(ctx, "mul", b, b));
   bind(ctx, ctx.emit("sqrt", {sum}, {}, dtype, sum->shape));
 }
 
@@ -46,10 +37,11 @@ void lower_lerp(LowerContext& ctx) {
   Value* start = operand(ctx, self_arg(ctx), dtype);
   Value* end = operand(ctx, "end", dtype);
   Value* weight = operand(ctx, "weight", dtype);
-  Value* diff = binary(ctx, "sub", end, start);
-  Value* low = binary(ctx, "add", start, binary(ctx, "mul", weight, diff));
+  Value* diff = emit_binary_op(ctx, "sub", end, start);
+  Value* low = emit_binary_op(ctx, "add", start, emit_binary_op(ctx, "mul", weight, diff));
   Value* one = typed_scalar(ctx, 1.0, dtype);
-  Value* high = binary(ctx, "sub", end, binary(ctx, "mul", diff, binary(ctx, "sub", one, weight)));
+  Value* high = emit_binary_op(
+      ctx, "sub", end, emit_binary_op(ctx, "mul", diff, emit_binary_op(ctx, "sub", one, weight)));
   Value* abs_w = ctx.emit("abs", {weight}, {}, dtype, weight->shape);
   Value* small =
       ctx.emit("less", {abs_w, typed_scalar(ctx, 0.5, dtype)}, {}, DType::kBool, abs_w->shape);
@@ -62,12 +54,13 @@ void lower_addc(LowerContext& ctx, const std::string& op) {
   const DType dtype = ctx.torch_output().dtype;
   if (op == "div" && !is_floating(dtype)) throw LowerError("addcdiv needs floating point tensors");
   Value* x = operand(ctx, self_arg(ctx), dtype);
-  Value* t = binary(ctx, op, operand(ctx, "tensor1", dtype), operand(ctx, "tensor2", dtype));
+  Value* t =
+      emit_binary_op(ctx, op, operand(ctx, "tensor1", dtype), operand(ctx, "tensor2", dtype));
   const Attrs& a = ctx.attrs();
   if (a.has("value") && !a.is_none("value") && a.get_float("value") != 1.0) {
-    t = binary(ctx, "mul", number(ctx, a.at("value"), dtype), t);
+    t = emit_binary_op(ctx, "mul", number(ctx, a.at("value"), dtype), t);
   }
-  bind(ctx, binary(ctx, "add", x, t));
+  bind(ctx, emit_binary_op(ctx, "add", x, t));
 }
 
 // Tensor.unfold(dimension, size, step): window i is [i * step, i * step + size) of

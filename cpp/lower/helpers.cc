@@ -279,6 +279,18 @@ std::vector<std::string> torch_names(const std::string& name,
   return out;
 }
 
+Value* emit_broadcast_to(LowerContext& ctx, Value* x, const Shape& shape) {
+  if (x->shape == shape) return x;
+  if (x->rank() < shape.size()) {
+    Shape padded(shape.size() - x->rank(), 1);
+    padded.insert(padded.end(), x->shape.begin(), x->shape.end());
+    x = emit_reshape(ctx, x, padded);
+  }
+  Attrs attrs;
+  attrs.set("shape", shape);
+  return ctx.emit("broadcast_to", {x}, std::move(attrs), x->dtype, shape);
+}
+
 double lowest_value(DType dtype) {
   switch (dtype) {
     case DType::kInt64:

@@ -34,6 +34,9 @@ void add_unary(Registry& registry, const std::string& name, const std::string& t
 
 // Emits `reshape` of x to `shape` (x's dtype).
 Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape);
+// x broadcast to `shape` (NumPy rules): unit dims first added in front when x has fewer, so
+// the layout stage sees operand and result at the same rank. x itself for the same shape.
+Value* emit_broadcast_to(LowerContext& ctx, Value* x, const Shape& shape);
 // Emits a CONSTANT `pad` of x filled with `value`; `pads` is [before0, after0, before1, ...] in
 // PyTorch dim order. Returns x itself when every entry is zero.
 Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,

@@ -77,18 +77,8 @@ void lower_alias(LowerContext& ctx) { ctx.emit_output("identity", {ctx.in(self_a
 void lower_copy(LowerContext& ctx) {
   const Value& out = ctx.torch_output();
   Value* src = cast_to(ctx, ctx.in("src"), out.dtype);
-  if (src->shape == out.shape) {
-    ctx.emit_output("identity", {src});
-    return;
-  }
-  if (src->rank() < out.rank()) {
-    Shape padded(out.rank() - src->rank(), 1);
-    padded.insert(padded.end(), src->shape.begin(), src->shape.end());
-    src = emit_reshape(ctx, src, padded);
-  }
-  Attrs attrs;
-  attrs.set("shape", out.shape);
-  ctx.emit_output("broadcast_to", {src}, std::move(attrs));
+  Value* y = emit_broadcast_to(ctx, src, out.shape);
+  ctx.set_output(0, y == src ? ctx.emit("identity", {src}, {}, src->dtype, src->shape) : y);
 }
 
 void refuse_item(LowerContext& ctx) {

@@ -164,20 +164,8 @@ void lower_cast(LowerContext& ctx) {
 void lower_expand(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
   const Shape& out = ctx.torch_output().shape;
-  if (out == x->shape) {
-    ctx.emit_output("identity", {x});
-    return;
-  }
-  if (x->rank() < out.size()) {
-    Shape padded(out.size() - x->rank(), 1);
-    padded.insert(padded.end(), x->shape.begin(), x->shape.end());
-    Attrs r;
-    r.set("shape", padded);
-    x = ctx.emit("reshape", {x}, r, x->dtype, padded);
-  }
-  Attrs attrs;
-  attrs.set("shape", out);
-  ctx.emit_output("broadcast_to", {x}, attrs);
+  Value* y = emit_broadcast_to(ctx, x, out);
+  ctx.set_output(0, y == x ? ctx.emit("identity", {x}, {}, x->dtype, x->shape) : y);
 }
 
 // repeat -> each repeated dim gets a unit dim in front, broadcast to the repeat count, and the
