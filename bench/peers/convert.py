@@ -1,0 +1,218 @@
+"""Converts one model with one tool, in a fresh process of that tool's environment.
+
+    python bench/peers/convert.py TOOL MODEL RUN_DIR
+
+Reads the model's weights and tracing input from RUN_DIR (written by run.py), writes
+RUN_DIR/files/MODEL.TOOL.tflite and prints one line `RESULT {json}`: status, the reason of a
+failure, the input layout of the file, seconds spent importing and converting, and peak RSS
+after the imports and at the end (children included: onnx2tf runs onnxsim in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+START = time.perf_counter()
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # KiB on Linux
+
+
+def import_tool(tool: str) -> None:
+    """Everything the tool's conversion imports, so that the conversion time excludes it."""
+    import models  # noqa: F401
+    import torch  # noqa: F401
+
+    if tool in ("ferry", "ferry_keras"):
+        import ferry
+        import ferry.tflite  # noqa: F401
+
+        if tool == "ferry_keras":
+            import tensorflow as tf
+
+            import ferry.keras  # noqa: F401
+
+            _ = tf.lite.TFLiteConverter
+    elif tool == "keras_floor":
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        _ = tf.lite.TFLiteConverter
+    elif tool == "nobuco":
+        models._IMPORTS.import_torchvision()  # nobuco imports torchvision.ops
+        import nobuco  # noqa: F401
+        import tensorflow as tf
+
+        _ = tf.lite.TFLiteConverter
+    elif tool == "litert_torch":
+        import litert_torch  # noqa: F401
+    elif tool == "onnx2tf":
+        import onnx  # noqa: F401
+        import onnx2tf  # noqa: F401
+    else:
+        raise SystemExit(f"unknown tool {tool!r}")
+
+
+def tf_lite_bytes(keras_model: Any) -> bytes:
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+
+
+def convert(tool: str, name: str, run: Path, out: Path) -> str:
+    """Writes `out`; returns the file's input layout ("nhwc", "nchw" or "as traced")."""
+    import models
+    import numpy as np
+    import torch
+
+    spec = models.spec(name)
+    model = models.load(name, run / "weights" / f"{name}.pt")
+    x = [torch.from_numpy(a) for a in np.load(run / "inputs" / f"{name}.trace.npz").values()]
+    layout = "nhwc" if spec.image else "as traced"
+    if tool == "ferry":
+        import ferry
+
+        order = ferry.ChannelOrder.TENSORFLOW if spec.image else ferry.ChannelOrder.PYTORCH
+        ferry.pytorch_to_tflite(
+            model,
+            x,
+            inputs_channel_order=order,
+            outputs_channel_order=order,
+            path=out,
+            validate=False,
+            verbose=False,
+        )
+    elif tool == "ferry_keras":
+        import ferry
+
+        order = ferry.ChannelOrder.TENSORFLOW if spec.image else ferry.ChannelOrder.PYTORCH
+        keras_model = ferry.pytorch_to_keras(
+            model,
+            x,
+            inputs_channel_order=order,
+            outputs_channel_order=order,
+            full_validation=False,
+            verbose=False,
+        )
+        out.write_bytes(tf_lite_bytes(keras_model))
+    elif tool == "keras_floor":
+        import keras
+
+        if not spec.keras_floor:
+            raise NotImplementedError("keras.applications has no model of this architecture")
+        options = (
+            {"include_preprocessing": False}
+            if "MobileNet" in spec.keras_floor or ("ConvNeXt" in spec.keras_floor)
+            else {}
+        )
+        size = tuple(x[0].shape[2:])
+        keras.utils.set_random_seed(0)
+        keras_model = getattr(keras.applications, spec.keras_floor)(
+            weights=None, input_shape=(*size, 3), **options
+        )
+        out.write_bytes(tf_lite_bytes(keras_model))
+    elif tool == "nobuco":
+        import nobuco
+
+        order = nobuco.ChannelOrder.TENSORFLOW if spec.image else nobuco.ChannelOrder.PYTORCH
+        keras_model = nobuco.pytorch_to_keras(
+            model, args=x, inputs_channel_order=order, outputs_channel_order=order
+        )
+        out.write_bytes(tf_lite_bytes(keras_model))
+    elif tool == "litert_torch":
+        import litert_torch
+
+        litert_torch.convert(model, tuple(x)).export(str(out))
+        layout = "nchw" if spec.image else "as traced"
+    elif tool == "onnx2tf":
+        onnx_to_tflite(model, x, out, run)
+    return layout
+
+
+def onnx_to_tflite(model: Any, x: list[Any], out: Path, run: Path) -> None:
+    import shutil
+
+    import numpy as np
+    import onnx2tf
+    import torch
+
+    work = out.with_suffix(".onnx2tf")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    onnx_path = work / "model.onnx"
+    names = [f"input_{i}" for i in range(len(x))]
+    # Exported with grad enabled: under no_grad nn.MultiheadAttention takes a fast path the
+    # TorchScript exporter cannot export.
+    torch.onnx.export(
+        model,
+        tuple(x),
+        str(onnx_path),
+        dynamo=False,
+        opset_version=17,
+        input_names=names,
+        output_names=["output"],
+    )
+    # onnx2tf downloads a calibration sample for image inputs, which fails offline; it only
+    # reads it to test a quantized model, so a sample of our own stands in.
+    sample = Path("calibration_image_sample_data_20x128x128x3_float32.npy")
+    if not sample.exists():
+        rng = np.random.default_rng(0)
+        np.save(sample, rng.random((20, 128, 128, 3), dtype=np.float32))
+    env_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env_path}"  # onnxsim
+    onnx2tf.convert(
+        input_onnx_file_path=str(onnx_path),
+        output_folder_path=str(work / "out"),
+        non_verbose=True,
+    )
+    produced = sorted((work / "out").glob("*_float32.tflite"))
+    if not produced:
+        raise RuntimeError("onnx2tf wrote no float32 .tflite")
+    shutil.move(produced[0], out)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def reason(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def main(tool: str, name: str, run_dir: str) -> None:
+    run = Path(run_dir).resolve()
+    out = run / "files" / f"{name}.{tool}.tflite"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    result: dict[str, Any] = {"tool": tool, "model": name}
+    os.chdir(out.parent)  # onnx2tf writes beside the working directory
+    try:
+        import_tool(tool)
+        result["import_s"] = time.perf_counter() - START
+        result["import_peak_mb"] = peak_mb()
+        begin = time.perf_counter()
+        result["layout"] = convert(tool, name, run, out)
+        result["convert_s"] = time.perf_counter() - begin
+        result["status"] = "ok"
+    except BaseException as error:  # a peer's failure is a row, never a crash of the run
+        result["status"] = "FAIL"
+        result["reason"] = reason(error)
+        traceback.print_exc()
+        out.unlink(missing_ok=True)
+    result["peak_mb"] = peak_mb()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

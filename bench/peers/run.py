@@ -1,0 +1,293 @@
+"""Ferry beside the converters users would pick instead, measured in one run.
+
+    python bench/peers/run.py [--quick] [--models a,b] [--tools a,b] [--runs 30]
+                              [--threads 1,2] [--cache DIR] [--no-docs]
+
+Run from the repository root with the project's environment (README set-up). The first run
+builds each peer's virtual environment under the cache folder (`--cache`, else
+$FERRY_PEERS_CACHE, else ~/.cache/ferry/peers); later runs reuse them.
+
+Steps: draw each model's random weights and two inputs (one to trace, one to check) in this
+environment; convert every model with every tool, each conversion a fresh process in the
+tool's environment (bench/peers/convert.py); time all files of a model in one LiteRT process,
+interleaved (bench/peers/measure.py); write the "peers" section of docs/benchmarks.md, a chart
+(docs/peers.png) and the raw results (RUN_DIR/results.json), and print the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import models  # noqa: E402
+import stats  # noqa: E402
+import venvs  # noqa: E402
+
+TOOLS = ["ferry", "ferry_keras", "nobuco", "litert_torch", "onnx2tf", "keras_floor"]
+PEER_ENV = {"nobuco": "nobuco", "litert_torch": "litert_torch", "onnx2tf": "onnx2tf"}
+TIMEOUT_S = 3600  # one conversion; onnx2tf takes minutes per CNN on 2 cores
+
+
+def log(message: str) -> None:
+    print(f"[peers {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("PYTHONPATH", None)  # a peer's environment sees only its own packages
+    return env
+
+
+def run_worker(python: Path | str, args: list[str], log_path: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [str(python), *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            env=worker_env(),
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "FAIL", "reason": f"did not finish within {TIMEOUT_S} s"}
+    log_path.write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
+    try:
+        result = stats.parse_result(done.stdout)
+    except ValueError:
+        result = {"status": "FAIL", "reason": stats.failure_reason(done.stderr, done.returncode)}
+    result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def applicable(tool: str, name: str) -> bool:
+    return tool != "keras_floor" or bool(models.spec(name).keras_floor)
+
+
+def prepare(names: list[str], run: Path) -> None:
+    (run / "weights").mkdir(parents=True, exist_ok=True)
+    (run / "inputs").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        models.draw(name, run / "weights" / f"{name}.pt")
+        for kind, seed in (("trace", 1), ("check", 2)):
+            xs = [x.numpy() for x in models.inputs(name, seed)]
+            np.savez(run / "inputs" / f"{name}.{kind}.npz", *xs)
+
+
+def versions() -> str:
+    names = ["torch", "tensorflow", "ai-edge-litert"]
+    return ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)
+
+
+def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path, threads: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    tools = [t for t in TOOLS if any(t in rows for rows in results.values())]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / max(1, len(tools))
+    for i, tool in enumerate(tools):
+        values = [results[n].get(tool, {}).get(f"ratio_{threads}") for n in names]
+        xs = [j + i * width for j, v in enumerate(values) if v is not None]
+        ax.bar(xs, [v for v in values if v is not None], width, label=stats.TOOLS[tool])
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(
+        [j + width * (len(tools) - 1) / 2 for j in range(len(names))],
+        names,
+        rotation=20,
+        ha="right",
+    )
+    ax.set_ylabel(f"LiteRT latency ÷ Ferry's ({threads} thread)")
+    ax.set_title(
+        "Latency relative to Ferry's direct .tflite (XNNPACK; lower is faster; missing bar: failed)"
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def page(
+    results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any], threads: list[int]
+) -> str:
+    return "\n".join(
+        [
+            "## Ferry beside the other converters",
+            "",
+            f"`python bench/peers/run.py{meta['flags']}` on {meta['cpu']} ({meta['cores']} cores; "
+            f"1-minute load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at "
+            f"the end); {meta['versions']}. Every file is timed by that LiteRT, with XNNPACK "
+            f"(the interpreter's default delegate): {meta['warmup']} warm-up invokes, then "
+            f"{meta['runs']} timed invokes per file and thread count, in rounds of "
+            f"{meta['per_round']} that visit the files in turn (the order rotating), so drift "
+            "hits all files alike. Latency is the median with min–max; ÷ Ferry is that median "
+            "over the median of Ferry's direct file in the same run (> 1: slower than Ferry).",
+            "",
+            "Each peer ran in its own virtual environment (`bench/peers/venvs.py`), each "
+            "conversion in a fresh process with the tool's defaults and its validation off where "
+            "it has a switch (Ferry: `validate=False`; the Keras route: "
+            "`full_validation=False`). Conversion time excludes the imports (in brackets) and "
+            "the model's construction; peak RSS is the whole process's, children included. "
+            "The same random weights (random batch-norm statistics) go to every tool; the "
+            "difference is measured on a fresh input, not the traced one. Image models take "
+            "channels-last input where the tool offers it (Ferry, nobuco, onnx2tf); LiteRT Torch "
+            "keeps NCHW. The keras.applications rows are the same architecture written in Keras "
+            "(`include_preprocessing=False`; Keras' ResNet50 is v1, torchvision's v1.5): the "
+            "floor a hand-written TensorFlow model gets, with its own random weights.",
+            "",
+            *stats.table(results, threads),
+            "",
+            "![latency relative to Ferry](peers.png)",
+            "",
+            "Per model, each tool's 1-thread latency as a ratio to Ferry's:",
+            "",
+            *stats.headline(results, 1),
+            "",
+            *meta["notes"],
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two models, 10 runs")
+    parser.add_argument("--models", help="comma-separated; default: all")
+    parser.add_argument("--tools", help=f"comma-separated of {','.join(TOOLS)}")
+    parser.add_argument("--runs", type=int, help="timed invokes per file (default 30)")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--cache", help="folder of the peer environments and runs")
+    parser.add_argument("--no-docs", action="store_true", help="print only")
+    args = parser.parse_args()
+    names = (
+        args.models.split(",")
+        if args.models
+        else (models.QUICK if args.quick else [s.name for s in models.SPECS])
+    )
+    for name in names:
+        models.spec(name)  # unknown names stop here, before anything is built
+    tools = args.tools.split(",") if args.tools else TOOLS
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        raise SystemExit(f"unknown tools {unknown}; known: {', '.join(TOOLS)}")
+    runs = args.runs or (10 if args.quick else 30)
+    threads = [int(t) for t in args.threads.split(",")]
+    cache = venvs.cache_dir(args.cache)
+    run = cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    (run / "logs").mkdir(parents=True)
+    log(f"run folder: {run}")
+    load_start = os.getloadavg()[0]
+
+    pythons: dict[str, Path | str] = {t: sys.executable for t in tools if t not in PEER_ENV}
+    notes: list[str] = []
+    recipes = venvs.recipes()
+    for tool in tools:
+        if tool in PEER_ENV:
+            try:
+                venv = venvs.ensure(recipes[PEER_ENV[tool]], cache, log)
+                pythons[tool] = venvs.python_of(venv)
+                built = venvs.build_seconds(venv)
+                if built:
+                    notes.append(f"The {tool} environment took {built / 60:.1f} min to build.")
+            except (RuntimeError, OSError) as error:
+                log(f"{tool}: {error}")
+                pythons[tool] = ""
+                notes.append(f"{tool}: its environment could not be built ({error}).")
+
+    log("drawing weights and inputs")
+    prepare(names, run)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in names:
+        results[name] = {}
+        for tool in tools:
+            if not applicable(tool, name):
+                continue
+            if not pythons[tool]:
+                results[name][tool] = {"status": "FAIL", "reason": "environment not built"}
+                continue
+            log(f"{name}: converting with {tool}")
+            result = run_worker(
+                pythons[tool],
+                [str(HERE / "convert.py"), tool, name, str(run)],
+                run / "logs" / f"{name}.{tool}.convert.log",
+            )
+            results[name][tool] = result
+            if result["status"] != "ok":
+                log(f"{name}: {tool} failed: {result.get('reason')}")
+        ok = [t for t, r in results[name].items() if r["status"] == "ok"]
+        if not ok:
+            continue
+        log(f"{name}: timing {', '.join(ok)}")
+        measured = run_worker(
+            sys.executable,
+            [
+                str(HERE / "measure.py"),
+                name,
+                str(run),
+                "--tools",
+                ",".join(ok),
+                "--runs",
+                str(runs),
+                "--threads",
+                args.threads,
+            ],
+            run / "logs" / f"{name}.measure.log",
+        )
+        if measured.get("status") == "FAIL":
+            for tool in ok:
+                results[name][tool].update(status="FAIL", reason=f"timing: {measured['reason']}")
+            continue
+        for tool, entry in measured["tools"].items():
+            results[name][tool].update(entry)
+    stats.with_ratios(results, threads)
+    load_end = os.getloadavg()[0]
+    (run / "results.json").write_text(json.dumps(results, indent=1))
+    meta = {
+        "flags": " --quick" if args.quick else "",
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "load": (load_start, load_end),
+        "versions": versions(),
+        "warmup": 5,
+        "runs": runs,
+        "per_round": 5,
+        "notes": notes,
+    }
+    text = page(results, meta, threads)
+    print(text)
+    if not args.no_docs:
+        from sections import write_section
+
+        os.chdir(ROOT)
+        write_section("peers", text)
+        chart(results, ROOT / "docs" / "peers.png", threads[0])
+        log("wrote docs/benchmarks.md (peers) and docs/peers.png")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "this machine"
+
+
+if __name__ == "__main__":
+    main()
