@@ -128,7 +128,11 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
 
         order = nobuco.ChannelOrder.TENSORFLOW if spec.image else nobuco.ChannelOrder.PYTORCH
         keras_model = nobuco.pytorch_to_keras(
-            model, args=x, inputs_channel_order=order, outputs_channel_order=order
+            model,
+            args=x,
+            inputs_channel_order=order,
+            outputs_channel_order=order,
+            full_validation=False,
         )
         out.write_bytes(tf_lite_bytes(keras_model))
     elif tool == "litert_torch":
@@ -185,8 +189,14 @@ def onnx_to_tflite(model: Any, x: list[Any], out: Path, run: Path) -> None:
 
 
 def reason(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
+    """The error's message, shortened: its first line, and the next one too where the first
+    only says in which Keras layer it happened."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = (
+        " ".join(lines[:2])
+        if lines and lines[0].startswith("Exception encountered")
+        else (lines[0] if lines else "")
+    )
     return f"{type(error).__name__}: {text}"[:300]
 
 

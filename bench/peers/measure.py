@@ -26,12 +26,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models  # noqa: E402
-from stats import summarize  # noqa: E402
+from stats import PER_ROUND, WARMUP, summarize  # noqa: E402
 
 from ferry import _core  # noqa: E402
-
-WARMUP = 5
-PER_ROUND = 5
 
 
 def op_counts(path: Path) -> Counter[str]:

@@ -1,6 +1,6 @@
 """Ferry beside the converters users would pick instead, measured in one run.
 
-    python bench/peers/run.py [--quick] [--models a,b] [--tools a,b] [--runs 30]
+    python bench/peers/run.py [--quick] [--models a,b [--update]] [--tools a,b] [--runs 30]
                               [--threads 1,2] [--cache DIR] [--no-docs]
 
 Run from the repository root with the project's environment (README set-up). The first run
@@ -11,7 +11,9 @@ Steps: draw each model's random weights and two inputs (one to trace, one to che
 environment; convert every model with every tool, each conversion a fresh process in the
 tool's environment (bench/peers/convert.py); time all files of a model in one LiteRT process,
 interleaved (bench/peers/measure.py); write the "peers" section of docs/benchmarks.md, a chart
-(docs/peers.png) and the raw results (RUN_DIR/results.json), and print the table.
+(docs/peers.png) and the results (docs/peers.json), and print the table. With --update, the
+named models are measured again and replace their rows in docs/peers.json; the others keep
+theirs (each row says when and under what load it was measured).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import venvs  # noqa: E402
 
 TOOLS = ["ferry", "ferry_keras", "nobuco", "litert_torch", "onnx2tf", "keras_floor"]
 PEER_ENV = {"nobuco": "nobuco", "litert_torch": "litert_torch", "onnx2tf": "onnx2tf"}
+DOC_JSON = ROOT / "docs" / "peers.json"
 TIMEOUT_S = 3600  # one conversion; onnx2tf takes minutes per CNN on 2 cores
 
 
@@ -123,31 +126,35 @@ def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path, threads: in
     plt.close(fig)
 
 
-def page(
-    results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any], threads: list[int]
-) -> str:
+def page(doc: dict[str, Any], threads: list[int]) -> str:
+    meta, results = doc["meta"], doc["models"]
+    when = [
+        f"- {name}: {m['measured']}, {m['runs']} timed invokes per file and thread count, "
+        f"1-minute load average {m['load'][0]:.1f} before timing, {m['load'][1]:.1f} after"
+        for name, m in doc["timing"].items()
+    ]
     return "\n".join(
         [
             "## Ferry beside the other converters",
             "",
-            f"`python bench/peers/run.py{meta['flags']}` on {meta['cpu']} ({meta['cores']} cores; "
-            f"1-minute load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at "
-            f"the end); {meta['versions']}. Every file is timed by that LiteRT, with XNNPACK "
-            f"(the interpreter's default delegate): {meta['warmup']} warm-up invokes, then "
-            f"{meta['runs']} timed invokes per file and thread count, in rounds of "
-            f"{meta['per_round']} that visit the files in turn (the order rotating), so drift "
-            "hits all files alike. Latency is the median with min–max; ÷ Ferry is that median "
-            "over the median of Ferry's direct file in the same run (> 1: slower than Ferry).",
+            f"`python bench/peers/run.py` on {meta['cpu']} ({meta['cores']} cores); "
+            f"{meta['versions']}. Every file is timed by that LiteRT, with XNNPACK (the "
+            f"interpreter's default delegate): {stats.WARMUP} warm-up invokes, then timed invokes in "
+            f"rounds of {stats.PER_ROUND} that visit the model's files in turn (the order rotating), "
+            "so that drift hits all files alike. Latency is the median with min–max; ÷ Ferry "
+            "is that median over the median of Ferry's direct file in the same process "
+            "(> 1: slower than Ferry).",
             "",
             "Each peer ran in its own virtual environment (`bench/peers/venvs.py`), each "
-            "conversion in a fresh process with the tool's defaults and its validation off where "
-            "it has a switch (Ferry: `validate=False`; the Keras route: "
-            "`full_validation=False`). Conversion time excludes the imports (in brackets) and "
-            "the model's construction; peak RSS is the whole process's, children included. "
-            "The same random weights (random batch-norm statistics) go to every tool; the "
-            "difference is measured on a fresh input, not the traced one. Image models take "
-            "channels-last input where the tool offers it (Ferry, nobuco, onnx2tf); LiteRT Torch "
-            "keeps NCHW. The keras.applications rows are the same architecture written in Keras "
+            "conversion in a fresh process with the tool's defaults and its validation off "
+            "(Ferry: `validate=False`; Ferry's Keras route and nobuco: `full_validation=False`). "
+            "Conversion time excludes the imports (in brackets) and the model's construction, "
+            "and includes the tool's own run of the model in PyTorch (the first one in a "
+            "process is slow); peak RSS is the whole process's, children included. The same "
+            "random weights (random batch-norm statistics) go to every tool; the difference is "
+            "measured on a fresh input, not the traced one. Image models take channels-last "
+            "input where the tool offers it (Ferry, nobuco, onnx2tf); LiteRT Torch keeps NCHW. "
+            "The keras.applications rows are the same architecture written in Keras "
             "(`include_preprocessing=False`; Keras' ResNet50 is v1, torchvision's v1.5): the "
             "floor a hand-written TensorFlow model gets, with its own random weights.",
             "",
@@ -158,6 +165,10 @@ def page(
             "Per model, each tool's 1-thread latency as a ratio to Ferry's:",
             "",
             *stats.headline(results, 1),
+            "",
+            "When each model was timed:",
+            "",
+            *when,
             "",
             *meta["notes"],
         ]
@@ -173,6 +184,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--cache", help="folder of the peer environments and runs")
     parser.add_argument("--no-docs", action="store_true", help="print only")
+    parser.add_argument(
+        "--update", action="store_true", help="replace only these models' rows in docs/peers.json"
+    )
     args = parser.parse_args()
     names = (
         args.models.split(",")
@@ -191,7 +205,6 @@ def main() -> None:
     run = cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
     (run / "logs").mkdir(parents=True)
     log(f"run folder: {run}")
-    load_start = os.getloadavg()[0]
 
     pythons: dict[str, Path | str] = {t: sys.executable for t in tools if t not in PEER_ENV}
     notes: list[str] = []
@@ -212,6 +225,7 @@ def main() -> None:
     log("drawing weights and inputs")
     prepare(names, run)
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    timing: dict[str, dict[str, Any]] = {}
     for name in names:
         results[name] = {}
         for tool in tools:
@@ -233,6 +247,7 @@ def main() -> None:
         if not ok:
             continue
         log(f"{name}: timing {', '.join(ok)}")
+        load_before = os.getloadavg()[0]
         measured = run_worker(
             sys.executable,
             [
@@ -254,29 +269,36 @@ def main() -> None:
             continue
         for tool, entry in measured["tools"].items():
             results[name][tool].update(entry)
-    stats.with_ratios(results, threads)
-    load_end = os.getloadavg()[0]
-    (run / "results.json").write_text(json.dumps(results, indent=1))
-    meta = {
-        "flags": " --quick" if args.quick else "",
+        timing[name] = {
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "runs": runs,
+            "load": [load_before, os.getloadavg()[0]],
+        }
+    doc = {"models": {}, "timing": {}}
+    if args.update and DOC_JSON.exists():
+        doc = json.loads(DOC_JSON.read_text())
+    doc["models"].update(results)
+    doc["timing"].update(timing)
+    doc["models"] = {s.name: doc["models"][s.name] for s in models.SPECS if s.name in doc["models"]}
+    doc["timing"] = {n: doc["timing"][n] for n in doc["models"] if n in doc["timing"]}
+    doc["meta"] = {
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
-        "load": (load_start, load_end),
         "versions": versions(),
-        "warmup": 5,
-        "runs": runs,
-        "per_round": 5,
-        "notes": notes,
+        "notes": notes or doc.get("meta", {}).get("notes", []),
     }
-    text = page(results, meta, threads)
+    stats.with_ratios(doc["models"], threads)
+    (run / "results.json").write_text(json.dumps(results, indent=1))
+    text = page(doc, threads)
     print(text)
     if not args.no_docs:
         from sections import write_section
 
         os.chdir(ROOT)
+        DOC_JSON.write_text(json.dumps(doc, indent=1) + "\n")
         write_section("peers", text)
-        chart(results, ROOT / "docs" / "peers.png", threads[0])
-        log("wrote docs/benchmarks.md (peers) and docs/peers.png")
+        chart(doc["models"], ROOT / "docs" / "peers.png", threads[0])
+        log("wrote docs/benchmarks.md (peers), docs/peers.json and docs/peers.png")
 
 
 def cpu_name() -> str:

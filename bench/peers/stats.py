@@ -19,6 +19,8 @@ TOOLS = {
     "keras_floor": "keras.applications + TFLiteConverter",
 }
 REFERENCE = "ferry"
+WARMUP = 5  # untimed invokes per file and thread count
+PER_ROUND = 5  # timed invokes of one file before the next file's turn
 
 
 def summarize(times_ms: list[float]) -> dict[str, float]:

@@ -33,8 +33,16 @@ def project_pin(name: str) -> str:
     raise KeyError(f"{CONSTRAINTS.name} has no exact pin for {name}")
 
 
-# transformers and its light dependencies, for GPT-2 (none of them depends on torch).
-TRANSFORMERS_DEPS = ["regex", "safetensors", "tokenizers", "huggingface_hub", "PyYAML", "typer"]
+# torchvision's and transformers' own dependencies (none of them depends on torch).
+MODEL_LIBRARY_DEPS = [
+    "pillow",
+    "regex",
+    "safetensors",
+    "tokenizers",
+    "huggingface_hub",
+    "PyYAML",
+    "typer",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ def recipes() -> dict[str, Recipe]:
     transformers = project_pin("transformers")
     common_tail = [
         ["--no-deps", torchvision, transformers],
-        TRANSFORMERS_DEPS,
+        MODEL_LIBRARY_DEPS,
     ]
     return {
         "nobuco": Recipe(
@@ -66,7 +74,7 @@ def recipes() -> dict[str, Recipe]:
                 ["tensorflow==2.15.1", "numpy==1.26.4", "protobuf>=4.25,<4.26"],
                 ["--no-deps", "nobuco==0.17.0"],
                 # nobuco's own light dependencies (its metadata also names torch).
-                ["tqdm", "rich", "numpy==1.26.4"],
+                ["sty", "tqdm", "rich", "numpy==1.26.4"],
                 *common_tail,
             ],
         ),
