@@ -10,6 +10,41 @@
 namespace ferry {
 namespace {
 
+// Whether two TF-level values provably hold the same data: the same value, or the same
+// reshape / cast of such.
+bool same_value(const Value* a, const Value* b) {
+  if (a == b) return true;
+  if (!a || !b || !a->producer || !b->producer || a->shape != b->shape || a->dtype != b->dtype)
+    return false;
+  const Node *p = a->producer, *q = b->producer;
+  return p->op == q->op && (p->op == "reshape" || p->op == "cast") && p->inputs.size() == 1 &&
+         q->inputs.size() == 1 && p->attrs == q->attrs && same_value(p->inputs[0], q->inputs[0]);
+}
+
+// Whether two slice_update regions name the same positions (an end may be anywhere past the
+// last position; a step is moot where one position is written).
+bool same_region(const Attrs& a, const Attrs& b) {
+  const auto ab = a.get_ints("begin"), ae = a.get_ints("end"), as = a.get_ints("strides");
+  const auto bb = b.get_ints("begin"), be = b.get_ints("end"), bs = b.get_ints("strides");
+  if (ab != bb || ae.size() != be.size() || as.size() != bs.size()) return false;
+  for (size_t d = 0; d < ab.size(); ++d) {
+    const int64_t count = std::max<int64_t>(0, (ae[d] - ab[d] + as[d] - 1) / as[d]);
+    if (count != std::max<int64_t>(0, (be[d] - bb[d] + bs[d] - 1) / bs[d])) return false;
+    if (count > 1 && as[d] != bs[d]) return false;
+  }
+  return true;
+}
+
+// `base` was made by writing `value` into this very region (`x[r] = torch.relu_(x[r])`: the
+// in-place call on the view writes the region, then the assignment stores the same tensor
+// there again). SSA values leave nothing between the two writes, so the second changes
+// nothing.
+bool rewrites_same(const Value* base, const Value* value, const Attrs& region) {
+  const Node* p = base->producer;
+  return p && p->op == "slice_update" && p->inputs.size() == 2 && same_region(p->attrs, region) &&
+         same_value(p->inputs[1], value);
+}
+
 void lower_region_write(LowerContext& ctx) {
   Value* base = ctx.in("input");
   const Attrs& a = ctx.attrs();
@@ -46,6 +81,8 @@ void lower_region_write(LowerContext& ctx) {
   attrs.set("begin", begin);
   attrs.set("end", end);
   attrs.set("strides", step);
+  // The value's reshape (or cast) above is then unused and goes with dead code.
+  if (rewrites_same(base, value, attrs)) return ctx.set_output(0, base);
   ctx.emit_output("slice_update", {base, value}, attrs);
 }
 

@@ -266,7 +266,7 @@ void lower_index_put(LowerContext& ctx) {
 }
 
 // select_scatter(input, src, dim, index) and slice_scatter(input, src, dim, start, end, step):
-// static regions, so a slice_update (contiguous) or a where under a constant mask (strided).
+// static regions, so a slice_update (with the slice's step).
 void emit_region(LowerContext& ctx, Value* x, Value* src, int64_t dim, int64_t begin, int64_t end,
                  int64_t step) {
   std::vector<int64_t> b(x->rank(), 0), e = x->shape, s(x->rank(), 1);
@@ -277,31 +277,6 @@ void emit_region(LowerContext& ctx, Value* x, Value* src, int64_t dim, int64_t b
   region[dim] = std::max<int64_t>(0, (end - begin + step - 1) / step);
   src = cast(ctx, src, x->dtype);
   if (src->shape != region) src = emit_reshape(ctx, src, region);
-  if (step > 1 && region[dim] > 0) {
-    // Every step-th position: spread src by padding each element to `step` (reshape + pad +
-    // reshape), shift it to `begin`, and select it under a constant mask of the written
-    // positions. Static, so no gather.
-    const int64_t k = region[dim], n = x->shape[dim];
-    Shape split = region;
-    split.insert(split.begin() + dim + 1, 1);
-    std::vector<int64_t> pads(2 * split.size(), 0);
-    pads[2 * (dim + 1) + 1] = step - 1;
-    Value* spread = emit_constant_pad(ctx, emit_reshape(ctx, src, split), pads, 0);
-    Shape merged = region;
-    merged[dim] = k * step;
-    spread = emit_reshape(ctx, spread, merged);
-    std::vector<int64_t> shift(2 * merged.size(), 0);
-    shift[2 * dim] = begin;
-    shift[2 * dim + 1] = std::max<int64_t>(0, n - begin - k * step);
-    spread = emit_constant_pad(ctx, spread, shift, 0);
-    if (spread->shape[dim] != n) spread = emit_axis_slice(ctx, spread, dim, 0, n);
-    Shape mask_shape(x->rank(), 1);
-    mask_shape[dim] = n;
-    auto mask = std::make_shared<TensorData>(DType::kBool, mask_shape);
-    for (int64_t j = 0; j < k; ++j) mask->mutable_as<uint8_t>()[begin + j * step] = 1;
-    ctx.set_output(0, emit_where(ctx, ctx.constant(std::move(mask)), spread, x));
-    return;
-  }
   Attrs attrs;
   attrs.set("begin", b);
   attrs.set("end", e);

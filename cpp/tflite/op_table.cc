@@ -72,7 +72,9 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"concat", "CONCATENATION"},
       {"slice", "STRIDED_SLICE"},
       {"broadcast_to", "BROADCAST_TO"},
-      {"slice_update", "DYNAMIC_UPDATE_SLICE, or SELECT_V2 for a strided window"},
+      {"slice_update",
+       "STRIDED_SLICE + RESHAPE + CONCATENATION; rank 6: DYNAMIC_UPDATE_SLICE, or GATHER + "
+       "SELECT_V2 for a strided window"},
       {"pad",
        "PAD, PADV2; MIRROR_PAD (reflect); STRIDED_SLICE + CONCATENATION (replicate, circular)"},
       {"transpose", "TRANSPOSE"},

@@ -278,7 +278,8 @@ class Writer {
   void emit_cast(const Node* n);
   void emit_reduce(const Node* n);  // this and below: writer_ops_tensor.cc
   void emit_broadcast_to(const Node* n);
-  void emit_slice_update(const Node* n);
+  void emit_slice_update(const Node* n);  // this and below: writer_ops_region.cc
+  void emit_slice_update_rank6(const Node* n, int in, int dst);
   void emit_conv3d(const Node* n);       // writer_ops_conv3d.cc
   void emit_space_depth(const Node* n);  // writer_ops_space_depth.cc
   void emit_scan(const Node* n);         // writer_ops_scan.cc: cumsum, reverse

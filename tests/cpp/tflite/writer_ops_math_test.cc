@@ -1,4 +1,5 @@
-// Op mappings of writer_ops_math.cc, writer_ops_tensor.cc and writer_ops_conv3d.cc: codes,
+// Op mappings of writer_ops_math.cc, writer_ops_tensor.cc (slice_update:
+// writer_ops_region_test.cc) and writer_ops_conv3d.cc: codes,
 // versions (from the tensors' types and ranks), options and min_runtime_version.
 #include <gtest/gtest.h>
 
@@ -161,31 +162,6 @@ TEST(TfliteWriterMath, TransposeAndSliceVersionsByRank) {
   a6.set("strides", std::vector<int64_t>(6, 1));
   Shape s6(6, 2);
   EXPECT_THROW(write(g6, tiny_op(g6, "slice", {input(g6, s6)}, s6, a6)), TfliteError);
-}
-
-TEST(TfliteWriterMath, StridedSliceUpdateGathersAndSelects) {
-  Graph g;
-  Attrs a;
-  a.set("begin", std::vector<int64_t>{0, 1});
-  a.set("end", std::vector<int64_t>{2, 6});
-  a.set("strides", std::vector<int64_t>{1, 2});
-  Written w = write(g, tiny_op(g, "slice_update", {input(g, {2, 6}), input(g, {2, 3})}, {2, 6}, a));
-  ASSERT_EQ(w.names(), (std::vector<std::string>{"GATHER", "SELECT_V2"}));
-  EXPECT_EQ(w.op(0)->builtin_options_as_GatherOptions()->axis(), 1);
-  // Output column j takes update column (j - 1) / 2, clamped; only odd columns are written.
-  EXPECT_EQ(w.int32_data(w.info.ops[0].inputs[1]), (std::vector<int32_t>{0, 0, 0, 1, 1, 2}));
-  const int mask = w.info.ops[1].inputs[0];
-  EXPECT_EQ(w.info.tensors[mask].shape, (std::vector<int32_t>{1, 6}));
-  EXPECT_EQ(w.data<uint8_t>(mask), (std::vector<uint8_t>{0, 1, 0, 1, 0, 1}));
-
-  Graph gc;
-  a.set("strides", std::vector<int64_t>{1, 1});
-  a.set("end", std::vector<int64_t>{2, 4});
-  Written c =
-      write(gc, tiny_op(gc, "slice_update", {input(gc, {2, 6}), input(gc, {2, 3})}, {2, 6}, a));
-  ASSERT_EQ(c.names(), (std::vector<std::string>{"DYNAMIC_UPDATE_SLICE"}));
-  EXPECT_EQ(c.int32_data(c.info.ops[0].inputs[2]), (std::vector<int32_t>{0, 1}));
-  EXPECT_EQ(runtime(c), "2.9.0");
 }
 
 TEST(TfliteWriterMath, Conv3dOptionsAndFilterLayout) {
