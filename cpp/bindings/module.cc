@@ -249,9 +249,9 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
     write.recurrent_explicit = !recurrent.empty();
     if (recurrent == "sequence")
       write.recurrent = tflite::RecurrentForm::kSequence;
-    else if (recurrent == "unrolled" || recurrent.empty())
+    else if (recurrent == "unrolled")
       write.recurrent = tflite::RecurrentForm::kUnrolled;
-    else
+    else if (!recurrent.empty())
       throw nb::value_error(("unknown recurrent form '" + recurrent + "'").c_str());
     try {
       tflite::WriteResult written = tflite::write_tflite_model(*r.graph, write);

@@ -14,8 +14,8 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"avg_pool", "AVERAGE_POOL_2D (3-D: two 2-D pools over reshaped views)"},
       {"gru", "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
       {"lstm",
-       "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step; with recurrent=\"sequence\" "
-       "UNIDIRECTIONAL_SEQUENCE_LSTM per direction"},
+       "UNIDIRECTIONAL_SEQUENCE_LSTM per direction; with recurrent=\"unrolled\" (or c_n read) "
+       "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
       {"resize",
        "RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR where exact, else GATHER + MUL + ADD per axis"},
       {"space_to_depth", "SPACE_TO_DEPTH"},

@@ -28,6 +28,7 @@ enum class BufferPlacement {
 
 // How `lstm` nodes are written (docs/tflite.md "Recurrent layers"). `gru` is always unrolled:
 // TFLite has no GRU builtin.
+// The default is the sequence form: bench/lstm_forms.py measured it faster.
 enum class RecurrentForm {
   kUnrolled,  // plain float32 ops per time step and direction
   kSequence,  // one UNIDIRECTIONAL_SEQUENCE_LSTM per direction, where it expresses the layer
@@ -38,7 +39,7 @@ struct WriteOptions {
   // by a DEQUANTIZE; biases and scalars stay float32.
   bool float16_weights = false;
   BufferPlacement placement = BufferPlacement::kAuto;
-  RecurrentForm recurrent = RecurrentForm::kUnrolled;
+  RecurrentForm recurrent = RecurrentForm::kSequence;
   // The user chose `recurrent` (rather than taking the default): a choice that changes
   // nothing in this graph is then reported in WriteResult::warnings.
   bool recurrent_explicit = false;

@@ -1,7 +1,7 @@
 // Emitters for embeddings and recurrent layers (docs/tf_ops.md -> TFLite builtins).
 //
-// `lstm` and `gru` are unrolled over their static sequence length into plain float32 ops
-// (the default; docs/tflite.md "Recurrent layers" compares the forms): one FULLY_CONNECTED
+// `gru` (and `lstm` on request) is unrolled over its static sequence length into plain
+// float32 ops (docs/tflite.md "Recurrent layers" compares the forms): one FULLY_CONNECTED
 // projects every step's input at once, then each step slices its projection, adds the
 // recurrent FULLY_CONNECTED of the previous state and applies the gates with SPLIT, LOGISTIC,
 // TANH and ADD/SUB/MUL. The graph is stateless, so every invoke() starts from the given h0/c0
@@ -9,7 +9,7 @@
 // what is used: GATHER 1 (a float32 table; int32 and int64 indices alike), SPLIT 1,
 // FULLY_CONNECTED 1 (always with a bias: without one it would need version 6), the rest 1.
 //
-// The sequence form (WriteOptions::recurrent) writes each LSTM direction as one
+// The sequence form (WriteOptions::recurrent, the default) writes each LSTM direction as one
 // UNIDIRECTIONAL_SEQUENCE_LSTM (version 1: float32, no layer norm, no peepholes). Its h and c
 // are variable tensors the kernel starts from and overwrites, which the interpreter keeps
 // across invoke() calls; an op in front of it rewrites them on every invoke (FILL with zeros,
@@ -271,7 +271,8 @@ void Writer::emit_recurrent(const Node* n) {
   if (lstm && options_.recurrent == RecurrentForm::kSequence) {
     const std::string why = sequence_refusal(n);
     if (why.empty()) return emit_lstm_sequence(n);
-    warnings_.push_back(name + " is written unrolled, not as UNIDIRECTIONAL_SEQUENCE_LSTM: " + why);
+    warnings_.push_back(name + " is written unrolled, not as UNIDIRECTIONAL_SEQUENCE_LSTM: " + why +
+                        " (recurrent=\"unrolled\" writes every layer so)");
   }
 
   Ops ops(m_, n->scope.empty() ? n->op : n->scope);

@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "--recurrent",
         choices=["unrolled", "sequence"],
         default=None,
-        help=".tflite: LSTM layers unrolled over time (default) or as UNIDIRECTIONAL_SEQUENCE_LSTM",
+        help=".tflite: LSTM layers as UNIDIRECTIONAL_SEQUENCE_LSTM (default) or unrolled over time",
     )
     conv.set_defaults(run=_convert)
     args = sys.argv[1:] if argv is None else list(argv)

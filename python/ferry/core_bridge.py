@@ -53,7 +53,7 @@ class TfliteRequest:
     path: str | None = None  # stream the file there; else the bytes come back in memory
     float16: bool = False  # float32 weights stored as float16 (+ DEQUANTIZE)
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
-    recurrent: str = ""  # "unrolled" | "sequence": how LSTM layers are written; "" = default
+    recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
 
 
 @dataclass

@@ -150,14 +150,14 @@ def pytorch_to_tflite(
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
 
-    `recurrent`: how `nn.LSTM` layers are written. "unrolled" (the default, None) spells
-    every time step out in plain operators, which XNNPACK runs and parallelises; "sequence"
-    writes each direction as one UNIDIRECTIONAL_SEQUENCE_LSTM (a few operators in all, a
-    kernel XNNPACK does not take). Both are stateless across invoke() calls; docs/tflite.md
+    `recurrent`: how `nn.LSTM` layers are written. "sequence" (the default, None) writes each
+    direction as one UNIDIRECTIONAL_SEQUENCE_LSTM (a few operators in all, a builtin kernel
+    XNNPACK does not take); "unrolled" spells every time step out in plain operators, which
+    XNNPACK runs and parallelises. Both are stateless across invoke() calls; docs/tflite.md
     "Recurrent layers" compares their latency. A layer the sequence form cannot express (the
     model reads its final cell state c_n) is written unrolled with an OptionNotUsedWarning
-    naming it; so is a GRU (there is no GRU builtin), and a chosen form on a model without
-    LSTM warns that it had no effect.
+    naming it. GRU layers are always unrolled (there is no GRU builtin; recurrent="sequence"
+    says so once), and a chosen form on a model without LSTM warns that it had no effect.
     """
     refuse_trace_shape(trace_shape)
     if buffer_placement not in PLACEMENTS:

@@ -26,6 +26,13 @@ void expect_unrolled(const Written& w) {
   for (int32_t out : w.info.outputs) EXPECT_GE(w.producer(out), 0) << out;
 }
 
+WriteOptions unrolled_form() {
+  WriteOptions o;
+  o.recurrent = RecurrentForm::kUnrolled;
+  o.recurrent_explicit = true;
+  return o;
+}
+
 TEST(TfliteWriterRnn, EmbeddingIsGatherOnAxisZero) {
   Graph g;
   Value* ids = input(g, {2, 3}, DType::kInt64);
@@ -63,7 +70,7 @@ TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
                         {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
                          tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
                         5, false);
-  Written w = write(g);
+  Written w = write(g, unrolled_form());
   expect_unrolled(w);
   // One projection of all steps, then steps 1 and 2 multiply the previous h.
   EXPECT_EQ(w.count("FULLY_CONNECTED"), 3u);
@@ -244,9 +251,9 @@ TEST(TfliteWriterRnn, AChosenFormWithoutLstmSaysItHadNoEffect) {
   ASSERT_EQ(r.warnings.size(), 2u);
   EXPECT_NE(r.warnings[0].find("no LSTM"), std::string::npos) << r.warnings[0];
   EXPECT_NE(r.warnings[1].find("GRU 'encoder.rnn' layer 0"), std::string::npos) << r.warnings[1];
-  WriteOptions by_default;
-  by_default.recurrent = RecurrentForm::kSequence;  // a default nobody chose warns about nothing
-  EXPECT_TRUE(write_tflite_model(g, by_default).warnings.empty());
+  // The default (the sequence form), which nobody chose, warns about nothing here.
+  EXPECT_EQ(WriteOptions{}.recurrent, RecurrentForm::kSequence);
+  EXPECT_TRUE(write_tflite_model(g).warnings.empty());
 }
 
 }  // namespace

@@ -159,7 +159,7 @@ def test_recurrent_layer(cls, layers, bidirectional, batch_first, with_state):
 def test_recurrent_layer_without_bias_and_unbatched(cls):
     torch.manual_seed(3)
     model = Recurrent(cls(FEATURES, HIDDEN, bias=False)).eval()
-    data = _convert(model, [torch.randn(STEPS, FEATURES)])
+    data = _convert(model, [torch.randn(STEPS, FEATURES)], "unrolled" if cls is nn.LSTM else None)
     fresh = [torch.randn(STEPS, FEATURES) * 2]
     with torch.no_grad():
         expected = model(*fresh)
@@ -226,12 +226,13 @@ def test_lstm_sequence_form_without_bias_and_unbatched():
     assert _ops(data).count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == 2
 
 
-def test_lstm_reading_c_n_falls_back_to_unrolled_and_says_so():
+@pytest.mark.parametrize("recurrent", ["sequence", None])
+def test_lstm_reading_c_n_falls_back_to_unrolled_and_says_so(recurrent):
     torch.manual_seed(29)
     rnn = nn.LSTM(FEATURES, HIDDEN, 2, batch_first=True)
     model = Recurrent(rnn).eval()  # returns c_n
     with pytest.warns(ferry.OptionNotUsedWarning) as caught:
-        data = _convert(model, _inputs(rnn, False), "sequence")
+        data = _convert(model, _inputs(rnn, False), recurrent)
     texts = [str(w.message) for w in caught]
     for layer in (0, 1):
         assert any(f"LSTM 'rnn' layer {layer}" in t and "c_n" in t for t in texts), texts
@@ -277,12 +278,13 @@ def test_a_chosen_recurrent_form_without_lstm_says_it_had_no_effect(recurrent):
         _convert(model, [torch.randn(2, 4)], recurrent)
 
 
-def test_the_default_recurrent_form_warns_about_nothing():
+def test_the_default_is_the_sequence_form_and_warns_about_nothing_else():
     torch.manual_seed(37)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ferry.OptionNotUsedWarning)
         _convert(nn.Sequential(nn.Linear(4, 3)).eval(), [torch.randn(2, 4)], None)
-        _convert(LstmThenGru().eval(), [torch.randn(BATCH, STEPS, FEATURES)], None)
+        data = _convert(LstmThenGru().eval(), [torch.randn(BATCH, STEPS, FEATURES)], None)
+    assert _ops(data).count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == 1
 
 
 def test_an_unknown_recurrent_form_is_refused():
