@@ -200,7 +200,8 @@ nb::dict graph_to_python(const Graph& g, bool constants) {
 nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::vector<std::string> input_orders, std::vector<std::string> output_orders,
                      bool keep_dumps, bool tflite = false, std::string tflite_path = "",
-                     bool float16 = false, std::string placement = "auto") {
+                     bool float16 = false, std::string placement = "auto",
+                     std::string recurrent = "") {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -244,6 +245,14 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
       write.placement = tflite::BufferPlacement::kExternal;
     else if (placement != "auto")
       throw nb::value_error(("unknown buffer placement '" + placement + "'").c_str());
+    // "" is the default form, chosen by no one: only an explicit choice warns when unused.
+    write.recurrent_explicit = !recurrent.empty();
+    if (recurrent == "sequence")
+      write.recurrent = tflite::RecurrentForm::kSequence;
+    else if (recurrent == "unrolled")
+      write.recurrent = tflite::RecurrentForm::kUnrolled;
+    else if (!recurrent.empty())
+      throw nb::value_error(("unknown recurrent form '" + recurrent + "'").c_str());
     try {
       tflite::WriteResult written = tflite::write_tflite_model(*r.graph, write);
       if (tflite_path.empty()) {
@@ -256,6 +265,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
       out["tflite_size"] = written.size();
       out["tflite_external"] = written.external_buffers();
       out["tflite_tensors"] = written.value_tensors;
+      out["tflite_warnings"] = written.warnings;
     } catch (const tflite::TfliteError& e) {
       out["tflite_error"] = std::string(e.what());
     }
@@ -350,7 +360,7 @@ NB_MODULE(_core, m) {
 
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
         "keep_dumps"_a = false, "tflite"_a = false, "tflite_path"_a = "", "float16"_a = false,
-        "placement"_a = "auto");
+        "placement"_a = "auto", "recurrent"_a = "");
   m.def(
       "read_tflite",
       [](nb::bytes data) {

@@ -46,6 +46,10 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return version >= 5 ? RuntimeVersion{2, 0, 0} : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_MEAN:
       return {1, 6, 0};
+    case fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM:
+      return {1, 13, 1};
+    case fb::BuiltinOperator_FILL:
+      return {1, 13, 0};
     case fb::BuiltinOperator_PADV2:
       return version >= 4 ? RuntimeVersion{2, 6, 0} : RuntimeVersion{1, 9, 0};
     case fb::BuiltinOperator_MAXIMUM:
@@ -304,6 +308,12 @@ int ModelBuilder::add_tensor(fb::TensorType type, const Shape& shape, std::strin
   return static_cast<int>(tensors_.size() - 1);
 }
 
+int ModelBuilder::add_variable(fb::TensorType type, const Shape& shape, std::string name) {
+  int index = add_tensor(type, shape, std::move(name));
+  tensors_[index].variable = true;
+  return index;
+}
+
 uint32_t ModelBuilder::add_buffer(BufferRec rec) {
   uint64_t h = hash_bytes(rec.raw, rec.raw_size);
   for (int64_t p : rec.perm) h = (h ^ static_cast<uint64_t>(p)) * 0x100000001b3ull;
@@ -492,8 +502,8 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
 
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   for (const TensorRec& t : tensors_) {
-    tensors.push_back(
-        fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer, b.CreateString(t.name)));
+    tensors.push_back(fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer,
+                                       b.CreateString(t.name), 0, t.variable));
   }
   std::vector<flatbuffers::Offset<fb::Operator>> ops;
   for (const OpRec& op : ops_) {

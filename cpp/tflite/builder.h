@@ -24,6 +24,7 @@ struct TensorRec {
   fb::TensorType type = fb::TensorType_FLOAT32;
   uint32_t buffer = 0;
   std::string name;
+  bool variable = false;
 };
 
 struct OpRec {
@@ -81,6 +82,9 @@ class ModelBuilder {
   flatbuffers::FlatBufferBuilder& fbb() { return fbb_; }
 
   int add_tensor(fb::TensorType type, const Shape& shape, std::string name);
+  // A variable tensor: state that a kernel (UNIDIRECTIONAL_SEQUENCE_LSTM) reads and
+  // overwrites in place, kept by the interpreter across invoke() calls.
+  int add_variable(fb::TensorType type, const Shape& shape, std::string name);
   // A constant tensor; identical bytes share one buffer. `keep` owns `data` when given,
   // otherwise the bytes are copied. Stored exactly as given (never cast to float16).
   int add_constant(fb::TensorType type, const Shape& shape, const void* data, size_t size,

@@ -13,7 +13,9 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"max_pool", "MAX_POOL_2D (3-D: two 2-D pools over reshaped views)"},
       {"avg_pool", "AVERAGE_POOL_2D (3-D: two 2-D pools over reshaped views)"},
       {"gru", "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
-      {"lstm", "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
+      {"lstm",
+       "UNIDIRECTIONAL_SEQUENCE_LSTM per direction; with recurrent=\"unrolled\" (or c_n read) "
+       "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
       {"resize",
        "RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR where exact, else GATHER + MUL + ADD per axis"},
       {"space_to_depth", "SPACE_TO_DEPTH"},

@@ -26,11 +26,23 @@ enum class BufferPlacement {
   kExternal,  // always after the flatbuffer
 };
 
+// How `lstm` nodes are written (docs/tflite.md "Recurrent layers"). `gru` is always unrolled:
+// TFLite has no GRU builtin.
+// The default is the sequence form: bench/lstm_forms.py measured it faster.
+enum class RecurrentForm {
+  kUnrolled,  // plain float32 ops per time step and direction
+  kSequence,  // one UNIDIRECTIONAL_SEQUENCE_LSTM per direction, where it expresses the layer
+};
+
 struct WriteOptions {
   // Float32 weights (constants of rank 2+ and 16+ elements) stored as float16, each followed
   // by a DEQUANTIZE; biases and scalars stay float32.
   bool float16_weights = false;
   BufferPlacement placement = BufferPlacement::kAuto;
+  RecurrentForm recurrent = RecurrentForm::kSequence;
+  // The user chose `recurrent` (rather than taking the default): a choice that changes
+  // nothing in this graph is then reported in WriteResult::warnings.
+  bool recurrent_explicit = false;
 };
 
 class SerializedModel;
@@ -40,6 +52,9 @@ class SerializedModel;
 struct WriteResult {
   std::shared_ptr<const SerializedModel> model;
   std::vector<std::pair<int64_t, int32_t>> value_tensors;  // (Value::id, tensor index)
+  // What the options asked for and the writer did not do, in the user's terms (a layer that
+  // fell back to another form and why, an option with no effect).
+  std::vector<std::string> warnings;
 
   uint64_t size() const;
   bool external_buffers() const;

@@ -26,7 +26,7 @@ inline std::vector<int32_t> to_i32(const std::vector<int64_t>& v) {
 
 class Writer {
  public:
-  Writer(const Graph& g, const WriteOptions& options) : g_(g), m_(options) {}
+  Writer(const Graph& g, const WriteOptions& options) : g_(g), m_(options), options_(options) {}
 
   WriteResult run() {
     for (const Value* v : g_.outputs) outputs_.insert(v);
@@ -34,6 +34,7 @@ class Writer {
       if (n->op == "identity") alias_[n->outputs[0]] = n->inputs.at(0);
     for (const Node* n : g_.nodes())
       if (!absorbed_.count(n) && n->op != "identity") emit(n);
+    report_recurrent_option();
     std::vector<int> in, out;
     ModelBuilder::Signature sig;
     for (size_t i = 0; i < g_.inputs.size(); ++i) {
@@ -45,6 +46,7 @@ class Writer {
       sig.outputs.emplace_back(name_of(g_.output_names, i, "output_"), out.back());
     }
     WriteResult result;
+    result.warnings = warnings_;
     result.model = std::make_shared<SerializedModel>(m_.finish(in, out, sig));
     for (const auto& v : g_.values()) {
       if (v->is_constant()) continue;
@@ -268,6 +270,16 @@ class Writer {
   void emit_layer_norm(const Node* n);
   void emit_embedding(const Node* n);  // this and below: writer_ops_rnn.cc
   void emit_recurrent(const Node* n);
+  // Why the sequence form cannot write this `lstm` node ("" when it can).
+  std::string sequence_refusal(const Node* n) const;
+  void emit_lstm_sequence(const Node* n);
+  // "LSTM 'encoder.rnn' layer 1": the node in the user's terms (layers of one module are
+  // written in order, so the count of earlier nodes of its scope is its layer index).
+  std::string layer_name(const Node* n);
+  // Warnings for a recurrent form the user chose that did nothing (after every node).
+  void report_recurrent_option();
+  // A value something reads: a node input or a model output.
+  bool is_read(const Value* v) const { return !v->users.empty() || outputs_.count(v); }
   // writer_ops_math.cc: add_op (the version from the tensors' types and ranks, op_versions.h),
   // unary and binary math, where, cast.
   void add_op(fb::BuiltinOperator code, std::vector<int32_t> in, std::vector<int32_t> out,
@@ -304,6 +316,10 @@ class Writer {
   std::unordered_map<const Value*, const Value*> alias_;  // identity outputs -> their inputs
   std::unordered_set<const Node*> absorbed_;              // folded or fused into an earlier op
   std::unordered_set<const Value*> outputs_;
+  WriteOptions options_;
+  std::vector<std::string> warnings_;
+  std::unordered_map<std::string, int64_t> rnn_layers_;  // PyTorch scope -> layers seen
+  std::unordered_map<const Node*, std::string> rnn_names_;
 };
 
 }  // namespace ferry::tflite::detail

@@ -1,13 +1,19 @@
 // Emitters for embeddings and recurrent layers (docs/tf_ops.md -> TFLite builtins).
 //
-// `lstm` and `gru` are unrolled over their static sequence length into plain float32 ops
-// (docs/tflite.md says why not UNIDIRECTIONAL_SEQUENCE_LSTM): one FULLY_CONNECTED projects
-// every step's input at once, then each step slices its projection, adds the recurrent
-// FULLY_CONNECTED of the previous state and applies the gates with SPLIT, LOGISTIC, TANH and
-// ADD/SUB/MUL. The graph is stateless, so every invoke() starts from the given h0/c0 (or
-// zeros), and the final states are ordinary tensors. Versions are the lowest that express
+// `gru` (and `lstm` on request) is unrolled over its static sequence length into plain
+// float32 ops (docs/tflite.md "Recurrent layers" compares the forms): one FULLY_CONNECTED
+// projects every step's input at once, then each step slices its projection, adds the
+// recurrent FULLY_CONNECTED of the previous state and applies the gates with SPLIT, LOGISTIC,
+// TANH and ADD/SUB/MUL. The graph is stateless, so every invoke() starts from the given h0/c0
+// (or zeros), and the final states are ordinary tensors. Versions are the lowest that express
 // what is used: GATHER 1 (a float32 table; int32 and int64 indices alike), SPLIT 1,
 // FULLY_CONNECTED 1 (always with a bias: without one it would need version 6), the rest 1.
+//
+// The sequence form (WriteOptions::recurrent, the default) writes each LSTM direction as one
+// UNIDIRECTIONAL_SEQUENCE_LSTM (version 1: float32, no layer norm, no peepholes). Its h and c
+// are variable tensors the kernel starts from and overwrites, which the interpreter keeps
+// across invoke() calls; an op in front of it rewrites them on every invoke (FILL with zeros,
+// or a copy of the given h0/c0), so the file stays stateless.
 #include <algorithm>
 
 #include "tflite/writer_impl.h"
@@ -246,10 +252,6 @@ void Writer::emit_recurrent(const Node* n) {
   const int64_t batch = xs[0], steps = xs[1], features = xs[2];
   if (steps < 1) fail(n, "an empty sequence");
   const Shape bh{batch, hidden};
-
-  Ops ops(m_, n->scope.empty() ? n->op : n->scope);
-  const int seq = tensor(x);
-  std::vector<std::vector<int>> h_at(dirs, std::vector<int>(steps));  // [direction][time]
   for (int64_t d = 0; d < dirs; ++d) {
     const size_t base = static_cast<size_t>(1 + d * group);
     const Value *h0 = n->inputs[base], *c0 = lstm ? n->inputs[base + 1] : nullptr;
@@ -264,6 +266,23 @@ void Writer::emit_recurrent(const Node* n) {
     const Shape bias_shape = lstm ? Shape{gh} : Shape{2, gh};
     if (bias && bias->physical_shape() != bias_shape)
       fail(n, "the bias does not have the shape of the units");
+  }
+  const std::string name = layer_name(n);
+  if (lstm && options_.recurrent == RecurrentForm::kSequence) {
+    const std::string why = sequence_refusal(n);
+    if (why.empty()) return emit_lstm_sequence(n);
+    warnings_.push_back(name + " is written unrolled, not as UNIDIRECTIONAL_SEQUENCE_LSTM: " + why +
+                        " (recurrent=\"unrolled\" writes every layer so)");
+  }
+
+  Ops ops(m_, n->scope.empty() ? n->op : n->scope);
+  const int seq = tensor(x);
+  std::vector<std::vector<int>> h_at(dirs, std::vector<int>(steps));  // [direction][time]
+  for (int64_t d = 0; d < dirs; ++d) {
+    const size_t base = static_cast<size_t>(1 + d * group);
+    const Value *h0 = n->inputs[base], *c0 = lstm ? n->inputs[base + 1] : nullptr;
+    const Value *kernel = n->inputs[base + states], *rec = n->inputs[base + states + 1],
+                *bias = n->inputs[base + states + 2];
 
     std::vector<float> in_bias(gh, 0.0f), rec_bias(gh, 0.0f);
     if (bias) {
@@ -330,6 +349,164 @@ void Writer::emit_recurrent(const Node* n) {
   int joined = ops.tensor({batch, steps * dirs * hidden}, "sequence");
   ops.concat(parts, std::vector<int64_t>(parts.size(), hidden), batch, joined, "sequence");
   ops.reshape(joined, ys, y);
+}
+
+}  // namespace ferry::tflite::detail
+
+namespace ferry::tflite::detail {
+
+std::string Writer::layer_name(const Node* n) {
+  if (auto it = rnn_names_.find(n); it != rnn_names_.end()) return it->second;
+  const std::string kind = n->op == "lstm" ? "LSTM" : "GRU";
+  const int64_t layer = rnn_layers_[n->op + "/" + n->scope]++;
+  std::string name =
+      kind + " '" + (n->scope.empty() ? "<root>" : n->scope) + "' layer " + std::to_string(layer);
+  rnn_names_[n] = name;
+  return name;
+}
+
+std::string Writer::sequence_refusal(const Node* n) const {
+  const int64_t dirs = n->attrs.get_bool("bidirectional") ? 2 : 1;
+  for (int64_t d = 0; d < dirs; ++d) {
+    // Outputs: y, then h_n, c_n per direction. h_n is the sequence's last (forward) or first
+    // (backward) step; c_n has no counterpart among the builtin's outputs.
+    if (is_read(n->outputs[static_cast<size_t>(2 + d * 2)]))
+      return std::string("the model reads its final cell state c_n") +
+             (dirs == 2 ? d == 0 ? " (forward)" : " (backward)" : "") +
+             ", which the builtin does not output";
+  }
+  return "";
+}
+
+void Writer::emit_lstm_sequence(const Node* n) {
+  const int64_t dirs = n->attrs.get_bool("bidirectional") ? 2 : 1;
+  const int64_t hidden = n->attrs.get_int("units"), gh = 4 * hidden;
+  const Value* x = n->inputs[0];
+  const Shape xs = x->physical_shape();
+  const int64_t batch = xs[0], steps = xs[1], features = xs[2];
+  const Shape bh{batch, hidden}, bth{batch, steps, hidden};
+  Ops ops(m_, n->scope.empty() ? n->op : n->scope);
+  auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
+
+  const int seq = tensor(x);
+  const int time_axis = m_.add_int32({1}, {1}, "time_axis");
+  auto reverse_time = [&](int in, int out) {
+    m_.add_op(fb::BuiltinOperator_REVERSE_V2, 1, {in, time_axis}, {out});
+  };
+  std::vector<int> y_dir;  // each direction's [B, T, H] in time order
+  for (int64_t d = 0; d < dirs; ++d) {
+    const size_t base = static_cast<size_t>(1 + d * 5);
+    const Value *h0 = n->inputs[base], *c0 = n->inputs[base + 1], *bias = n->inputs[base + 4];
+    const std::string p = dirs == 1 ? "" : d == 0 ? "forward/" : "backward/";
+
+    // Per-gate weights [H, F] and [H, H], rows of the transposed Keras kernels (gate blocks
+    // i, f, c, o: the builtin's input order too).
+    const std::vector<float> in_w =
+        transposed(float_data(n, n->inputs[base + 2], "the kernel"), features, gh);
+    const std::vector<float> rec_w =
+        transposed(float_data(n, n->inputs[base + 3], "the recurrent kernel"), hidden, gh);
+    const std::vector<float> b =
+        bias ? float_data(n, bias, "the bias") : std::vector<float>(gh, 0.0f);
+    static const char* kGate[] = {"input", "forget", "cell", "output"};
+    std::vector<int32_t> in_gates, rec_gates, biases;
+    for (int64_t g = 0; g < 4; ++g) {
+      const std::string gate = p + kGate[g];
+      in_gates.push_back(
+          ops.constant(std::vector<float>(in_w.begin() + g * hidden * features,
+                                          in_w.begin() + (g + 1) * hidden * features),
+                       {hidden, features}, gate + "_input_weights"));
+      rec_gates.push_back(
+          ops.constant(std::vector<float>(rec_w.begin() + g * hidden * hidden,
+                                          rec_w.begin() + (g + 1) * hidden * hidden),
+                       {hidden, hidden}, gate + "_recurrent_weights"));
+      biases.push_back(
+          ops.constant(std::vector<float>(b.begin() + g * hidden, b.begin() + (g + 1) * hidden),
+                       {hidden}, gate + "_bias"));
+    }
+
+    // The kernel's state: rewritten before it runs on every invoke, never carried over.
+    const std::string scope = n->scope.empty() ? n->op : n->scope;
+    int state[2];
+    const Value* initial[2] = {h0, c0};
+    for (int k = 0; k < 2; ++k) {
+      const std::string what = p + (k == 0 ? "h_state" : "c_state");
+      state[k] = m_.add_variable(fb::TensorType_FLOAT32, bh, scope + "/" + what);
+      if (initial[k]) {
+        // x * 1 is x bit for bit (NaN and -0 included): a copy into the variable tensor.
+        m_.add_op(fb::BuiltinOperator_MUL, 1,
+                  {tensor(initial[k]), m_.add_float_scalar(1.0f, "one")}, {state[k]},
+                  fb::BuiltinOptions_MulOptions, fb::CreateMulOptions(m_.fbb()).Union());
+      } else {
+        m_.add_op(fb::BuiltinOperator_FILL, 1,
+                  {m_.add_int32({i32(batch), i32(hidden)}, {2}, scope + "/state_shape"),
+                   m_.add_float_scalar(0.0f, "zero")},
+                  {state[k]});
+      }
+    }
+
+    int in = seq;
+    if (d == 1) {
+      in = ops.tensor(xs, p + "reversed_input");
+      reverse_time(seq, in);
+    }
+    const Value* y = n->outputs[0];
+    const bool direct = dirs == 1;  // the kernel's output is the node's sequence
+    const int out = direct ? tensor(y) : ops.tensor(bth, p + "sequence");
+    std::vector<int32_t> inputs{in};
+    inputs.insert(inputs.end(), in_gates.begin(), in_gates.end());
+    inputs.insert(inputs.end(), rec_gates.begin(), rec_gates.end());
+    inputs.insert(inputs.end(), {-1, -1, -1});  // no peepholes
+    inputs.insert(inputs.end(), biases.begin(), biases.end());
+    inputs.insert(inputs.end(), {-1, -1});  // no projection
+    inputs.insert(inputs.end(), {state[0], state[1]});
+    m_.add_op(fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM, 1, std::move(inputs), {out},
+              fb::BuiltinOptions_UnidirectionalSequenceLSTMOptions,
+              fb::CreateUnidirectionalSequenceLSTMOptions(m_.fbb(), fb::ActivationFunctionType_TANH,
+                                                          0.0f, 0.0f, /*time_major=*/false)
+                  .Union());
+
+    // h_n: the state after the kernel's last step, i.e. its output at the last time it saw.
+    const Value* h_n = n->outputs[static_cast<size_t>(1 + d * 2)];
+    if (is_read(h_n)) {
+      m_.add_op(
+          fb::BuiltinOperator_STRIDED_SLICE, 1,
+          {out, m_.add_int32({0, i32(steps - 1), 0}, {3}, scope + "/begin"),
+           m_.add_int32({i32(batch), i32(steps), i32(hidden)}, {3}, scope + "/end"),
+           m_.add_int32({1, 1, 1}, {3}, scope + "/strides")},
+          {tensor(h_n)}, fb::BuiltinOptions_StridedSliceOptions,
+          fb::CreateStridedSliceOptions(m_.fbb(), 0, 0, 0, 0, /*shrink_axis_mask=*/2).Union());
+    }
+    if (d == 1) {
+      int back = ops.tensor(bth, p + "sequence_in_time_order");
+      reverse_time(out, back);
+      y_dir.push_back(back);
+    } else {
+      y_dir.push_back(out);
+    }
+  }
+  if (dirs == 2) {
+    m_.add_op(fb::BuiltinOperator_CONCATENATION, 1, {y_dir[0], y_dir[1]}, {tensor(n->outputs[0])},
+              fb::BuiltinOptions_ConcatenationOptions,
+              fb::CreateConcatenationOptions(m_.fbb(), 2).Union());
+  }
+}
+
+void Writer::report_recurrent_option() {
+  if (!options_.recurrent_explicit) return;
+  const Node *lstm = nullptr, *gru = nullptr;
+  for (const Node* n : g_.nodes()) {
+    if (n->op == "lstm" && !lstm) lstm = n;
+    if (n->op == "gru" && !gru) gru = n;
+  }
+  const char* form =
+      options_.recurrent == RecurrentForm::kSequence ? "\"sequence\"" : "\"unrolled\"";
+  if (!lstm)
+    warnings_.push_back(std::string("recurrent=") + form +
+                        " had no effect: the model has no LSTM layer");
+  if (gru && options_.recurrent == RecurrentForm::kSequence)
+    warnings_.push_back(layer_name(gru) +
+                        " is written unrolled: TFLite has no GRU builtin, so "
+                        "recurrent=\"sequence\" applies to LSTM layers only");
 }
 
 }  // namespace ferry::tflite::detail

@@ -25,6 +25,7 @@ _EXPORTS = {
     "unregister_converter": "ferry.converters",
     "ConversionError": "ferry.errors",
     "ConverterNotUsedWarning": "ferry.converters",
+    "OptionNotUsedWarning": "ferry.errors",
     "UnsupportedOpsError": "ferry.errors",
     "ValidationError": "ferry.errors",
     "ValidationWarning": "ferry.errors",

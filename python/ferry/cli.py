@@ -192,6 +192,8 @@ def _convert(opts: argparse.Namespace) -> int:
         check_output_path(opts.out, _SUFFIXES)
         if opts.float16 and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --float16 applies to .tflite output only")
+        if opts.recurrent and not opts.out.endswith(".tflite"):
+            raise _BadInput("ferry: --recurrent applies to .tflite output only")
         # The first sign of life, before the seconds importing torch and the model take.
         print(f"ferry: loading {opts.model}…", file=sys.stderr, flush=True)
         model = _load_model(opts.model, module_name, attr)
@@ -216,6 +218,7 @@ def _convert(opts: argparse.Namespace) -> int:
                 path=opts.out,
                 validation_tolerance=opts.tolerance,
                 float16_weights=opts.float16,
+                recurrent=opts.recurrent,
             )
         else:
             keras_model = ferry.pytorch_to_keras(
@@ -269,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--channel-order", choices=["tensorflow", "pytorch"], default="tensorflow")
     conv.add_argument("--tolerance", type=float, default=None, help="validation tolerance")
     conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
+    conv.add_argument(
+        "--recurrent",
+        choices=["unrolled", "sequence"],
+        default=None,
+        help=".tflite: LSTM layers as UNIDIRECTIONAL_SEQUENCE_LSTM (default) or unrolled over time",
+    )
     conv.set_defaults(run=_convert)
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["zoo"]:  # its own options (argparse would take them for ferry's)

@@ -53,6 +53,7 @@ class TfliteRequest:
     path: str | None = None  # stream the file there; else the bytes come back in memory
     float16: bool = False  # float32 weights stored as float16 (+ DEQUANTIZE)
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
+    recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
 
 
 @dataclass
@@ -73,6 +74,7 @@ class CoreResult:
     tflite_size: int = 0  # bytes of the .tflite file (in memory or written)
     tflite_external: bool = False  # the large-model layout: weights after the flatbuffer
     tflite_tensors: dict[int, int] = field(default_factory=dict)  # graph value -> tensor
+    tflite_warnings: list[str] = field(default_factory=list)  # options the writer could not honour
     folded: list[int] = field(default_factory=list)  # calls computed from constants alone
 
 
@@ -101,6 +103,7 @@ def run_core(
         request.path or "",
         request.float16,
         request.placement,
+        request.recurrent,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 
@@ -128,6 +131,7 @@ def run_core(
         tflite_size=int(raw.get("tflite_size", 0)),
         tflite_external=bool(raw.get("tflite_external", False)),
         tflite_tensors=dict(raw.get("tflite_tensors", [])),
+        tflite_warnings=list(raw.get("tflite_warnings", [])),
         folded=folded,
     )
 

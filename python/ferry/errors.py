@@ -32,5 +32,10 @@ class ValidationError(ConversionError):
         self.model = model
 
 
+class OptionNotUsedWarning(UserWarning):
+    """A conversion option (or part of it) had no effect, or not everywhere it was asked for:
+    the message names the option, the layer and why."""
+
+
 class ValidationWarning(UserWarning):
     """Converted calls differ from PyTorch beyond tolerance, and the user asked to go on."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
-from ferry.errors import ConversionError, ValidationError
+from ferry.errors import ConversionError, OptionNotUsedWarning, ValidationError
 from ferry.pipeline import (
     Conversion,
     OrderSpec,
@@ -40,6 +40,7 @@ from ferry.validate.compare import (
 from ferry.verdict import judge, show_report, stop_on_failure, summary
 
 PLACEMENTS = ("auto", "inline", "external")
+RECURRENT_FORMS = ("unrolled", "sequence")
 
 
 def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
@@ -118,6 +119,7 @@ def pytorch_to_tflite(
     validation_tolerance: float | None = None,
     float16_weights: bool = False,
     buffer_placement: str = "auto",
+    recurrent: str | None = None,
     trace_shape: bool = False,
     save_trace_html: bool | str = False,
     dump_ir: bool | None = None,
@@ -147,12 +149,26 @@ def pytorch_to_tflite(
 
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
+
+    `recurrent`: how `nn.LSTM` layers are written. "sequence" (the default, None) writes each
+    direction as one UNIDIRECTIONAL_SEQUENCE_LSTM (a few operators in all, a builtin kernel
+    XNNPACK does not take); "unrolled" spells every time step out in plain operators, which
+    XNNPACK runs and parallelises. Both are stateless across invoke() calls; docs/tflite.md
+    "Recurrent layers" compares their latency. A layer the sequence form cannot express (the
+    model reads its final cell state c_n) is written unrolled with an OptionNotUsedWarning
+    naming it. GRU layers are always unrolled (there is no GRU builtin; recurrent="sequence"
+    says so once), and a chosen form on a model without LSTM warns that it had no effect.
     """
     refuse_trace_shape(trace_shape)
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
             f"got {buffer_placement!r}"
+        )
+    if recurrent is not None and recurrent not in RECURRENT_FORMS:
+        raise ValueError(
+            f"ferry: recurrent must be one of {', '.join(RECURRENT_FORMS)} (or None for the "
+            f"default), got {recurrent!r}"
         )
     tolerance = validation_tolerance
     if tolerance is None:
@@ -168,7 +184,9 @@ def pytorch_to_tflite(
     progress.say(f"converting {name} to .tflite")
     trace = trace_model(model, args, kwargs, input_shapes, input_names, output_names, progress)
     identities = user_converters_for_tflite(trace)
-    request = TfliteRequest(float16=float16_weights, placement=buffer_placement)
+    request = TfliteRequest(
+        float16=float16_weights, placement=buffer_placement, recurrent=recurrent or ""
+    )
 
     def convert() -> tuple[CoreResult, ValidationReport]:
         result = convert_trace(
@@ -184,6 +202,8 @@ def pytorch_to_tflite(
         stop_on_failure(conv, verbose, html)
         if result.tflite_error:
             raise ConversionError(f"ferry: {result.tflite_error}; nothing was written")
+        for text in result.tflite_warnings:
+            warnings.warn(OptionNotUsedWarning(f"ferry: {text}"), stacklevel=3)
         report = ValidationReport(tolerance=tolerance, validated=False)
         if validate:
             source: bytes | str = request.path or result.tflite  # type: ignore[assignment]

@@ -75,6 +75,43 @@ def test_convert_writes_a_tflite_file_that_matches(tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+LSTM_NET = """
+import torch
+
+
+class Tagger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 6, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+def make():
+    torch.manual_seed(0)
+    return Tagger()
+"""
+
+
+def test_convert_writes_lstm_as_the_sequence_builtin_on_request(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from ferry import _core
+
+    (tmp_path / "lstmdef.py").write_text(LSTM_NET)
+    args = ["convert", "lstmdef:make", "--input", "1x5x4", "--out", "tagger.tflite"]
+    out = run_cli(*args, "--recurrent", "sequence", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    ops = [op[0] for op in _core.read_tflite((tmp_path / "tagger.tflite").read_bytes())["ops"]]
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2
+    # The same option on a model without LSTM converts, and says it did nothing.
+    _write_netdef(tmp_path)
+    args = ["convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.tflite"]
+    out = run_cli(*args, "--recurrent", "sequence", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "had no effect: the model has no LSTM layer" in out.stderr
+
+
 def test_failed_conversion_leaves_no_file(tmp_path):
     (tmp_path / "bad.py").write_text(
         textwrap.dedent(
@@ -311,6 +348,14 @@ def test_convert_checks_the_output_path_before_anything_else(tmp_path, out_path,
 def test_convert_checks_float16_before_anything_else(tmp_path):
     out = _bad_input(tmp_path, "netdef:make", "--input", "1x3x8x8", "--out", "n.keras", "--float16")
     assert out.stderr.strip() == "ferry: --float16 applies to .tflite output only"
+    assert not (tmp_path / "imported.marker").exists()
+
+
+def test_convert_checks_recurrent_before_anything_else(tmp_path):
+    out = _bad_input(
+        tmp_path, "netdef:make", "--input", "1x3x8x8", "--out", "n.keras", "--recurrent", "sequence"
+    )
+    assert out.stderr.strip() == "ferry: --recurrent applies to .tflite output only"
     assert not (tmp_path / "imported.marker").exists()
 
 

@@ -19,10 +19,12 @@ struct Seed {
   WriteOptions options = {};
 };
 
-WriteOptions placed(BufferPlacement placement, bool float16 = false) {
+WriteOptions placed(BufferPlacement placement, bool float16 = false,
+                    RecurrentForm recurrent = RecurrentForm::kUnrolled) {
   WriteOptions o;
   o.placement = placement;
   o.float16_weights = float16;
+  o.recurrent = recurrent;
   return o;
 }
 
@@ -40,6 +42,12 @@ void lstm(Graph& g) {
             {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f), tiny_const(g, {5, 20}, 0.5f),
              tiny_const(g, {20}, 0.0f)},
             5, false);
+}
+
+// Only y and h_n read: what the sequence form writes as UNIDIRECTIONAL_SEQUENCE_LSTM.
+void lstm_without_cell(Graph& g) {
+  lstm(g);
+  g.outputs.resize(2);
 }
 
 void gru_bidirectional(Graph& g) {
@@ -135,8 +143,10 @@ std::vector<Seed> seeds() {
       {"conv_dense_external", tiny, placed(BufferPlacement::kExternal)},
       {"conv_dense_float16", tiny, placed(BufferPlacement::kInline, true)},
       {"conv_dense_float16_external", tiny, placed(BufferPlacement::kExternal, true)},
-      {"lstm", lstm},
+      {"lstm", lstm, placed(BufferPlacement::kInline)},
       {"lstm_external", lstm, placed(BufferPlacement::kExternal)},
+      {"lstm_sequence", lstm_without_cell,
+       placed(BufferPlacement::kInline, false, RecurrentForm::kSequence)},
       {"gru_bidirectional", gru_bidirectional},
       {"embedding_float16_external", embedding, placed(BufferPlacement::kExternal, true)},
       {"embedding", embedding},

@@ -1,4 +1,5 @@
-// Op mappings of writer_ops_rnn.cc: embeddings as GATHER, recurrent layers unrolled.
+// Op mappings of writer_ops_rnn.cc: embeddings as GATHER, recurrent layers unrolled, LSTM
+// layers as UNIDIRECTIONAL_SEQUENCE_LSTM on request.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,6 +24,13 @@ void expect_unrolled(const Written& w) {
   }
   // Every output is written by an operator (the final states by the last step).
   for (int32_t out : w.info.outputs) EXPECT_GE(w.producer(out), 0) << out;
+}
+
+WriteOptions unrolled_form() {
+  WriteOptions o;
+  o.recurrent = RecurrentForm::kUnrolled;
+  o.recurrent_explicit = true;
+  return o;
 }
 
 TEST(TfliteWriterRnn, EmbeddingIsGatherOnAxisZero) {
@@ -62,7 +70,7 @@ TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
                         {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
                          tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
                         5, false);
-  Written w = write(g);
+  Written w = write(g, unrolled_form());
   expect_unrolled(w);
   // One projection of all steps, then steps 1 and 2 multiply the previous h.
   EXPECT_EQ(w.count("FULLY_CONNECTED"), 3u);
@@ -123,6 +131,129 @@ TEST(TfliteWriterRnn, RecurrentWithMismatchedKernelIsRefused) {
     EXPECT_NE(what.find("'gru'"), std::string::npos) << what;
     EXPECT_NE(what.find("encoder.rnn"), std::string::npos) << what;
   }
+}
+
+WriteOptions sequence_form() {
+  WriteOptions o;
+  o.recurrent = RecurrentForm::kSequence;
+  o.recurrent_explicit = true;
+  return o;
+}
+
+// Kernel [F, 4H] whose column j (gate j / H, unit j % H) holds j + 100 * row: each gate's
+// TFLite matrix [H, F] is then the transposed column block.
+Value* numbered_kernel(Graph& g, int64_t rows, int64_t cols) {
+  auto data = std::make_shared<TensorData>(DType::kFloat32, Shape{rows, cols});
+  float* p = data->mutable_as<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) p[r * cols + c] = static_cast<float>(c + 100 * r);
+  Value* k = g.add_constant(data);
+  k->layout = Layout::kFixed;
+  return k;
+}
+
+TEST(TfliteWriterRnn, LstmSequenceFormResetsItsVariableStatesBeforeTheKernel) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  auto outs = recurrent(g, "lstm",
+                        {x, nullptr, nullptr, numbered_kernel(g, 4, 20),
+                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
+                        5, false);
+  g.outputs = {outs[0], outs[1]};  // y, h_n: c_n unread
+  std::vector<std::string> warnings;
+  Written w;
+  {
+    WriteResult r = write_tflite_model(g, sequence_form());
+    warnings = r.warnings;
+    w.bytes = r.bytes();
+    w.info = read_tflite(w.bytes.data(), w.bytes.size());
+  }
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(w.names(), (std::vector<std::string>{"FILL", "FILL", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+                                                 "STRIDED_SLICE"}));
+  const TfliteOp& lstm = w.info.ops[2];
+  EXPECT_EQ(lstm.version, 1);
+  ASSERT_EQ(lstm.inputs.size(), 20u);
+  auto* tensors = fb::GetModel(w.bytes.data())->subgraphs()->Get(0)->tensors();
+  // States: variable tensors, each written by a FILL that runs before the kernel.
+  for (int k : {18, 19}) {
+    const int32_t state = lstm.inputs[k];
+    EXPECT_TRUE(tensors->Get(state)->is_variable()) << k;
+    EXPECT_LT(w.producer(state), 2) << k;
+    EXPECT_GE(w.producer(state), 0) << k;
+  }
+  for (int k : {9, 10, 11, 16, 17}) EXPECT_EQ(lstm.inputs[k], -1) << k;  // no peephole, proj
+  // The forget gate's input weights: columns 5..9 of the kernel, transposed.
+  std::vector<float> forget = w.floats(lstm.inputs[2]);
+  ASSERT_EQ(forget.size(), 20u);
+  EXPECT_EQ(forget[0], 5.0f);
+  EXPECT_EQ(forget[1], 105.0f);
+  EXPECT_EQ(forget[4], 6.0f);
+  auto* options = w.op(2)->builtin_options_as_UnidirectionalSequenceLSTMOptions();
+  ASSERT_NE(options, nullptr);
+  EXPECT_FALSE(options->time_major());
+  EXPECT_EQ(options->fused_activation_function(), fb::ActivationFunctionType_TANH);
+  // h_n: the last step of the sequence.
+  EXPECT_EQ(w.op(3)->builtin_options_as_StridedSliceOptions()->shrink_axis_mask(), 2);
+  EXPECT_EQ(w.int32_data(w.info.ops[3].inputs[1]), (std::vector<int32_t>{0, 2, 0}));
+  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.13.1", 6));
+}
+
+TEST(TfliteWriterRnn, LstmSequenceFormCopiesGivenStatesAndReversesTheBackwardDirection) {
+  Graph g;
+  Value* x = input(g, {1, 4, 3});
+  std::vector<Value*> inputs{x};
+  for (int d = 0; d < 2; ++d) {
+    inputs.push_back(input(g, {1, 2}));
+    inputs.push_back(input(g, {1, 2}));
+    inputs.push_back(tiny_const(g, {3, 8}, 0.0f));
+    inputs.push_back(tiny_const(g, {2, 8}, 1.0f));
+    inputs.push_back(nullptr);  // no bias: zeros, which the kernel requires
+  }
+  auto outs = recurrent(g, "lstm", inputs, 2, true);
+  g.outputs = {outs[0]};
+  Written w = write(g, sequence_form());
+  EXPECT_EQ(w.count("UNIDIRECTIONAL_SEQUENCE_LSTM"), 2u);
+  EXPECT_EQ(w.count("MUL"), 4u);  // h0, c0 per direction copied into the variable states
+  EXPECT_EQ(w.count("FILL"), 0u);
+  EXPECT_EQ(w.count("REVERSE_V2"), 2u);
+  EXPECT_EQ(w.count("STRIDED_SLICE"), 0u);  // nothing reads h_n
+  EXPECT_EQ(w.info.ops.back().name, "CONCATENATION");
+  EXPECT_EQ(w.op(w.info.ops.size() - 1)->builtin_options_as_ConcatenationOptions()->axis(), 2);
+  for (const auto& op : w.info.ops)
+    if (op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+      EXPECT_EQ(w.floats(op.inputs[13]), (std::vector<float>{0.0f, 0.0f}));
+}
+
+TEST(TfliteWriterRnn, LstmWhoseCellStateIsReadStaysUnrolledAndSaysWhy) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  recurrent(g, "lstm",
+            {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f), tiny_const(g, {5, 20}, 0.5f),
+             tiny_const(g, {20}, 0.0f)},
+            5, false);
+  WriteResult r = write_tflite_model(g, sequence_form());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("LSTM 'encoder.rnn' layer 0"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("c_n"), std::string::npos) << r.warnings[0];
+  std::string bytes = r.bytes();
+  Written w{bytes, read_tflite(bytes.data(), bytes.size())};
+  expect_unrolled(w);
+}
+
+TEST(TfliteWriterRnn, AChosenFormWithoutLstmSaysItHadNoEffect) {
+  Graph g;
+  Value* x = input(g, {1, 4, 3});
+  recurrent(g, "gru",
+            {x, nullptr, tiny_const(g, {3, 6}, 0.0f), tiny_const(g, {2, 6}, 1.0f), nullptr}, 2,
+            false);
+  WriteResult r = write_tflite_model(g, sequence_form());
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[0].find("no LSTM"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[1].find("GRU 'encoder.rnn' layer 0"), std::string::npos) << r.warnings[1];
+  // The default (the sequence form), which nobody chose, warns about nothing here.
+  EXPECT_EQ(WriteOptions{}.recurrent, RecurrentForm::kSequence);
+  EXPECT_TRUE(write_tflite_model(g).warnings.empty());
 }
 
 }  // namespace

@@ -58,9 +58,9 @@ struct Written {
 };
 
 // Writes the graph with the outputs it has.
-inline Written write(Graph& g) {
+inline Written write(Graph& g, const WriteOptions& options = {}) {
   Written w;
-  w.bytes = write_tflite(g);
+  w.bytes = write_tflite(g, options);
   w.info = read_tflite(w.bytes.data(), w.bytes.size());
   return w;
 }

@@ -1,12 +1,16 @@
 """Recurrent layers and embeddings through the direct TFLite writer, against PyTorch in LiteRT.
 
 Every output (the sequence, then h_n and c_n) must be within 1e-5 x max(1, |expected|) of
-PyTorch's on fresh inputs that were not used for tracing.
+PyTorch's on fresh inputs that were not used for tracing. LSTM layers are checked in both of
+the writer's forms (`recurrent="unrolled"` and `"sequence"`), each over several invoke()
+calls of one interpreter: the sequence builtin keeps its state in variable tensors, which
+must not carry anything from one call to the next.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -24,6 +28,18 @@ from ferry import _core  # noqa: E402
 PT = ferry.ChannelOrder.PYTORCH
 TOLERANCE = 1e-5
 BATCH, STEPS, FEATURES, HIDDEN = 3, 6, 5, 7
+
+# Everything the sequence form may be written with, at these versions only.
+SEQUENCE_OPS = {
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", 1),
+    ("FILL", 1),
+    ("MUL", 1),
+    ("REVERSE_V2", 1),
+    ("STRIDED_SLICE", 1),
+    ("CONCATENATION", 1),
+    ("RESHAPE", 1),
+    ("TRANSPOSE", 1),
+}
 
 # Everything the unrolled cells may be written with, at these versions only.
 RNN_OPS = {
@@ -56,9 +72,21 @@ class Recurrent(nn.Module):
         return y, h
 
 
-def _convert(model: nn.Module, example: list[torch.Tensor]) -> bytes:
+class LstmWithoutCell(nn.Module):
+    """An nn.LSTM returning the sequence and h_n: what the sequence form writes as is."""
+
+    def __init__(self, rnn: nn.LSTM):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y, (h, _) = self.rnn(x, tuple(state) if state else None)
+        return y, h
+
+
+def _convert(model: nn.Module, example: list[torch.Tensor], recurrent: str | None = None) -> bytes:
     return ferry.pytorch_to_tflite(
-        model, example, inputs_channel_order=PT, outputs_channel_order=PT
+        model, example, inputs_channel_order=PT, outputs_channel_order=PT, recurrent=recurrent
     )
 
 
@@ -111,7 +139,7 @@ def test_recurrent_layer(cls, layers, bidirectional, batch_first, with_state):
     torch.manual_seed(layers * 8 + bidirectional * 4 + batch_first * 2 + with_state)
     rnn = cls(FEATURES, HIDDEN, layers, batch_first=batch_first, bidirectional=bidirectional)
     model = Recurrent(rnn).eval()
-    data = _convert(model, _inputs(rnn, with_state))
+    data = _convert(model, _inputs(rnn, with_state), "unrolled" if cls is nn.LSTM else None)
     fresh = _inputs(rnn, with_state, scale=2.0)
     with torch.no_grad():
         expected = model(*fresh)
@@ -131,20 +159,149 @@ def test_recurrent_layer(cls, layers, bidirectional, batch_first, with_state):
 def test_recurrent_layer_without_bias_and_unbatched(cls):
     torch.manual_seed(3)
     model = Recurrent(cls(FEATURES, HIDDEN, bias=False)).eval()
-    data = _convert(model, [torch.randn(STEPS, FEATURES)])
+    data = _convert(model, [torch.randn(STEPS, FEATURES)], "unrolled" if cls is nn.LSTM else None)
     fresh = [torch.randn(STEPS, FEATURES) * 2]
     with torch.no_grad():
         expected = model(*fresh)
     _check(_invoke(_interpreter(data), fresh), expected)
 
 
-@pytest.mark.parametrize(("cls", "with_state"), [(nn.LSTM, False), (nn.GRU, True)])
-def test_two_invokes_in_one_interpreter(cls, with_state):
+@pytest.mark.parametrize(("layers", "bidirectional", "batch_first", "with_state"), CASES)
+def test_lstm_sequence_form(layers, bidirectional, batch_first, with_state):
+    """One UNIDIRECTIONAL_SEQUENCE_LSTM per layer and direction, right on every invoke()."""
+    torch.manual_seed(100 + layers * 8 + bidirectional * 4 + batch_first * 2 + with_state)
+    rnn = nn.LSTM(FEATURES, HIDDEN, layers, batch_first=batch_first, bidirectional=bidirectional)
+    model = LstmWithoutCell(rnn).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ferry.OptionNotUsedWarning)
+        data = _convert(model, _inputs(rnn, with_state), "sequence")
+    interpreter = _interpreter(data)
+    for scale in (2.0, 0.5, 1.0):
+        fresh = _inputs(rnn, with_state, scale=scale)
+        with torch.no_grad():
+            expected = model(*fresh)
+        _check(_invoke(interpreter, fresh), expected)
+
+    ops = _ops(data)
+    assert set(ops) <= SEQUENCE_OPS, set(ops) - SEQUENCE_OPS
+    dirs = 2 if bidirectional else 1
+    # Per layer and direction: the kernel, two state writes (FILL with zeros, or MUL by 1 to
+    # copy h0/c0), the h_n slice; per backward direction two reversals in time; per
+    # bidirectional layer one concatenation of the halves.
+    assert ops.count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == layers * dirs
+    assert ops.count(("FILL", 1)) == (0 if with_state else 2 * layers * dirs)
+    assert ops.count(("MUL", 1)) == (2 * layers * dirs if with_state else 0)
+    assert ops.count(("REVERSE_V2", 1)) == 2 * layers * (dirs - 1)
+    # The rest is moving data: h_n slices, the halves' and the states' concatenations, the
+    # initial states' slices and the batch_first=False transposes; never a step's worth.
+    assert len(ops) <= layers * dirs * 12 + 4
+
+
+def test_lstm_sequence_form_survives_reallocation():
+    """allocate_tensors() again (after a resize to the same shape) changes nothing either."""
+    torch.manual_seed(19)
+    rnn = nn.LSTM(FEATURES, HIDDEN, 2, batch_first=True, bidirectional=True)
+    model = LstmWithoutCell(rnn).eval()
+    interpreter = _interpreter(_convert(model, _inputs(rnn, False), "sequence"))
+    for scale in (1.5, 0.5):
+        fresh = _inputs(rnn, False, scale=scale)
+        with torch.no_grad():
+            expected = model(*fresh)
+        _check(_invoke(interpreter, fresh), expected)
+        detail = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(detail["index"], list(detail["shape"]))
+        interpreter.allocate_tensors()
+
+
+def test_lstm_sequence_form_without_bias_and_unbatched():
+    torch.manual_seed(23)
+    model = LstmWithoutCell(nn.LSTM(FEATURES, HIDDEN, bias=False, bidirectional=True)).eval()
+    data = _convert(model, [torch.randn(STEPS, FEATURES)], "sequence")
+    interpreter = _interpreter(data)
+    for _ in range(2):
+        fresh = [torch.randn(STEPS, FEATURES) * 2]
+        with torch.no_grad():
+            expected = model(*fresh)
+        _check(_invoke(interpreter, fresh), expected)
+    assert _ops(data).count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == 2
+
+
+@pytest.mark.parametrize("recurrent", ["sequence", None])
+def test_lstm_reading_c_n_falls_back_to_unrolled_and_says_so(recurrent):
+    torch.manual_seed(29)
+    rnn = nn.LSTM(FEATURES, HIDDEN, 2, batch_first=True)
+    model = Recurrent(rnn).eval()  # returns c_n
+    with pytest.warns(ferry.OptionNotUsedWarning) as caught:
+        data = _convert(model, _inputs(rnn, False), recurrent)
+    texts = [str(w.message) for w in caught]
+    for layer in (0, 1):
+        assert any(f"LSTM 'rnn' layer {layer}" in t and "c_n" in t for t in texts), texts
+    ops = _ops(data)
+    assert set(ops) <= RNN_OPS
+    interpreter = _interpreter(data)
+    for scale in (2.0, 0.5):
+        fresh = _inputs(rnn, False, scale=scale)
+        with torch.no_grad():
+            expected = model(*fresh)
+        _check(_invoke(interpreter, fresh), expected)
+
+
+class LstmThenGru(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(FEATURES, HIDDEN, batch_first=True)
+        self.gru = nn.GRU(HIDDEN, HIDDEN, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gru(self.lstm(x)[0])[0]
+
+
+def test_sequence_form_with_a_gru_names_the_gru_once():
+    torch.manual_seed(31)
+    model = LstmThenGru().eval()
+    with pytest.warns(ferry.OptionNotUsedWarning) as caught:
+        data = _convert(model, [torch.randn(BATCH, STEPS, FEATURES)], "sequence")
+    texts = [str(w.message) for w in caught]
+    assert len(texts) == 1 and "GRU 'gru' layer 0" in texts[0], texts
+    ops = _ops(data)
+    assert ops.count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == 1
+    fresh = [torch.randn(BATCH, STEPS, FEATURES)]
+    with torch.no_grad():
+        expected = model(*fresh)
+    _check(_invoke(_interpreter(data), fresh), expected)
+
+
+@pytest.mark.parametrize("recurrent", ["sequence", "unrolled"])
+def test_a_chosen_recurrent_form_without_lstm_says_it_had_no_effect(recurrent):
+    model = nn.Sequential(nn.Linear(4, 3)).eval()
+    with pytest.warns(ferry.OptionNotUsedWarning, match="no effect: the model has no LSTM"):
+        _convert(model, [torch.randn(2, 4)], recurrent)
+
+
+def test_the_default_is_the_sequence_form_and_warns_about_nothing_else():
+    torch.manual_seed(37)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ferry.OptionNotUsedWarning)
+        _convert(nn.Sequential(nn.Linear(4, 3)).eval(), [torch.randn(2, 4)], None)
+        data = _convert(LstmThenGru().eval(), [torch.randn(BATCH, STEPS, FEATURES)], None)
+    assert _ops(data).count(("UNIDIRECTIONAL_SEQUENCE_LSTM", 1)) == 1
+
+
+def test_an_unknown_recurrent_form_is_refused():
+    with pytest.raises(ValueError, match="recurrent must be one of unrolled, sequence"):
+        _convert(nn.Sequential(nn.Linear(4, 3)).eval(), [torch.randn(2, 4)], "fused")
+
+
+@pytest.mark.parametrize(
+    ("cls", "with_state", "recurrent"),
+    [(nn.LSTM, False, "unrolled"), (nn.LSTM, True, "unrolled"), (nn.GRU, True, None)],
+)
+def test_two_invokes_in_one_interpreter(cls, with_state, recurrent):
     """Nothing carries over from one invoke() to the next: the model holds no state."""
     torch.manual_seed(11)
     rnn = cls(FEATURES, HIDDEN, 2, batch_first=True, bidirectional=True)
     model = Recurrent(rnn).eval()
-    interpreter = _interpreter(_convert(model, _inputs(rnn, with_state)))
+    interpreter = _interpreter(_convert(model, _inputs(rnn, with_state), recurrent))
     for scale in (1.5, 0.5):
         fresh = _inputs(rnn, with_state, scale=scale)
         with torch.no_grad():
@@ -187,7 +344,7 @@ class TinyText(nn.Module):
 def test_embedding_and_lstm_text_model():
     torch.manual_seed(5)
     model = TinyText().eval()
-    data = _convert(model, [torch.randint(0, 50, (2, 9))])
+    data = _convert(model, [torch.randint(0, 50, (2, 9))], "unrolled")
     fresh = [torch.randint(0, 50, (2, 9))]
     interpreter = _interpreter(data)
     assert interpreter.get_input_details()[0]["dtype"] == np.int64
