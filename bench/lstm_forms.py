@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import re
 import sys
 import time
 import warnings
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from machine import cpu_name
 from sections import write_section
 
 import ferry
@@ -140,15 +140,6 @@ def measure(
 
 def op_count(data: bytes) -> int:
     return len(_core.read_tflite(data)["ops"])
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        return found.group(1).strip() if found else "unknown CPU"
-    except OSError:
-        return "unknown CPU"
 
 
 def main() -> None:

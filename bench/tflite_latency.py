@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from machine import cpu_name
 from sections import write_section
 
 from ferry import _core
@@ -115,15 +116,6 @@ def tflite_convert_line() -> str:
     if proc.returncode != 0:
         return f"failed: {proc.stderr.strip().splitlines()[-1]}"
     return proc.stdout.strip().splitlines()[-1]
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        return found.group(1).strip() if found else "unknown CPU"
-    except OSError:
-        return "unknown CPU"
 
 
 def op_difference(ops: dict[str, Counter[str]]) -> str:

@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 import models  # noqa: E402
 import stats  # noqa: E402
 import venvs  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from page import chart, page  # noqa: E402
 
 TOOLS = list(stats.TOOLS)
@@ -221,16 +222,6 @@ def main() -> None:
         write_section("peers", text)
         chart(doc["models"], ROOT / "docs" / "peers.png", threads[0])
         log("wrote docs/benchmarks.md (peers), docs/peers.json and docs/peers.png")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "this machine"
 
 
 if __name__ == "__main__":
