@@ -25,9 +25,14 @@ sys.path.insert(0, str(HERE))
 
 
 def peak_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024  # KiB on Linux
+    """Peak RSS of this process since it started (VmHWM: Linux resets it at exec, while
+    ru_maxrss keeps the forking parent's peak), or of a finished child if that was higher."""
+    own = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            own = float(line.split()[1])  # KiB
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return max(own, children) / 1024
 
 
 def import_tool(tool: str) -> None:
