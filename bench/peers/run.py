@@ -1,7 +1,8 @@
 """Ferry beside the converters users would pick instead, measured in one run.
 
     python bench/peers/run.py [--quick] [--models a,b [--update]] [--tools a,b] [--runs 30]
-                              [--threads 1,2] [--cache DIR] [--no-docs]
+                              [--threads 1,2] [--cache DIR] [--timeout S] [--resume RUN_DIR]
+                              [--no-docs]
 
 Run from the repository root with the project's environment (README set-up). The first run
 builds each peer's virtual environment under the cache folder (`--cache`, else
@@ -13,7 +14,9 @@ tool's environment (bench/peers/convert.py); time all files of a model in one Li
 interleaved (bench/peers/measure.py); write the "peers" section of docs/benchmarks.md, a chart
 (docs/peers.png) and the results (docs/peers.json), and print the table. With --update, the
 named models are measured again and replace their rows in docs/peers.json; the others keep
-theirs (each row says when and under what load it was measured).
+theirs (each row says when and under what load it was measured). --resume continues an
+interrupted run in its folder: conversions that finished are kept, and a model's timing is kept
+once all of its files were timed together.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from page import chart, page  # noqa: E402
 TOOLS = list(stats.TOOLS)
 PEER_ENV = {"nobuco": "nobuco", "litert_torch": "litert_torch", "onnx2tf": "onnx2tf"}
 DOC_JSON = ROOT / "docs" / "peers.json"
-TIMEOUT_S = 3600  # one conversion; onnx2tf takes minutes per CNN on 2 cores
 
 
 def log(message: str) -> None:
@@ -56,25 +58,41 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def run_worker(python: Path | str, args: list[str], log_path: Path) -> dict[str, Any]:
+def run_worker(
+    python: Path | str, args: list[str], log_path: Path, timeout: float
+) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         done = subprocess.run(
             [str(python), *args],
             capture_output=True,
             text=True,
-            timeout=TIMEOUT_S,
+            timeout=timeout,
             env=worker_env(),
             cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
-        return {"status": "FAIL", "reason": f"did not finish within {TIMEOUT_S} s"}
+        return {"status": "FAIL", "reason": f"did not finish within {timeout:.0f} s"}
     log_path.write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
     try:
         result = stats.parse_result(done.stdout)
     except ValueError:
         result = {"status": "FAIL", "reason": stats.failure_reason(done.stderr, done.returncode)}
     result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def finished(log_path: Path, file: Path) -> dict[str, Any] | None:
+    """The result of a conversion an earlier pass of this run completed: a file that is still
+    there, or a failure (a conversion that was stopped left no log and runs again)."""
+    if not log_path.exists():
+        return None
+    try:
+        result = stats.parse_result(log_path.read_text())
+    except ValueError:
+        return None
+    if result.get("status") == "ok" and not file.exists():
+        return None
     return result
 
 
@@ -86,6 +104,8 @@ def prepare(names: list[str], run: Path) -> None:
     (run / "weights").mkdir(parents=True, exist_ok=True)
     (run / "inputs").mkdir(parents=True, exist_ok=True)
     for name in names:
+        if (run / "inputs" / f"{name}.check.npz").exists():
+            continue  # a resumed run keeps the weights its files were converted from
         models.draw(name, run / "weights" / f"{name}.pt")
         for kind, seed in (("trace", 1), ("check", 2)):
             xs = [x.numpy() for x in models.inputs(name, seed)]
@@ -109,6 +129,10 @@ def main() -> None:
     parser.add_argument(
         "--update", action="store_true", help="replace only these models' rows in docs/peers.json"
     )
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds one conversion may take (3600)"
+    )
+    parser.add_argument("--resume", type=Path, help="continue the run in this folder")
     args = parser.parse_args()
     names = (
         args.models.split(",")
@@ -124,8 +148,8 @@ def main() -> None:
     runs = args.runs or (10 if args.quick else 30)
     threads = [int(t) for t in args.threads.split(",")]
     cache = venvs.cache_dir(args.cache)
-    run = cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    (run / "logs").mkdir(parents=True)
+    run = args.resume or cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    (run / "logs").mkdir(parents=True, exist_ok=True)
     log(f"run folder: {run}")
 
     pythons: dict[str, Path | str] = {t: sys.executable for t in tools if t not in PEER_ENV}
@@ -156,17 +180,31 @@ def main() -> None:
             if not pythons[tool]:
                 results[name][tool] = {"status": "FAIL", "reason": "environment not built"}
                 continue
-            log(f"{name}: converting with {tool}")
-            result = run_worker(
-                pythons[tool],
-                [str(HERE / "convert.py"), tool, name, str(run)],
-                run / "logs" / f"{name}.{tool}.convert.log",
-            )
+            log_path = run / "logs" / f"{name}.{tool}.convert.log"
+            result = finished(log_path, run / "files" / f"{name}.{tool}.tflite")
+            if result:
+                log(f"{name}: kept the finished conversion with {tool} ({result['status']})")
+            else:
+                log(f"{name}: converting with {tool}")
+                result = run_worker(
+                    pythons[tool],
+                    [str(HERE / "convert.py"), tool, name, str(run)],
+                    log_path,
+                    args.timeout,
+                )
             results[name][tool] = result
             if result["status"] != "ok":
                 log(f"{name}: {tool} failed: {result.get('reason')}")
         ok = [t for t, r in results[name].items() if r["status"] == "ok"]
         if not ok:
+            continue
+        timing_path = run / "logs" / f"{name}.timing.json"
+        kept = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+        if kept.get("tools") == ok and kept.get("runs") == runs:
+            log(f"{name}: kept the timing of {', '.join(ok)}")
+            for tool, entry in kept["measured"].items():
+                results[name][tool].update(entry)
+            timing[name] = kept["timing"]
             continue
         log(f"{name}: timing {', '.join(ok)}")
         load_before = os.getloadavg()[0]
@@ -184,6 +222,7 @@ def main() -> None:
                 args.threads,
             ],
             run / "logs" / f"{name}.measure.log",
+            args.timeout,
         )
         if measured.get("status") == "FAIL":
             for tool in ok:
@@ -196,6 +235,11 @@ def main() -> None:
             "runs": runs,
             "load": [load_before, os.getloadavg()[0]],
         }
+        timing_path.write_text(
+            json.dumps(
+                {"tools": ok, "runs": runs, "measured": measured["tools"], "timing": timing[name]}
+            )
+        )
     doc = {"models": {}, "timing": {}}
     if args.update and DOC_JSON.exists():
         doc = json.loads(DOC_JSON.read_text())
