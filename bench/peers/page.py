@@ -44,6 +44,17 @@ def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path, threads: in
     plt.close(fig)
 
 
+def missing(doc: dict[str, Any]) -> list[str]:
+    absent = [m for m in doc["meta"].get("models", []) if m not in doc["models"]]
+    if not absent:
+        return []
+    return [
+        "",
+        f"Not measured yet: {', '.join(absent)} (`python bench/peers/run.py --models "
+        f"{','.join(absent)} --update`).",
+    ]
+
+
 def page(doc: dict[str, Any], threads: list[int]) -> str:
     meta, results = doc["meta"], doc["models"]
     when = [
@@ -87,6 +98,7 @@ def page(doc: dict[str, Any], threads: list[int]) -> str:
             "When each model was timed:",
             "",
             *when,
+            *missing(doc),
             "",
             *meta["notes"],
         ]

@@ -253,6 +253,7 @@ def main() -> None:
         "versions": versions(),
         "notes": notes or doc.get("meta", {}).get("notes", []),
         "threads": threads,
+        "models": [s.name for s in models.SPECS],
     }
     stats.with_ratios(doc["models"], threads)
     (run / "results.json").write_text(json.dumps(results, indent=1))
