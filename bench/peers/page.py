@@ -68,11 +68,11 @@ def page(doc: dict[str, Any], threads: list[int]) -> str:
             "",
             f"`python bench/peers/run.py` on {meta['cpu']} ({meta['cores']} cores); "
             f"{meta['versions']}. Every file is timed by that LiteRT, with XNNPACK (the "
-            f"interpreter's default delegate): {stats.WARMUP} warm-up invokes, then timed invokes in "
-            f"rounds of {stats.PER_ROUND} that visit the model's files in turn (the order rotating), "
-            "so that drift hits all files alike. Latency is the median with min–max; ÷ Ferry "
-            "is that median over the median of Ferry's direct file in the same process "
-            "(> 1: slower than Ferry).",
+            f"interpreter's default delegate): {stats.WARMUP} warm-up invokes, then timed "
+            f"invokes in rounds of {stats.PER_ROUND} that visit the model's files in turn (the "
+            "order rotating), so that drift hits all files alike. Latency is the median with "
+            "min–max; ÷ Ferry is that median over the median of Ferry's direct file in the "
+            "same process (> 1: slower than Ferry).",
             "",
             "Each peer ran in its own virtual environment (`bench/peers/venvs.py`), each "
             "conversion in a fresh process with the tool's defaults and its validation off "
@@ -84,8 +84,9 @@ def page(doc: dict[str, Any], threads: list[int]) -> str:
             "measured on a fresh input, not the traced one. Image models take channels-last "
             "input where the tool offers it (Ferry, nobuco, onnx2tf); LiteRT Torch keeps NCHW. "
             "The keras.applications rows are the same architecture written in Keras "
-            "(`include_preprocessing=False`; Keras' ResNet50 is v1, torchvision's v1.5): the "
-            "floor a hand-written TensorFlow model gets, with its own random weights.",
+            "(`include_preprocessing=False`; Keras' ResNet50 is v1, torchvision's v1.5; its "
+            "classifiers end in a softmax): the floor a hand-written TensorFlow model gets, "
+            "with its own random weights.",
             "",
             *stats.table(results, threads),
             "",

@@ -92,7 +92,7 @@ def recipes() -> dict[str, Recipe]:
             "onnx2tf",
             [
                 [torch],
-                # onnx2tf 2.x needs Python 3.12; 1.29.24 is the newest for 3.11, with its exact pins.
+                # onnx2tf 2.x needs Python 3.12: 1.29.24 is the newest for 3.11, with its pins.
                 [
                     "onnx2tf==1.29.24",
                     "tensorflow==2.19.0",
