@@ -70,10 +70,25 @@ def import_tool(tool: str) -> None:
         raise SystemExit(f"unknown tool {tool!r}")
 
 
-def tf_lite_bytes(keras_model: Any) -> bytes:
+def tf_lite_bytes(keras_model: Any, out: Path) -> bytes:
+    """TF's converter on a Keras model, builtin ops only. Keras 3 models that
+    `from_keras_model` cannot trace (it calls into Keras 2's call context: GPT-2's) go through
+    a SavedModel instead (`Model.export`), the route TF documents for Keras 3."""
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+    try:
+        return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+    except TypeError:
+        if not hasattr(keras_model, "export"):
+            raise
+    import shutil
+
+    saved_model = out.with_suffix(".saved_model")
+    shutil.rmtree(saved_model, ignore_errors=True)
+    keras_model.export(str(saved_model), verbose=False)
+    data = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
+    shutil.rmtree(saved_model, ignore_errors=True)
+    return data
 
 
 def convert(tool: str, name: str, run: Path, out: Path) -> str:
@@ -111,7 +126,7 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
             full_validation=False,
             verbose=False,
         )
-        out.write_bytes(tf_lite_bytes(keras_model))
+        out.write_bytes(tf_lite_bytes(keras_model, out))
     elif tool == "keras_floor":
         import keras
 
@@ -127,7 +142,7 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
         keras_model = getattr(keras.applications, spec.keras_floor)(
             weights=None, input_shape=(*size, 3), **options
         )
-        out.write_bytes(tf_lite_bytes(keras_model))
+        out.write_bytes(tf_lite_bytes(keras_model, out))
     elif tool == "nobuco":
         import nobuco
 
@@ -139,7 +154,7 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
             outputs_channel_order=order,
             full_validation=False,
         )
-        out.write_bytes(tf_lite_bytes(keras_model))
+        out.write_bytes(tf_lite_bytes(keras_model, out))
     elif tool == "litert_torch":
         import litert_torch
 
