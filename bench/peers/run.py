@@ -72,7 +72,9 @@ def run_worker(
             cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
-        return {"status": "FAIL", "reason": f"did not finish within {timeout:.0f} s"}
+        result = {"status": "FAIL", "reason": f"did not finish within {timeout:.0f} s"}
+        log_path.write_text("RESULT " + json.dumps(result) + "\n")  # a resumed run keeps it
+        return result
     log_path.write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
     try:
         result = stats.parse_result(done.stdout)
@@ -84,7 +86,8 @@ def run_worker(
 
 def finished(log_path: Path, file: Path) -> dict[str, Any] | None:
     """The result of a conversion an earlier pass of this run completed: a file that is still
-    there, or a failure (a conversion that was stopped left no log and runs again)."""
+    there, or a failure (a timeout included; a conversion that was stopped left no log and
+    runs again)."""
     if not log_path.exists():
         return None
     try:
