@@ -108,3 +108,33 @@ def test_headline() -> None:
     lines = stats.headline(results, 1)
     assert lines[0] == "- resnet50: nobuco 0.17.0 1.10×, onnx2tf 1.29.24 fails"
     assert lines[1].startswith("- gpt2: Ferry fails")
+
+
+def test_page_renders_every_row_and_when_it_was_timed() -> None:
+    import page
+
+    results = canned()
+    doc = {
+        "models": results,
+        "timing": {"resnet50": {"measured": "2026-01-01 10:00", "runs": 30, "load": [1.0, 1.5]}},
+        "meta": {"cpu": "cpu", "cores": 2, "versions": "torch x", "notes": ["a note"]},
+    }
+    stats.with_ratios(results, [1, 2])
+    text = page.page(doc, [1, 2])
+    assert "- resnet50: 2026-01-01 10:00, 30 timed invokes" in text
+    assert "FAIL: LowerError: x" in text and text.endswith("a note")
+
+
+def test_committed_page_matches_committed_results() -> None:
+    """docs/benchmarks.md's peers section is what docs/peers.json renders to."""
+    import json
+    import re
+
+    import page
+
+    root = Path(__file__).resolve().parents[3]
+    doc = json.loads((root / "docs" / "peers.json").read_text())
+    committed = (root / "docs" / "benchmarks.md").read_text()
+    section = re.search(r"<!-- peers -->\n(.*)\n<!-- /peers -->", committed, re.S)
+    assert section, "docs/benchmarks.md has no peers section"
+    assert section.group(1) == page.page(doc, doc["meta"]["threads"])
