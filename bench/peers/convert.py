@@ -10,6 +10,7 @@ after the imports and at the end (children included: onnx2tf runs onnxsim in a s
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -114,17 +115,18 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
             validate=False,
             verbose=False,
         )
-    elif tool == "ferry_keras":
-        import ferry
-
-        order = ferry.ChannelOrder.TENSORFLOW if spec.image else ferry.ChannelOrder.PYTORCH
-        keras_model = ferry.pytorch_to_keras(
+    elif tool in ("ferry_keras", "nobuco"):
+        # One call for both: Ferry keeps nobuco's API (nobuco has no `verbose`).
+        converter = importlib.import_module("ferry" if tool == "ferry_keras" else "nobuco")
+        quiet = {"verbose": False} if tool == "ferry_keras" else {}
+        order = converter.ChannelOrder.TENSORFLOW if spec.image else converter.ChannelOrder.PYTORCH
+        keras_model = converter.pytorch_to_keras(
             model,
-            x,
+            args=x,
             inputs_channel_order=order,
             outputs_channel_order=order,
             full_validation=False,
-            verbose=False,
+            **quiet,
         )
         out.write_bytes(tf_lite_bytes(keras_model, out))
     elif tool == "keras_floor":
@@ -132,27 +134,16 @@ def convert(tool: str, name: str, run: Path, out: Path) -> str:
 
         if not spec.keras_floor:
             raise NotImplementedError("keras.applications has no model of this architecture")
+        # Ferry's models take no preprocessing, nor may the floor where Keras has the switch.
         options = (
             {"include_preprocessing": False}
-            if "MobileNet" in spec.keras_floor or ("ConvNeXt" in spec.keras_floor)
+            if spec.keras_floor in ("MobileNetV3Large", "ConvNeXtTiny")
             else {}
         )
         size = tuple(x[0].shape[2:])
         keras.utils.set_random_seed(0)
         keras_model = getattr(keras.applications, spec.keras_floor)(
             weights=None, input_shape=(*size, 3), **options
-        )
-        out.write_bytes(tf_lite_bytes(keras_model, out))
-    elif tool == "nobuco":
-        import nobuco
-
-        order = nobuco.ChannelOrder.TENSORFLOW if spec.image else nobuco.ChannelOrder.PYTORCH
-        keras_model = nobuco.pytorch_to_keras(
-            model,
-            args=x,
-            inputs_channel_order=order,
-            outputs_channel_order=order,
-            full_validation=False,
         )
         out.write_bytes(tf_lite_bytes(keras_model, out))
     elif tool == "litert_torch":

@@ -10,8 +10,6 @@ from typing import Any
 
 import stats
 
-TOOL_ORDER = list(stats.TOOLS)
-
 
 def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path, threads: int) -> None:
     import matplotlib
@@ -20,7 +18,7 @@ def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path, threads: in
     import matplotlib.pyplot as plt
 
     names = list(results)
-    tools = [t for t in TOOL_ORDER if any(t in rows for rows in results.values())]
+    tools = [t for t in stats.TOOLS if any(t in rows for rows in results.values())]
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / max(1, len(tools))
     for i, tool in enumerate(tools):
