@@ -10,7 +10,9 @@ after the imports and at the end (children included: onnx2tf runs onnxsim in a s
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import os
 import resource
@@ -34,6 +36,9 @@ def peak_mb() -> float:
             own = float(line.split()[1])  # KiB
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     return max(own, children) / 1024
+
+
+import stats  # noqa: E402  (plain text handling, importable in every environment)
 
 
 def import_tool(tool: str) -> None:
@@ -187,16 +192,41 @@ def onnx_to_tflite(model: Any, x: list[Any], out: Path, run: Path) -> None:
         np.save(sample, rng.random((20, 128, 128, 3), dtype=np.float32))
     env_path = os.environ.get("PATH", "")
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env_path}"  # onnxsim
-    onnx2tf.convert(
-        input_onnx_file_path=str(onnx_path),
-        output_folder_path=str(work / "out"),
-        non_verbose=True,
-    )
+    # onnx2tf reports a failure by printing it and calling sys.exit(1): keep what it printed
+    # so the row says why, not only "SystemExit: 1".
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(Tee(sys.stdout, printed)):
+            onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path),
+                output_folder_path=str(work / "out"),
+                non_verbose=True,
+            )
+    except SystemExit as error:
+        raise RuntimeError(
+            stats.onnx2tf_error(printed.getvalue()) or f"exit {error.code}"
+        ) from error
     produced = sorted((work / "out").glob("*_float32.tflite"))
     if not produced:
         raise RuntimeError("onnx2tf wrote no float32 .tflite")
     shutil.move(produced[0], out)
     shutil.rmtree(work, ignore_errors=True)
+
+
+class Tee(io.TextIOBase):
+    """Writes to two streams, so a tool's output is both shown and kept."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 def reason(error: BaseException) -> str:

@@ -6,6 +6,7 @@ Kept free of torch, TensorFlow and LiteRT so that the test suite checks it on ca
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +52,14 @@ def failure_reason(stderr: str, returncode: int) -> str:
     if returncode < 0:
         return f"killed by signal {-returncode}"
     return (lines[-1][:300] if lines else f"exit status {returncode}") or "no output"
+
+
+def onnx2tf_error(printed: str) -> str:
+    """onnx2tf's own ERROR lines (colour codes removed), most specific first."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", printed)
+    lines = [line.strip() for line in plain.splitlines() if "ERROR" in line]
+    # Its first ERROR line names the failing ONNX node, the later ones the exception.
+    return " | ".join(line.split("ERROR:", 1)[-1].strip() for line in lines[:3])
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:

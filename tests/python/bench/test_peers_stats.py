@@ -138,3 +138,19 @@ def test_committed_page_matches_committed_results() -> None:
     section = re.search(r"<!-- peers -->\n(.*)\n<!-- /peers -->", committed, re.S)
     assert section, "docs/benchmarks.md has no peers section"
     assert section.group(1) == page.page(doc, doc["meta"]["threads"])
+
+
+def test_onnx2tf_failure_reason_is_its_own_error_lines():
+    colour = "\x1b[31m"
+    printed = (
+        "INFO: converting\n"
+        f"{colour}ERROR:\x1b[0m Generation of saved_model failed because the OP name does not match.\n"
+        f"{colour}ERROR:\x1b[0m /features/block.0/Conv/kernel\n"
+        f"{colour}ERROR:\x1b[0m Please convert again with the `-osd` option.\n"
+        f"{colour}ERROR:\x1b[0m a fourth line is left out\n"
+    )
+    assert stats.onnx2tf_error(printed) == (
+        "Generation of saved_model failed because the OP name does not match. | "
+        "/features/block.0/Conv/kernel | Please convert again with the `-osd` option."
+    )
+    assert stats.onnx2tf_error("INFO: nothing went wrong\n") == ""
