@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ir/attr.h"
+#include "ir/dims.h"
 #include "ir/dtype.h"
 #include "ir/tensor_data.h"
 
@@ -29,6 +30,7 @@ struct Value {
   std::string name;
   DType dtype = DType::kFloat32;
   Shape shape;  // logical (PyTorch) shape, or the physical one for kFixed
+  SymDims sym;  // which sizes are free (ir/dims.h); empty when all are fixed
   Layout layout = Layout::kPyTorch;
   Node* producer = nullptr;
   std::vector<Node*> users;  // one entry per use
@@ -49,8 +51,9 @@ struct Node {
   std::vector<std::string> input_args;
   std::vector<Value*> outputs;
   Attrs attrs;
-  std::string scope;    // PyTorch module path, "" for the root
-  int64_t origin = -1;  // trace node id
+  std::string scope;                  // PyTorch module path, "" for the root
+  int64_t origin = -1;                // trace node id
+  std::vector<std::string> sym_args;  // imported arguments holding a free size
 
   Value* input(const std::string& arg) const;  // first input bound to `arg`, or nullptr
   std::vector<Value*> inputs_of(const std::string& arg) const;
@@ -83,6 +86,8 @@ class Graph {
   std::vector<Value*> outputs;
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
+  // The free sizes' symbols and expressions; null for a model whose sizes are all fixed.
+  std::shared_ptr<const SymbolTable> symbols;
 
   // Nodes in topological order.
   std::vector<Node*> nodes() const;

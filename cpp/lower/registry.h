@@ -79,6 +79,9 @@ struct Rule {
   std::vector<std::string> ops;  // PyTorch-level op names it handles (aliases)
   LowerFn lower;
   std::string mapping;  // what it becomes, for `ferry ops`, e.g. "conv (+ pad)"
+  // Whether it lowers calls with free sizes (ir/dims.h): it then gives every value it makes
+  // its `sym` and builds sizes that follow a symbol at run time. Other rules refuse them.
+  bool free_sizes = false;
   // Where Registry::add was called: `ferry.locate_converter` shows users the rule's source.
   std::source_location where{};
 };
