@@ -222,8 +222,10 @@ nb::dict graph_to_python(const Graph& g, bool constants) {
     std::vector<int64_t> perm = v->layout == Layout::kFixed
                                     ? layout_perm(Layout::kPyTorch, v->rank())
                                     : layout_perm(v->layout, v->rank());
+    std::vector<bool> free;  // physical dims whose size follows a free input dim
+    for (int32_t s : v->physical_sym()) free.push_back(s >= 0);
     values.append(nb::make_tuple(v->id, std::string(dtype_name(v->dtype)), physical, perm, constant,
-                                 v->name, v->origin, v->constant != nullptr));
+                                 v->name, v->origin, v->constant != nullptr, free));
   }
   nb::list inputs, outputs;
   for (const Value* v : g.inputs) inputs.append(v->id);

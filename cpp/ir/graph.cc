@@ -35,6 +35,14 @@ Shape Value::physical_shape() const {
   return out;
 }
 
+SymDims Value::physical_sym() const {
+  if (sym.empty() || layout == Layout::kFixed) return sym;
+  auto perm = layout_perm(layout, sym.size());
+  SymDims out(sym.size());
+  for (size_t i = 0; i < sym.size(); ++i) out[i] = sym[perm[i]];
+  return out;
+}
+
 Value* Node::input(const std::string& arg) const {
   for (size_t i = 0; i < input_args.size() && i < inputs.size(); ++i) {
     if (input_args[i] == arg) return inputs[i];

@@ -40,6 +40,7 @@ struct Value {
   bool is_constant() const { return constant != nullptr; }
   size_t rank() const { return shape.size(); }
   Shape physical_shape() const;
+  SymDims physical_sym() const;  // `sym` in the physical order, like physical_shape()
 };
 
 struct Node {

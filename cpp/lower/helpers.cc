@@ -64,6 +64,7 @@ void add_unary(Registry& registry, const std::string& name, const std::string& t
   rule.ops.insert(rule.ops.end(), extra_ops.begin(), extra_ops.end());
   rule.mapping = tf_op;
   rule.lower = [tf_op](LowerContext& ctx) { ctx.emit_output(tf_op, {ctx.in("input")}); };
+  rule.free_sizes = true;
   registry.add(std::move(rule));
 }
 

@@ -55,6 +55,7 @@ Value* LowerContext::emit_output(const std::string& op, std::vector<Value*> inpu
                                  size_t i) {
   const Value& t = torch_output(i);
   Value* v = emit(op, std::move(inputs), std::move(attrs), t.dtype, t.shape);
+  v->sym = t.sym;
   set_output(i, v);
   return v;
 }

@@ -488,7 +488,7 @@ def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[
 
 def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
     values = {}
-    for vid, dtype, shape, perm, constant, name, origin, is_constant in raw["values"]:
+    for vid, dtype, shape, perm, constant, name, origin, is_constant, free in raw["values"]:
         values[vid] = TfValue(
             vid,
             dtype,
@@ -498,6 +498,7 @@ def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
             name,
             origin,
             is_constant and constant is None,
+            list(free),
         )
     nodes = [
         TfNode(
