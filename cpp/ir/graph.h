@@ -41,7 +41,13 @@ struct Value {
   size_t rank() const { return shape.size(); }
   Shape physical_shape() const;
   SymDims physical_sym() const;  // `sym` in the physical order, like physical_shape()
+  // The physical shape as a reshape target: -1 at the one free size. A target with two free
+  // sizes needs a shape computed at run time, which Ferry does not write yet: throws.
+  Shape reshape_target() const;
 };
+
+// Same physical sizes, free ones included (equal hints alone do not make equal sizes).
+bool same_sizes(const Value& a, const Value& b);
 
 struct Node {
   int64_t id = 0;
@@ -88,7 +94,8 @@ class Graph {
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
   // The free sizes' symbols and expressions; null for a model whose sizes are all fixed.
-  std::shared_ptr<const SymbolTable> symbols;
+  // Rules add the expressions of the sizes they make (a padded height, say).
+  std::shared_ptr<SymbolTable> symbols;
 
   // Nodes in topological order.
   std::vector<Node*> nodes() const;

@@ -84,7 +84,10 @@ Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>
   attrs.set("pads", pads);
   attrs.set("mode", std::string("CONSTANT"));
   attrs.set("value", value);
-  return ctx.emit("pad", {x}, std::move(attrs), x->dtype, std::move(shape));
+  SymDims sym = x->sym;  // a padded free size is still free, by the padding more
+  for (size_t i = 0; i < sym.size(); ++i)
+    sym[i] = ctx.sym_plus(sym[i], pads[2 * i] + pads[2 * i + 1]);
+  return ctx.emit("pad", {x}, std::move(attrs), x->dtype, std::move(shape), std::move(sym));
 }
 
 Value* cast_to(LowerContext& ctx, Value* x, DType dtype) {

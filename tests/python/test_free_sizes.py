@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from models.torchvision_import import import_torchvision
 from torch import nn
 
 import ferry
@@ -83,21 +84,20 @@ def test_static_conversion_has_no_shape_signature():
     assert list(detail["shape_signature"]) == list(detail["shape"])
 
 
-class ThenPool(nn.Module):
+class ThenSort(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.max_pool2d(torch.relu(x), 2)
+        return torch.sort(torch.relu(x), dim=-1).values
 
 
 def test_the_first_op_that_cannot_take_a_free_size_is_named(tmp_path):
-    x = torch.randn(2, 3, 8, 8)
+    x = torch.randn(2, 3, 8)
     path = tmp_path / "m.tflite"
     with pytest.raises(ConversionError) as error:
         ferry.pytorch_to_tflite(
-            ThenPool(), [x], input_shapes={x: (None, 3, 8, 8)}, path=path, verbose=False
+            ThenSort(), [x], input_shapes={x: (None, 3, 8)}, path=path, verbose=False
         )
     message = str(error.value)
-    assert "max_pool2d: cannot take a free size yet (dim 0 of 'input' is input_0_dim0)" in message
-    assert "relu" not in message.split("max_pool2d")[0].splitlines()[-1]
+    assert "sort: cannot take a free size yet (dim 0 of 'input' is input_0_dim0)" in message
     assert not path.exists()
 
 
@@ -130,3 +130,59 @@ def test_two_inputs_sharing_a_free_size_broadcast_at_other_sizes():
         got = np.asarray(keras_model([nhwc(fresh_x), fresh_y.numpy()]))
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    assert got.shape == expected.shape
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def test_resnet18_with_batch_height_and_width_free():
+    torch.manual_seed(0)
+    model = import_torchvision().models.resnet18(weights=None).eval()
+    x = torch.rand(2, 3, 64, 64)
+    free = {x: (None, 3, None, None)}
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes=free, verbose=False)
+    keras_model = ferry.pytorch_to_keras(model, [x], input_shapes=free, verbose=False)
+    ops = {op[0] for op in ferry._core.read_tflite(bytes(data))["ops"]}
+    assert "TRANSPOSE" not in ops
+    for shape in [(1, 3, 64, 64), (3, 3, 97, 75)]:  # odd sizes: stride-2 rounding
+        fresh = torch.rand(shape)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-5
+        assert relative_error(np.asarray(keras_model(nhwc(fresh))), expected) <= 1e-5
+
+
+def test_mobilenet_v3_with_batch_free_resized_to_1_and_4():
+    torch.manual_seed(0)
+    model = import_torchvision().models.mobilenet_v3_large(weights=None).eval()
+    x = torch.rand(2, 3, 96, 96)
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes={x: (None, 3, 96, 96)}, verbose=False)
+    detail = Interpreter(model_content=bytes(data)).get_input_details()[0]
+    assert list(detail["shape_signature"]) == [-1, 96, 96, 3]
+    for batch in (1, 4):
+        fresh = torch.rand(batch, 3, 96, 96)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-4
+
+
+class TwoFreeFlatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x).flatten(1)
+
+
+def test_a_reshape_to_two_free_sizes_is_refused_clearly():
+    x = torch.rand(2, 3, 4)
+    with pytest.raises(ConversionError, match="a reshape to 2 free sizes needs a shape computed"):
+        ferry.pytorch_to_tflite(
+            TwoFreeFlatten(), [x], input_shapes={x: (None, 3, None)}, verbose=False
+        )
+
+
+def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
+    model = nn.MaxPool2d(3, 2, ceil_mode=True)
+    x = torch.rand(1, 3, 9, 9)
+    with pytest.raises(ConversionError, match="ceil_mode=True cannot take a free size yet"):
+        ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "ir/graph.h"
+
 namespace ferry {
 namespace {
 
@@ -59,6 +61,38 @@ TEST(SymbolTable, RefusesUnknownSymbolsAndForwardReferences) {
   EXPECT_THROW(t.add({DimOp::kSymbol, 0, {}}), std::invalid_argument);
   t.add_symbol({"n", 0, 1, 10});
   EXPECT_THROW(t.add({DimOp::kAdd, -1, {{3, 0}, {-1, 1}}}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(FreeSizes, ReshapeTargetAndSameSizesFollowTheLayout) {
+  Graph g;
+  g.symbols = std::make_shared<SymbolTable>();
+  g.symbols->add_symbol({"batch", 0, 0, 4});
+  g.symbols->add_symbol({"n", 0, 1, 4});
+  int32_t b = g.symbols->add({DimOp::kSymbol, 0, {}});
+  int32_t n = g.symbols->add({DimOp::kSymbol, 1, {}});
+  Value* x = g.add_value(DType::kFloat32, {4, 3, 5, 5}, "x");
+  x->sym = {b, -1, -1, -1};
+  x->layout = Layout::kChannelsLast;
+  EXPECT_EQ(x->physical_sym(), (SymDims{b, -1, -1, -1}));
+  EXPECT_EQ(x->reshape_target(), (Shape{-1, 5, 5, 3}));
+  Value* y = g.add_value(DType::kFloat32, {4, 4}, "y");
+  y->sym = {b, n};
+  EXPECT_THROW(y->reshape_target(), std::invalid_argument);
+  // [batch, n] and [n, batch] have equal traced sizes, but are not the same sizes.
+  Value* z = g.add_value(DType::kFloat32, {4, 4}, "z");
+  z->sym = {n, b};
+  EXPECT_FALSE(same_sizes(*y, *z));
+  Value* fixed = g.add_value(DType::kFloat32, {4, 4}, "fixed");
+  Value* also = g.add_value(DType::kFloat32, {4, 4}, "also");
+  also->sym = {-1, -1};
+  EXPECT_TRUE(same_sizes(*fixed, *also));
+  EXPECT_FALSE(same_sizes(*fixed, *y));
 }
 
 }  // namespace
