@@ -116,6 +116,47 @@ void add_value(Trace& t, int64_t id, const std::string& dtype, Shape shape, bool
   t.values.push_back(std::move(v));
 }
 
+SymbolTable& symbols_of(Trace& t) {
+  if (!t.symbols) t.symbols = std::make_shared<SymbolTable>();
+  return *t.symbols;
+}
+
+DimOp dim_op_from_name(const std::string& name) {
+  if (name == "sym") return DimOp::kSymbol;
+  if (name == "add") return DimOp::kAdd;
+  if (name == "mul") return DimOp::kMul;
+  if (name == "floordiv") return DimOp::kFloorDiv;
+  if (name == "mod") return DimOp::kMod;
+  if (name == "max") return DimOp::kMax;
+  if (name == "min") return DimOp::kMin;
+  throw nb::value_error(("unknown size operation '" + name + "'").c_str());
+}
+
+// args: (is_expression, value) pairs; for "sym", one pair holding the symbol's index.
+int32_t add_dim_expr(Trace& t, const std::string& op,
+                     const std::vector<std::pair<bool, int64_t>>& args) {
+  DimExpr e;
+  e.op = dim_op_from_name(op);
+  if (e.op == DimOp::kSymbol) {
+    if (args.size() != 1) throw nb::value_error("a symbol takes one operand");
+    e.symbol = args[0].second;
+  } else {
+    for (const auto& [is_expr, value] : args) {
+      DimOperand a;
+      if (is_expr)
+        a.expr = static_cast<int32_t>(value);
+      else
+        a.constant = value;
+      e.args.push_back(a);
+    }
+  }
+  try {
+    return symbols_of(t).add(std::move(e));
+  } catch (const std::invalid_argument& error) {
+    throw nb::value_error(error.what());
+  }
+}
+
 void add_node(Trace& t, int64_t id, const std::string& kind, const std::string& op,
               const std::string& scope, int64_t parent, nb::list args, std::vector<int64_t> outputs,
               int64_t user_converter, const std::string& user_strategy) {
@@ -181,8 +222,10 @@ nb::dict graph_to_python(const Graph& g, bool constants) {
     std::vector<int64_t> perm = v->layout == Layout::kFixed
                                     ? layout_perm(Layout::kPyTorch, v->rank())
                                     : layout_perm(v->layout, v->rank());
+    std::vector<bool> free;  // physical dims whose size follows a free input dim
+    for (int32_t s : v->physical_sym()) free.push_back(s >= 0);
     values.append(nb::make_tuple(v->id, std::string(dtype_name(v->dtype)), physical, perm, constant,
-                                 v->name, v->origin, v->constant != nullptr));
+                                 v->name, v->origin, v->constant != nullptr, free));
   }
   nb::list inputs, outputs;
   for (const Value* v : g.inputs) inputs.append(v->id);
@@ -352,6 +395,32 @@ NB_MODULE(_core, m) {
           "id"_a, "array"_a)
       .def("add_node", &add_node, "id"_a, "kind"_a, "op"_a, "scope"_a, "parent"_a, "args"_a,
            "outputs"_a, "user_converter"_a = -1, "user_strategy"_a = "")
+      .def(
+          "add_symbol",
+          [](Trace& t, const std::string& name, int64_t input, int64_t dim, int64_t hint) {
+            return symbols_of(t).add_symbol({name, input, dim, hint});
+          },
+          "name"_a, "input"_a, "dim"_a, "hint"_a)
+      .def("add_dim_expr", &add_dim_expr, "op"_a, "args"_a)
+      .def(
+          "set_sym",
+          [](Trace& t, int64_t id, SymDims sym) {
+            TraceValue& v = t.values.at(id);
+            if (sym.size() != v.shape.size())
+              throw nb::value_error("sym must have one entry per dim");
+            for (int32_t s : sym) {
+              if (s >= 0 && (!t.symbols || s >= static_cast<int32_t>(t.symbols->size())))
+                throw nb::value_error("sym names an unknown size expression");
+            }
+            v.sym = std::move(sym);
+          },
+          "id"_a, "sym"_a)
+      .def(
+          "set_sym_args",
+          [](Trace& t, int64_t id, std::vector<std::string> names) {
+            t.nodes.at(id).sym_args = std::move(names);
+          },
+          "id"_a, "names"_a)
       .def_rw("inputs", &Trace::inputs)
       .def_rw("outputs", &Trace::outputs)
       .def_rw("input_names", &Trace::input_names)

@@ -132,6 +132,7 @@ ImportResult import_trace(const Trace& trace,
   }
 
   auto graph = std::make_unique<Graph>();
+  graph->symbols = trace.symbols;
   std::unordered_map<int64_t, Value*> mapping;
   auto value_for = [&](int64_t vid) -> Value* {
     if (auto it = mapping.find(vid); it != mapping.end()) return it->second;
@@ -147,6 +148,7 @@ ImportResult import_trace(const Trace& trace,
     const TraceValue& tv = trace.values.at(trace.inputs[i]);
     std::string name = i < trace.input_names.size() ? trace.input_names[i] : tv.name;
     Value* v = graph->add_value(tv.dtype, tv.shape, name);
+    v->sym = tv.sym;
     v->origin = tv.id;
     mapping[tv.id] = v;
     graph->inputs.push_back(v);
@@ -190,10 +192,12 @@ ImportResult import_trace(const Trace& trace,
     node->input_args = std::move(input_args);
     node->scope = tn.scope;
     node->origin = id;
+    node->sym_args = tn.sym_args;
     for (int64_t vid : tn.outputs) {
       if (mapping.count(vid)) continue;  // handed through unchanged
       const TraceValue& tv = trace.values.at(vid);
       Value* v = graph->add_value(tv.dtype, tv.shape, "t" + std::to_string(vid));
+      v->sym = tv.sym;
       v->origin = vid;
       graph->add_output_to(node, v);
       mapping[vid] = v;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/attr.h"
+#include "ir/dims.h"
 #include "ir/dtype.h"
 #include "ir/tensor_data.h"
 
@@ -26,6 +27,7 @@ struct TraceValue {
   int64_t id = 0;
   DType dtype = DType::kFloat32;
   Shape shape;
+  SymDims sym;  // free sizes, see ir/dims.h
   bool is_input = false;
   std::string name;
   std::shared_ptr<const TensorData> constant;  // set for parameters, buffers, literals
@@ -45,6 +47,9 @@ struct TraceNode {
   // the converter's channel ordering strategy ("force_tensorflow_order", ...).
   int64_t user_converter = -1;
   std::string user_strategy;
+  // Arguments given a free size (view's `size` holding the batch, say): a rule must build
+  // them at run time, so only rules that can are given such a call.
+  std::vector<std::string> sym_args;
 };
 
 struct Trace {
@@ -55,6 +60,7 @@ struct Trace {
   std::vector<int64_t> outputs;
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
+  std::shared_ptr<SymbolTable> symbols;  // null when every size is fixed
 };
 
 }  // namespace ferry

@@ -35,6 +35,34 @@ Shape Value::physical_shape() const {
   return out;
 }
 
+SymDims Value::physical_sym() const {
+  if (sym.empty() || layout == Layout::kFixed) return sym;
+  auto perm = layout_perm(layout, sym.size());
+  SymDims out(sym.size());
+  for (size_t i = 0; i < sym.size(); ++i) out[i] = sym[perm[i]];
+  return out;
+}
+
+Shape Value::reshape_target() const {
+  Shape target = physical_shape();
+  SymDims free = physical_sym();
+  int found = 0;
+  for (size_t d = 0; d < free.size(); ++d) {
+    if (free[d] < 0) continue;
+    if (++found > 1)
+      throw std::invalid_argument("a reshape to more than one free size is not supported yet");
+    target[d] = -1;
+  }
+  return target;
+}
+
+bool same_sizes(const Value& a, const Value& b) {
+  if (a.physical_shape() != b.physical_shape()) return false;
+  SymDims sa = a.physical_sym(), sb = b.physical_sym();
+  if (!has_free_dims(sa) && !has_free_dims(sb)) return true;
+  return sa == sb;
+}
+
 Value* Node::input(const std::string& arg) const {
   for (size_t i = 0; i < input_args.size() && i < inputs.size(); ++i) {
     if (input_args[i] == arg) return inputs[i];

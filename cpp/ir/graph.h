@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ir/attr.h"
+#include "ir/dims.h"
 #include "ir/dtype.h"
 #include "ir/tensor_data.h"
 
@@ -29,6 +30,7 @@ struct Value {
   std::string name;
   DType dtype = DType::kFloat32;
   Shape shape;  // logical (PyTorch) shape, or the physical one for kFixed
+  SymDims sym;  // which sizes are free (ir/dims.h); empty when all are fixed
   Layout layout = Layout::kPyTorch;
   Node* producer = nullptr;
   std::vector<Node*> users;  // one entry per use
@@ -38,7 +40,14 @@ struct Value {
   bool is_constant() const { return constant != nullptr; }
   size_t rank() const { return shape.size(); }
   Shape physical_shape() const;
+  SymDims physical_sym() const;  // `sym` in the physical order, like physical_shape()
+  // The physical shape as a reshape target: -1 at the one free size. A target with two free
+  // sizes needs a shape computed at run time, which Ferry does not write yet: throws.
+  Shape reshape_target() const;
 };
+
+// Same physical sizes, free ones included (equal hints alone do not make equal sizes).
+bool same_sizes(const Value& a, const Value& b);
 
 struct Node {
   int64_t id = 0;
@@ -49,8 +58,9 @@ struct Node {
   std::vector<std::string> input_args;
   std::vector<Value*> outputs;
   Attrs attrs;
-  std::string scope;    // PyTorch module path, "" for the root
-  int64_t origin = -1;  // trace node id
+  std::string scope;                  // PyTorch module path, "" for the root
+  int64_t origin = -1;                // trace node id
+  std::vector<std::string> sym_args;  // imported arguments holding a free size
 
   Value* input(const std::string& arg) const;  // first input bound to `arg`, or nullptr
   std::vector<Value*> inputs_of(const std::string& arg) const;
@@ -83,6 +93,9 @@ class Graph {
   std::vector<Value*> outputs;
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
+  // The free sizes' symbols and expressions; null for a model whose sizes are all fixed.
+  // Rules add the expressions of the sizes they make (a padded height, say).
+  std::shared_ptr<SymbolTable> symbols;
 
   // Nodes in topological order.
   std::vector<Node*> nodes() const;

@@ -37,6 +37,7 @@ class Materializer {
     Value* out = graph_.add_value(value->dtype, value->shape,
                                   value->name + "_" + std::string(layout_name(want)));
     out->layout = want;
+    out->sym = value->sym;
     // The same PyTorch value in another order: validation finds a graph output's reference
     // through its origin (and undoes its own permutation), so the copy must carry it.
     out->origin = value->origin;
@@ -106,6 +107,11 @@ void fit_layer_norm_params(Graph& graph, Materializer& m, Node& node) {
       graph.add_output_to(t, fitted);
     }
     fitted->shape = shape;
+    if (!v->sym.empty()) {
+      SymDims sym(q.size());
+      for (size_t j = 0; j < q.size(); ++j) sym[j] = v->sym[q[j]];
+      fitted->sym = std::move(sym);
+    }
     fitted->layout = Layout::kFixed;
     graph.set_input(&node, i, fitted);
   }
@@ -172,7 +178,7 @@ void materialize_layouts(Graph& graph, const LayoutPlan& plan) {
         break;
       }
       case LayoutClass::kReshape:
-        node->attrs.set("shape", node->outputs[0]->physical_shape());
+        node->attrs.set("shape", node->outputs[0]->reshape_target());
         break;
       default:
         break;

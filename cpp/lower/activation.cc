@@ -17,6 +17,7 @@ void register_activation_rules(Registry& registry) {
   Rule gelu;
   gelu.ops = function_aliases("gelu", true, true, false);
   gelu.mapping = "gelu";
+  gelu.free_sizes = true;
   gelu.lower = [](LowerContext& ctx) {
     Attrs attrs;
     const Attrs& a = ctx.attrs();

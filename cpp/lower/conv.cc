@@ -62,6 +62,9 @@ Padding conv_padding(const Attrs& a, const std::string& name, const std::vector<
 // reaches past the full output).
 void lower_conv_transpose(LowerContext& ctx) {
   const Attrs& a = ctx.attrs();
+  if (has_free_dims(ctx.in("input")->sym)) {
+    throw LowerError("a transposed convolution cannot take a free size yet");
+  }
   Value* w = ctx.in("weight");
   if (w->rank() < 3 || w->rank() > 5) {
     throw LowerError("transposed convolution weight of rank " + std::to_string(w->rank()) +
@@ -192,7 +195,11 @@ void lower_conv(LowerContext& ctx) {
                      "supported");
   }
 
-  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  Value* input = ctx.in("input");
+  if (has_free_dims(input->sym) && input->rank() == nsp + 1) {
+    throw LowerError(name + " of an unbatched input cannot take a free size yet");
+  }
+  Value* x = with_batch_dim(ctx, input, nsp, name);
   const int64_t groups = a.is_none("groups") ? 1 : a.get_int("groups");
   const int64_t cin = x->shape[1];
   const int64_t cout = w->shape[0];
@@ -256,7 +263,8 @@ void lower_conv(LowerContext& ctx) {
   attrs.set("padding", std::string(pad.same ? "SAME" : "VALID"));
   Value* k = ctx.constant(kernel_data, Layout::kFixed);
   Value* b = bias ? ctx.constant(bias->constant, Layout::kFixed) : nullptr;
-  Value* y = ctx.emit(op, {x, k, b}, std::move(attrs), ctx.torch_output().dtype, out_shape);
+  Value* y = ctx.emit(op, {x, k, b}, std::move(attrs), ctx.torch_output().dtype, out_shape,
+                      ctx.torch_output().sym);
   set_output_reshaped(ctx, y);
 }
 
@@ -400,6 +408,7 @@ void register_conv_rules(Registry& registry) {
   conv.ops.push_back("aten._convolution.default");
   conv.lower = lower_conv;
   conv.mapping = "conv / depthwise_conv (+ pad); transposed: conv_transpose (+ slice, pad)";
+  conv.free_sizes = true;  // a transposed convolution refuses them in lower_conv_transpose
   registry.add(std::move(conv));
 
   Rule transposed;

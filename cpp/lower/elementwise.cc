@@ -313,7 +313,7 @@ std::vector<std::string> names(const std::string& name,
 
 void add_unary_math(Registry& registry, const std::string& name, const std::string& tf_op,
                     const std::vector<std::string>& extra = {}) {
-  registry.add({names(name) + extra, unary_rule(tf_op), tf_op});
+  registry.add({names(name) + extra, unary_rule(tf_op), tf_op, /*free_sizes=*/true});
 }
 
 }  // namespace
@@ -322,19 +322,19 @@ void register_elementwise_rules(Registry& registry) {
   registry.add({names("add", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__add__", "torch.Tensor.__radd__",
                                              "torch.Tensor.__iadd__"},
-                [](LowerContext& ctx) { lower_add_sub(ctx, false, false); },
-                "add (+ mul by alpha)"});
+                [](LowerContext& ctx) { lower_add_sub(ctx, false, false); }, "add (+ mul by alpha)",
+                /*free_sizes=*/true});
   registry.add({names("sub", {"Tensor", "Scalar"}) + names("subtract", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__sub__", "torch.Tensor.__isub__"},
-                [](LowerContext& ctx) { lower_add_sub(ctx, true, false); },
-                "sub (+ mul by alpha)"});
+                [](LowerContext& ctx) { lower_add_sub(ctx, true, false); }, "sub (+ mul by alpha)",
+                /*free_sizes=*/true});
   registry.add({{"torch.rsub", "torch.Tensor.__rsub__", "aten.rsub.Tensor", "aten.rsub.Scalar"},
                 [](LowerContext& ctx) { lower_add_sub(ctx, true, true); },
                 "sub (+ mul by alpha)"});
   registry.add({names("mul", {"Tensor", "Scalar"}) + names("multiply", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__mul__", "torch.Tensor.__rmul__",
                                              "torch.Tensor.__imul__"},
-                lower_mul, "mul"});
+                lower_mul, "mul", /*free_sizes=*/true});
   registry.add(
       {names("div", {"Tensor", "Scalar", "Tensor_mode", "Scalar_mode"}) +
            names("divide", {"Tensor", "Scalar", "Tensor_mode", "Scalar_mode"}) +

@@ -64,6 +64,7 @@ void add_unary(Registry& registry, const std::string& name, const std::string& t
   rule.ops.insert(rule.ops.end(), extra_ops.begin(), extra_ops.end());
   rule.mapping = tf_op;
   rule.lower = [tf_op](LowerContext& ctx) { ctx.emit_output(tf_op, {ctx.in("input")}); };
+  rule.free_sizes = true;
   registry.add(std::move(rule));
 }
 
@@ -83,7 +84,10 @@ Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>
   attrs.set("pads", pads);
   attrs.set("mode", std::string("CONSTANT"));
   attrs.set("value", value);
-  return ctx.emit("pad", {x}, std::move(attrs), x->dtype, std::move(shape));
+  SymDims sym = x->sym;  // a padded free size is still free, by the padding more
+  for (size_t i = 0; i < sym.size(); ++i)
+    sym[i] = ctx.sym_plus(sym[i], pads[2 * i] + pads[2 * i + 1]);
+  return ctx.emit("pad", {x}, std::move(attrs), x->dtype, std::move(shape), std::move(sym));
 }
 
 Value* cast_to(LowerContext& ctx, Value* x, DType dtype) {

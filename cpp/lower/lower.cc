@@ -1,17 +1,47 @@
 #include "lower/lower.h"
 
+#include <string>
 #include <unordered_map>
 
 namespace ferry {
+
+namespace {
+
+// How a call uses a free size, for the refusal of a rule that cannot; "" when it does not.
+std::string free_size_use(const Graph& graph, const Node& node) {
+  if (!graph.symbols) return "";
+  auto describe = [&](const Value& v, const std::string& what) -> std::string {
+    for (size_t d = 0; d < v.sym.size(); ++d) {
+      if (v.sym[d] >= 0)
+        return "dim " + std::to_string(d) + " of " + what + " is " +
+               graph.symbols->render(v.sym[d]);
+    }
+    return "";
+  };
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (!node.inputs[i]) continue;
+    std::string arg = i < node.input_args.size() ? node.input_args[i] : std::to_string(i);
+    if (auto s = describe(*node.inputs[i], "'" + arg + "'"); !s.empty()) return s;
+  }
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    if (auto s = describe(*node.outputs[i], "output " + std::to_string(i)); !s.empty()) return s;
+  }
+  if (!node.sym_args.empty()) return "argument '" + node.sym_args.front() + "' holds a free size";
+  return "";
+}
+
+}  // namespace
 
 LowerResult lower(const Graph& torch_graph, const Registry& registry) {
   LowerResult result;
   auto out = std::make_unique<Graph>();
   std::unordered_map<const Value*, Value*> mapping;
 
+  out->symbols = torch_graph.symbols;
   for (size_t i = 0; i < torch_graph.inputs.size(); ++i) {
     const Value* in = torch_graph.inputs[i];
     Value* v = out->add_value(in->dtype, in->shape, in->name);
+    v->sym = in->sym;
     v->origin = in->origin;
     mapping[in] = v;
     out->inputs.push_back(v);
@@ -37,6 +67,13 @@ LowerResult lower(const Graph& torch_graph, const Registry& registry) {
     if (!rule) {
       result.errors.push_back({node->origin, "no rule for '" + node->op + "'"});
       continue;
+    }
+    if (!rule->free_sizes) {
+      if (std::string free = free_size_use(torch_graph, *node); !free.empty()) {
+        result.errors.push_back({node->origin, node->op + ": cannot take a free size yet (" + free +
+                                                   "); make that dim static"});
+        continue;
+      }
     }
     try {
       LowerContext ctx(*out, *node, mapping);

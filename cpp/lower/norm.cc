@@ -151,7 +151,8 @@ void register_norm_rules(Registry& registry) {
                   bind_unread_outputs(ctx, 1, "batch_norm", "the saved statistics");
                 },
                 "mean, sub, mul, mean, rsqrt (the batch's own statistics)"});
-  registry.add({function_aliases("batch_norm", true, false, true), lower_batch_norm, "batch_norm"});
+  registry.add({function_aliases("batch_norm", true, false, true), lower_batch_norm, "batch_norm",
+                /*free_sizes=*/true});
   registry.add({function_aliases("layer_norm", true, false, true), lower_layer_norm, "layer_norm"});
   // The aten forms also return statistics (mean and 1/std), converted only while unread.
   registry.add({{"aten.native_layer_norm.default"},

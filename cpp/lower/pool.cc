@@ -110,7 +110,13 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
   for (int64_t d : expand_ints(a, "dilation", nsp, 1)) {
     if (d != 1) throw LowerError(name + " with dilation > 1 is not supported yet");
   }
-  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  Value* input = ctx.in("input");
+  if (has_free_dims(input->sym) && (input->rank() == nsp + 1 || w.ceil_mode)) {
+    // ceil_mode pads the end by an amount that depends on the size.
+    throw LowerError(name + (w.ceil_mode ? " with ceil_mode=True" : " of an unbatched input") +
+                     " cannot take a free size yet");
+  }
+  Value* x = with_batch_dim(ctx, input, nsp, name);
   std::vector<int64_t> pads(2 * x->rank(), 0);
   for (size_t i = 0; i < nsp; ++i) {
     const int64_t size = x->shape[i + 2];
@@ -121,7 +127,9 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
     pads[2 * (i + 2) + 1] = w.padding[i] + std::max<int64_t>(0, needed - size - 2 * w.padding[i]);
   }
   x = emit_constant_pad(ctx, x, pads, lowest_value(x->dtype));
-  set_output_reshaped(ctx, emit_pool(ctx, "max_pool", x, w.kernel, w.strides));
+  Value* y = emit_pool(ctx, "max_pool", x, w.kernel, w.strides);
+  if (y->rank() == ctx.torch_output().rank()) y->sym = ctx.torch_output().sym;
+  set_output_reshaped(ctx, y);
   bind_unused_indices(ctx);
 }
 
@@ -253,6 +261,12 @@ void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
     bind_unused_indices(ctx);
     return;
   }
+  for (size_t d = 0; d < input->sym.size(); ++d) {
+    if (input->sym[d] >= 0 && (d + nsp >= input->rank() || input->rank() == nsp + 1)) {
+      throw LowerError(name + " to " + join(out) +
+                       " cannot take a free size yet (only to a size of 1, a mean)");
+    }
+  }
   Value* x = with_batch_dim(ctx, input, nsp, name);
   bool divisible = true;
   std::vector<int64_t> kernel;
@@ -280,6 +294,7 @@ void register_pool_rules(Registry& registry) {
     max_pool.ops.push_back("torch.nn.functional._max_pool" + d);
     max_pool.ops.push_back("torch.nn.functional.max_pool" + d + "_with_indices");
     max_pool.ops.push_back("aten.max_pool" + d + "_with_indices.default");
+    max_pool.free_sizes = true;
     registry.add(std::move(max_pool));
 
     registry.add({function_aliases("avg_pool" + d, true, false, true),
@@ -292,6 +307,7 @@ void register_pool_rules(Registry& registry) {
     // Only 1-d has a torch.* spelling, and only 2-d/3-d an underscored aten op.
     adaptive_avg.ops.push_back(n == 1 ? "torch.adaptive_avg_pool1d"
                                       : "aten._adaptive_avg_pool" + d + ".default");
+    adaptive_avg.free_sizes = true;  // to a size of 1 at a free size: lower_adaptive checks
     registry.add(std::move(adaptive_avg));
 
     registry.add(
@@ -299,7 +315,8 @@ void register_pool_rules(Registry& registry) {
           "torch.nn.functional.adaptive_max_pool" + d + "_with_indices",
           "aten.adaptive_max_pool" + d + ".default"},
          [n](LowerContext& ctx) { lower_adaptive(ctx, n, true); },
-         "max, max_pool, or slices + max + concat"});
+         "max, max_pool, or slices + max + concat",
+         /*free_sizes=*/true});
   }
 }
 

@@ -51,10 +51,23 @@ Value* LowerContext::emit(const std::string& op, std::vector<Value*> inputs, Att
   return v;
 }
 
+Value* LowerContext::emit(const std::string& op, std::vector<Value*> inputs, Attrs attrs,
+                          DType dtype, Shape shape, SymDims sym) {
+  Value* v = emit(op, std::move(inputs), std::move(attrs), dtype, std::move(shape));
+  if (has_free_dims(sym)) v->sym = std::move(sym);
+  return v;
+}
+
+int32_t LowerContext::sym_plus(int32_t e, int64_t c) {
+  if (e < 0 || c == 0) return e;
+  return out_.symbols->add({DimOp::kAdd, -1, {{e, 0}, {-1, c}}});
+}
+
 Value* LowerContext::emit_output(const std::string& op, std::vector<Value*> inputs, Attrs attrs,
                                  size_t i) {
   const Value& t = torch_output(i);
   Value* v = emit(op, std::move(inputs), std::move(attrs), t.dtype, t.shape);
+  v->sym = t.sym;
   set_output(i, v);
   return v;
 }

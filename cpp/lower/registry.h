@@ -50,6 +50,11 @@ class LowerContext {
   // Emits one TF-level node with one output of the given type.
   Value* emit(const std::string& op, std::vector<Value*> inputs, Attrs attrs, DType dtype,
               Shape shape);
+  // The same, its output given these free sizes (ir/dims.h).
+  Value* emit(const std::string& op, std::vector<Value*> inputs, Attrs attrs, DType dtype,
+              Shape shape, SymDims sym);
+  // Free sizes: expression `e` plus `c` (a fixed size, e < 0, stays fixed).
+  int32_t sym_plus(int32_t e, int64_t c);
   // Emits a node whose single output has the type of PyTorch output `i`, and binds it.
   Value* emit_output(const std::string& op, std::vector<Value*> inputs, Attrs attrs = {},
                      size_t i = 0);
@@ -79,6 +84,9 @@ struct Rule {
   std::vector<std::string> ops;  // PyTorch-level op names it handles (aliases)
   LowerFn lower;
   std::string mapping;  // what it becomes, for `ferry ops`, e.g. "conv (+ pad)"
+  // Whether it lowers calls with free sizes (ir/dims.h): it then gives every value it makes
+  // its `sym` and builds sizes that follow a symbol at run time. Other rules refuse them.
+  bool free_sizes = false;
   // Where Registry::add was called: `ferry.locate_converter` shows users the rule's source.
   std::source_location where{};
 };

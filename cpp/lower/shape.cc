@@ -13,13 +13,13 @@ namespace {
 
 // A call that hands back its very input (`x.contiguous()`, `x.float()` on a float tensor) has
 // no output of its own in the graph, so there is nothing to lower.
-void add_rule(Registry& registry, std::vector<std::string> ops, LowerFn lower,
-              std::string mapping) {
+void add_rule(Registry& registry, std::vector<std::string> ops, LowerFn lower, std::string mapping,
+              bool free_sizes = false) {
   registry.add({std::move(ops),
                 [lower = std::move(lower)](LowerContext& ctx) {
                   if (ctx.num_outputs() > 0) lower(ctx);
                 },
-                std::move(mapping)});
+                std::move(mapping), free_sizes});
 }
 
 // The spellings of one tensor method: Tensor.X and, when it has one, torch.X.
@@ -37,12 +37,22 @@ void lower_reshape(LowerContext& ctx) {
   if (out.dtype != x->dtype) {
     throw LowerError("viewing a tensor as another dtype (a bitcast) is not supported");
   }
-  if (out.shape == x->shape) {
+  if (out.shape == x->shape &&
+      (out.sym == x->sym || (!has_free_dims(out.sym) && !has_free_dims(x->sym)))) {
     ctx.emit_output("identity", {x});
     return;
   }
+  int free = 0;
+  for (int32_t s : out.sym) free += s >= 0;
+  if (free > 1) {
+    throw LowerError("a reshape to " + std::to_string(free) +
+                     " free sizes needs a shape computed at run time, which is not supported yet");
+  }
   Attrs attrs;
-  attrs.set("shape", out.shape);
+  Shape target = out.shape;
+  for (size_t d = 0; d < out.sym.size(); ++d)
+    if (out.sym[d] >= 0) target[d] = -1;
+  attrs.set("shape", target);
   ctx.emit_output("reshape", {x}, std::move(attrs));
 }
 
@@ -219,14 +229,15 @@ void register_shape_rules(Registry& registry) {
                method("contiguous", false, {"contiguous.default"}) +
                method("clone", true, {"clone.default"}) +
                method("detach", true, {"detach.default", "alias.default"}),
-           lower_reshape, "reshape (identity when the shape is unchanged)");
+           lower_reshape, "reshape (identity when the shape is unchanged)", /*free_sizes=*/true);
 
-  add_rule(registry, method("permute", true, {"permute.default"}), lower_permute, "transpose");
+  add_rule(registry, method("permute", true, {"permute.default"}), lower_permute, "transpose",
+           /*free_sizes=*/true);
   add_rule(registry,
            method("transpose", true, {"transpose.int", "transpose_.default"}) +
                method("transpose_", false, {}) + method("swapaxes", true, {}) +
                method("swapdims", true, {}),
-           lower_swap, "transpose");
+           lower_swap, "transpose", /*free_sizes=*/true);
   add_rule(registry, method("t", true, {"t.default"}) + method("t_", false, {}), lower_t,
            "transpose");
   add_rule(registry, {"torch.Tensor.T", "torch.Tensor.T.__get__"}, lower_reverse_dims, "transpose");

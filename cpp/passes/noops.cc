@@ -14,7 +14,7 @@ bool is_noop(const Node& node) {
   if (node.op == "identity")
     return in->physical_shape() == out->physical_shape() && in->layout == out->layout;
   if (node.op == "transpose") return is_identity(node.attrs.get_ints("perm"));
-  if (node.op == "reshape") return in->physical_shape() == out->physical_shape();
+  if (node.op == "reshape") return same_sizes(*in, *out);
   return false;
 }
 
@@ -113,7 +113,7 @@ bool fold_reshapes(Graph& graph) {
         continue;
       node->op = "reshape";
       node->attrs = Attrs();
-      node->attrs.set("shape", node->outputs[0]->physical_shape());
+      node->attrs.set("shape", node->outputs[0]->reshape_target());
       changed = true;
       continue;
     }

@@ -502,8 +502,11 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
 
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   for (const TensorRec& t : tensors_) {
+    // A tensor without free sizes is written exactly as before signatures existed.
+    flatbuffers::Offset<flatbuffers::Vector<int32_t>> signature = 0;
+    if (!t.signature.empty()) signature = b.CreateVector(t.signature);
     tensors.push_back(fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer,
-                                       b.CreateString(t.name), 0, t.variable));
+                                       b.CreateString(t.name), 0, t.variable, 0, signature));
   }
   std::vector<flatbuffers::Offset<fb::Operator>> ops;
   for (const OpRec& op : ops_) {

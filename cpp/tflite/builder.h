@@ -21,6 +21,7 @@ namespace fb = ferry::tflite_fb;
 
 struct TensorRec {
   std::vector<int32_t> shape;
+  std::vector<int32_t> signature;  // shape_signature: -1 at free sizes; empty when all fixed
   fb::TensorType type = fb::TensorType_FLOAT32;
   uint32_t buffer = 0;
   std::string name;
@@ -82,6 +83,10 @@ class ModelBuilder {
   flatbuffers::FlatBufferBuilder& fbb() { return fbb_; }
 
   int add_tensor(fb::TensorType type, const Shape& shape, std::string name);
+  // Marks the tensor's free sizes (-1 in `signature`), so an interpreter may resize them.
+  void set_signature(int index, std::vector<int32_t> signature) {
+    tensors_.at(static_cast<size_t>(index)).signature = std::move(signature);
+  }
   // A variable tensor: state that a kernel (UNIDIRECTIONAL_SEQUENCE_LSTM) reads and
   // overwrites in place, kept by the interpreter across invoke() calls.
   int add_variable(fb::TensorType type, const Shape& shape, std::string name);

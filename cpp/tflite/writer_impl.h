@@ -85,6 +85,14 @@ class Writer {
     // of a PyTorch parameter, read in place).
     int index = v->is_constant() ? m_.add_weights(v->constant, {}, name, v->physical_shape())
                                  : m_.add_tensor(tensor_type(v->dtype), v->physical_shape(), name);
+    if (has_free_dims(v->sym)) {
+      Shape shape = v->physical_shape();
+      SymDims sym = v->physical_sym();
+      std::vector<int32_t> signature;
+      for (size_t d = 0; d < shape.size(); ++d)
+        signature.push_back(sym[d] >= 0 ? -1 : static_cast<int32_t>(shape[d]));
+      m_.set_signature(index, std::move(signature));
+    }
     tensor_of_[v] = index;
     return index;
   }

@@ -375,8 +375,8 @@ void Writer::emit_shape_op(const Node* n) {
     return m_.add_int32(to_i32(v), {static_cast<int64_t>(v.size())}, n->scope + "/" + what);
   };
   if (op == "reshape") {
-    // The target is the output's physical shape, fully static.
-    int in = tensor(x), shape = vec(out->physical_shape(), "shape");
+    // The target is the output's physical shape, -1 at its free size if it has one.
+    int in = tensor(x), shape = vec(out->reshape_target(), "shape");
     m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {in, shape}, {tensor(out)});
   } else if (op == "transpose") {
     int in = tensor(x), perm = vec(n->attrs.get_ints("perm"), "perm");

@@ -122,6 +122,7 @@ def pytorch_to_keras(
     args: Sequence[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
     input_shapes: dict[Any, Sequence[int | None]] | None = None,
+    dynamic_dims: dict[Any, dict[int, str]] | None = None,
     inputs_channel_order: OrderSpec = ChannelOrder.TENSORFLOW,
     outputs_channel_order: OrderSpec = None,
     input_names: list[str] | None = None,
@@ -154,7 +155,9 @@ def pytorch_to_keras(
     name = model_name(model)
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to Keras")
-    trace = trace_model(model, args, kwargs, input_shapes, input_names, output_names, progress)
+    trace = trace_model(
+        model, args, kwargs, input_shapes, input_names, output_names, progress, dynamic_dims
+    )
     result = convert_trace(trace, inputs_channel_order, outputs_channel_order, dump_ir, progress)
     conv = Conversion(trace, result, name, progress, "keras")
     stop_on_failure(conv, verbose, html)

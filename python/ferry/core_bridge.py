@@ -23,6 +23,7 @@ from ferry.converters import (
 )
 from ferry.fold import FOLDED_OP, folded_calls
 from ferry.tfgraph import TfGraph, TfNode, TfValue
+from ferry.trace import symbolic
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
 _DTYPE_NAMES = {
@@ -152,6 +153,7 @@ def _to_core(
         )
         if v.kind == ValueKind.CONSTANT:
             t.set_constant(v.id, _constant_array(v.data))
+    symbolic.to_core(trace, t, lambda v: complex_values.real_shape(v.dtype, v.shape))
     users: dict[int, UserConverter] = {}
     modules = _ModuleRuleArgs(trace, t)
     # Write-backs of in-place calls on views go right after the writer's subtree; core node
@@ -180,6 +182,8 @@ def _to_core(
             trace_id if user is not None else -1,  # the handle the back ends look up
             user.strategy.value if user is not None else "",
         )
+        if kind != "synthetic" and trace.nodes[trace_id].sym_args:
+            t.set_sym_args(nid, trace.nodes[trace_id].sym_args)
 
     matched: set[int] = set()
     for node in trace.nodes:
@@ -484,7 +488,7 @@ def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[
 
 def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
     values = {}
-    for vid, dtype, shape, perm, constant, name, origin, is_constant in raw["values"]:
+    for vid, dtype, shape, perm, constant, name, origin, is_constant, free in raw["values"]:
         values[vid] = TfValue(
             vid,
             dtype,
@@ -494,6 +498,7 @@ def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
             name,
             origin,
             is_constant and constant is None,
+            list(free),
         )
     nodes = [
         TfNode(

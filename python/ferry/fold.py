@@ -134,6 +134,10 @@ def _foldable(
 ) -> bool:
     if outputs and all(o in inputs for o in outputs):
         return False  # it hands back its argument: nothing to fold
+    if any(trace.values[o].dims is not None for o in outputs) or any(
+        n.sym_args for n in _subtree(trace, node)
+    ):
+        return False  # its value follows a free size: the traced one holds for one size only
     # (A call without tensor results on constants, `w.item()` say, folds to nothing.)
     if not (shape_only(node) or all(i in constant for i in inputs)):
         return False

@@ -17,6 +17,8 @@ from ferry.errors import ConversionError
 from ferry.progress import Progress, check_verbose
 from ferry.trace import trace_module
 from ferry.trace.model import Trace
+from ferry.trace.symbolic import free_dims_from_input_shapes, trace_symbolic
+from ferry.trace.tracer import example_inputs
 
 OrderSpec = ChannelOrder | Sequence[ChannelOrder | None] | dict[int, ChannelOrder] | None
 MISMATCH_POLICIES = ("raise", "warn")
@@ -40,22 +42,6 @@ def _orders(spec: OrderSpec, count: int, default: str, what: str) -> list[str]:
     if len(items) != count:
         raise ValueError(f"ferry: {what} lists {len(items)} orders for {count} tensors")
     return [one(o) for o in items]
-
-
-def _check_input_shapes(input_shapes: Any, trace: Trace) -> None:
-    if not input_shapes:
-        return
-    for key, shape in input_shapes.items():
-        if any(d is None for d in shape):
-            raise NotImplementedError(
-                "ferry: dynamic dimensions (None in input_shapes) are not supported yet; "
-                "convert with the static shape of the example input"
-            )
-        actual = tuple(key.shape) if isinstance(key, torch.Tensor) else None
-        if actual is not None and tuple(shape) != actual:
-            raise ValueError(
-                f"ferry: input_shapes gives {tuple(shape)} for an input of shape {actual}"
-            )
 
 
 # --- checks before any work -----------------------------------------------------------------
@@ -157,14 +143,34 @@ def trace_model(
     input_names: list[str] | None,
     output_names: list[str] | None,
     progress: Progress,
+    dynamic_dims: dict[Any, dict[int, str]] | None = None,
 ) -> Trace:
+    """Traces the model; with free dims (None in `input_shapes`, or `dynamic_dims`) traces it
+    again on symbolic sizes so that every value knows which of its sizes follow them."""
     check_eval_mode(model)
+
+    def trace(a: Sequence[Any], k: dict[str, Any] | None) -> Trace:
+        return trace_module(model, a, k, input_names=input_names, output_names=output_names)
+
     with progress.stage("tracing", model_name(model)):
-        trace = trace_module(
-            model, args, kwargs, input_names=input_names, output_names=output_names
-        )
-    _check_input_shapes(input_shapes, trace)
-    return trace
+        result = trace(args, kwargs)
+    inputs = example_inputs(model, args, kwargs)
+    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, result.input_names)
+    if free:
+        with progress.stage("tracing sizes", "free: " + _free_text(free, result.input_names)):
+            symbols, dims = trace_symbolic(
+                trace, args, kwargs or {}, inputs, result.input_names, free, result
+            )
+        result.symbols = symbols
+        for vid, shape in dims.items():
+            result.values[vid].dims = shape
+    return result
+
+
+def _free_text(free: dict[int, dict[int, str]], names: list[str]) -> str:
+    return ", ".join(
+        f"{names[i]}[{d}]={symbol}" for i in sorted(free) for d, symbol in sorted(free[i].items())
+    )
 
 
 def convert_trace(

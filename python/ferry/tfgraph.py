@@ -25,6 +25,8 @@ class TfValue:
     origin: int = -1
     # A constant whose bytes stayed in the core (the .tflite path never reads them here).
     stored_constant: bool = False
+    # Per physical dim: whether its size follows a free input dim (empty: all fixed).
+    free: list[bool] = field(default_factory=list)
 
     @property
     def is_constant(self) -> bool:

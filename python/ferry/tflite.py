@@ -109,6 +109,7 @@ def pytorch_to_tflite(
     args: Sequence[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
     input_shapes: dict[Any, Sequence[int | None]] | None = None,
+    dynamic_dims: dict[Any, dict[int, str]] | None = None,
     inputs_channel_order: OrderSpec = ChannelOrder.TENSORFLOW,
     outputs_channel_order: OrderSpec = None,
     input_names: list[str] | None = None,
@@ -182,7 +183,9 @@ def pytorch_to_tflite(
     name = model_name(model)
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to .tflite")
-    trace = trace_model(model, args, kwargs, input_shapes, input_names, output_names, progress)
+    trace = trace_model(
+        model, args, kwargs, input_shapes, input_names, output_names, progress, dynamic_dims
+    )
     identities = user_converters_for_tflite(trace)
     request = TfliteRequest(
         float16=float16_weights, placement=buffer_placement, recurrent=recurrent or ""

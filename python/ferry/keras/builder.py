@@ -134,7 +134,10 @@ class _Builder:
         value = self.graph.value(vid)
         names = self.graph.input_names
         name = names[i] if i < len(names) and names[i] else f"input_{i}"
-        shape = tuple(None if d is None or d < 0 else int(d) for d in value.shape)
+        free = value.free or [False] * len(value.shape)
+        shape = tuple(
+            None if f or d is None or d < 0 else int(d) for d, f in zip(value.shape, free)
+        )
         tensor = keras.Input(batch_shape=shape, dtype=value.dtype, name=self.names.unique(name))
         check = FerryInputCheck(shape, name, name=self.names.unique(f"{name}_shape_check"))
         self.tensors[vid] = check(tensor)

@@ -57,6 +57,9 @@ class TraceValue:
     # same view tensor (after in-place writes) keep it.
     view_of: int = -1
     previous: int = -1  # for a value made by an in-place write: the same tensor's value before
+    # With free input dims: the shape with each size that follows them as a DimExpr (`shape`
+    # keeps the traced sizes, the hints); None when every size is fixed.
+    dims: tuple[Any, ...] | None = None
 
 
 @dataclass
@@ -78,6 +81,8 @@ class TraceNode:
     # Writes through a view: (the view's value after the write, its base's value before it).
     # The base's value after the write is in `mutated` too (its `previous` is the base before).
     view_writes: list[tuple[int, int]] = field(default_factory=list)
+    # With free input dims: the arguments that hold a free size (view's `size`, say).
+    sym_args: list[str] = field(default_factory=list)
 
     def input_refs(self) -> list[TensorRef]:
         return list(iter_refs(self.args))
@@ -95,6 +100,7 @@ class Trace:
     outputs: Any  # output structure of the model with TensorRef leaves
     input_names: list[str]
     output_names: list[str]
+    symbols: list[Any] = field(default_factory=list)  # ferry.trace.symbolic.Symbol, in order
 
     def node(self, nid: int) -> TraceNode:
         return self.nodes[nid]

@@ -125,6 +125,14 @@ def traceable(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def example_inputs(
+    module: torch.nn.Module | Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None
+) -> list[torch.Tensor]:
+    """The tensors trace_module takes as the graph's inputs, in its order."""
+    args, kwargs = _check_arguments(module, args, kwargs)
+    return _unique(iter_tensors((args, kwargs)))
+
+
 def trace_module(
     module: torch.nn.Module | Callable[..., Any],
     args: Sequence[Any],

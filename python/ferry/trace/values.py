@@ -13,13 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 from .model import TraceValue, ValueKind
 
 
 def _storage_key(t: torch.Tensor) -> int:
     try:
-        return t.untyped_storage().data_ptr()
+        storage = t.untyped_storage()
+        if isinstance(t, FakeTensor):  # no data: its storage object is its identity
+            return storage._cdata
+        return storage.data_ptr()
     except (RuntimeError, NotImplementedError):  # sparse / nested / no storage
         return 0
 

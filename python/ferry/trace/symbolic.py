@@ -1,0 +1,417 @@
+"""Symbolic sizes: which dimension of every traced value follows which free input dimension.
+
+The model is traced a second time on fake tensors (no data, no arithmetic) whose free
+dimensions are symbols of a `ShapeEnv`, so PyTorch's own shape functions derive every size as
+an expression over those symbols. That trace must have the structure of the real one (same
+calls, same values); each real value then gets its dims: an int where the size is fixed, a
+`DimExpr` where it follows a symbol (its traced size is the hint).
+
+Python code that branches on a symbolic size, or a call that pins a free dimension to its
+traced size (`x.view(2, -1)` with a free batch), would make the converted model wrong at other
+sizes: both are errors naming the user's line.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+import torch
+
+from .model import Trace
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_FERRY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SYMPY_DIR = os.path.dirname(sympy.__file__)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A free dimension: its name, where it is read from (the first input and dim declared
+    with it) and its traced size."""
+
+    name: str
+    input: int
+    dim: int
+    hint: int
+
+
+@dataclass(frozen=True)
+class DimExpr:
+    """A size as an expression over symbols. `op` is "sym" (args: the symbol's index), or one
+    of add, mul, floordiv, mod, max, min over args that are DimExprs or ints."""
+
+    op: str
+    args: tuple[Any, ...]
+
+    def evaluate(self, values: Sequence[int]) -> int:
+        if self.op == "sym":
+            return values[self.args[0]]
+        items = [a.evaluate(values) if isinstance(a, DimExpr) else a for a in self.args]
+        return _APPLY[self.op](items)
+
+    def render(self, names: Sequence[str]) -> str:
+        if self.op == "sym":
+            return names[self.args[0]]
+        parts = [a.render(names) if isinstance(a, DimExpr) else str(a) for a in self.args]
+        infix = {"add": " + ", "mul": "*", "floordiv": "//", "mod": " % "}
+        if self.op in infix:
+            return "(" + infix[self.op].join(parts) + ")"
+        return f"{self.op}({', '.join(parts)})"
+
+
+def _product(items: list[int]) -> int:
+    result = 1
+    for item in items:
+        result *= item
+    return result
+
+
+_APPLY: dict[str, Callable[[list[int]], int]] = {
+    "add": sum,
+    "mul": _product,
+    "floordiv": lambda items: items[0] // items[1],
+    "mod": lambda items: items[0] % items[1],
+    "max": max,
+    "min": min,
+}
+
+Dim = int | DimExpr
+
+
+class SymbolicShapeError(ValueError):
+    """The model's sizes cannot be left free as asked."""
+
+
+def free_dims_from_input_shapes(
+    input_shapes: dict[Any, Sequence[int | None]] | None,
+    dynamic_dims: dict[Any, dict[int, str]] | None,
+    inputs: list[torch.Tensor],
+    names: list[str],
+) -> dict[int, dict[int, str]]:
+    """Free dims per input index from nobuco's `input_shapes` (None marks a free dim, each
+    its own symbol) and Ferry's `dynamic_dims` (named symbols; one name shared by several
+    dims makes them one symbol). Keys are input tensors or input names."""
+
+    def index_of(key: Any, what: str) -> int:
+        if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(inputs):
+            return key
+        for i, (tensor, name) in enumerate(zip(inputs, names)):
+            if key is tensor or (isinstance(key, str) and key == name):
+                return i
+        known = ", ".join(repr(n) for n in names)
+        raise ValueError(
+            f"ferry: {what} names {key!r}, which is not one of the model's inputs "
+            f"(give an input tensor, its index, or one of {known})"
+        )
+
+    free: dict[int, dict[int, str]] = {}
+    for key, shape in (input_shapes or {}).items():
+        i = index_of(key, "input_shapes")
+        actual = tuple(inputs[i].shape)
+        if len(shape) != len(actual) or any(
+            d is not None and d != a for d, a in zip(shape, actual)
+        ):
+            raise ValueError(
+                f"ferry: input_shapes gives {tuple(shape)} for input '{names[i]}' of shape {actual}"
+            )
+        for d, size in enumerate(shape):
+            if size is None:
+                free.setdefault(i, {})[d] = f"{names[i]}_dim{d}"
+    for key, dims in (dynamic_dims or {}).items():
+        i = index_of(key, "dynamic_dims")
+        rank = inputs[i].dim()
+        for d, symbol in dims.items():
+            if not isinstance(d, int) or not -rank <= d < rank:
+                raise ValueError(
+                    f"ferry: dynamic_dims gives dim {d!r} for input '{names[i]}' of rank {rank}"
+                )
+            if not isinstance(symbol, str) or not symbol.isidentifier():
+                raise ValueError(
+                    f"ferry: dynamic_dims names dim {d} of '{names[i]}' {symbol!r}; "
+                    "use a name like 'batch'"
+                )
+            free.setdefault(i, {})[d % rank] = symbol
+    return free
+
+
+class _LocatedGuards(list):
+    """The ShapeEnv's guard list, remembering the user's line that added each guard."""
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        super().__init__(items)
+        self.where: list[traceback.FrameSummary | None] = [None] * len(items)
+
+    def append(self, guard: Any) -> None:
+        super().append(guard)
+        self.where.append(_user_frame())
+
+
+def _user_frame() -> traceback.FrameSummary | None:
+    for frame in reversed(traceback.extract_stack()):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith((_TORCH_DIR, _FERRY_DIR, _SYMPY_DIR)) and "<frozen" not in path:
+            return frame
+    return None
+
+
+def trace_symbolic(
+    trace_fn: Callable[[Sequence[Any], dict[str, Any]], Trace],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    inputs: list[torch.Tensor],
+    names: list[str],
+    free: dict[int, dict[int, str]],
+    real: Trace,
+) -> tuple[list[Symbol], dict[int, tuple[Dim, ...]]]:
+    """Traces again with the free dims symbolic; returns the symbols and, for every value
+    with a symbolic dim, its dims."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    # No duck sizing: two dims that happen to share a traced size are not thereby one symbol.
+    env = ShapeEnv(duck_shape=False)
+    guards = _LocatedGuards(env.guards)
+    env.guards = guards
+    mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+
+    symbols: list[Symbol] = []
+    by_name: dict[str, int] = {}
+    sympy_symbols: dict[sympy.Symbol, int] = {}
+    sym_ints: dict[str, Any] = {}
+    from torch._dynamo.source import LocalSource
+
+    for i in sorted(free):
+        for d in sorted(free[i]):
+            name = free[i][d]
+            hint = int(inputs[i].shape[d])
+            if name in by_name:
+                first = symbols[by_name[name]]
+                if first.hint != hint:
+                    raise SymbolicShapeError(
+                        f"ferry: dynamic dim '{name}' is {first.hint} in input "
+                        f"'{names[first.input]}' but {hint} in dim {d} of '{names[i]}'; "
+                        "dims that share a name must have the same size in the example inputs"
+                    )
+                continue
+            if hint < 2:
+                raise SymbolicShapeError(
+                    f"ferry: dim {d} of input '{names[i]}' is declared free but is {hint} in "
+                    "the example input; trace with a size of 2 or more (a size of 0 or 1 "
+                    "hides how the model uses that dim)"
+                )
+            by_name[name] = len(symbols)
+            symbols.append(Symbol(name, i, d, hint))
+            expr = env.create_symbol(hint, LocalSource(f"ferry_{name}"))
+            sympy_symbols[expr] = len(symbols) - 1
+            sym_ints[name] = env.create_symintnode(expr, hint=hint)
+
+    fakes: dict[int, torch.Tensor] = {}
+    with mode:
+        for i, tensor in enumerate(inputs):
+            sizes = [
+                sym_ints[free[i][d]] if d in free.get(i, {}) else int(s)
+                for d, s in enumerate(tensor.shape)
+            ]
+            fakes[id(tensor)] = torch.empty(sizes, dtype=tensor.dtype)
+
+    from .structures import map_tensors
+
+    fake_args, fake_kwargs = map_tensors((args, kwargs), lambda t: fakes.get(id(t), t))
+    with mode, torch.no_grad():
+        symbolic = trace_fn(fake_args, fake_kwargs)
+
+    _check_guards(env, guards, symbols, sympy_symbols, names)
+    _check_same_structure(real, symbolic)
+
+    convert = _Converter(env, sympy_symbols, symbols)
+    for node, twin_node in zip(real.nodes, symbolic.nodes):
+        node.sym_args = [
+            name for name, arg in twin_node.args.items() if _holds_free_size(arg, convert)
+        ]
+    dims: dict[int, tuple[Dim, ...]] = {}
+    for value, twin in zip(real.values, symbolic.values):
+        shape = tuple(convert.dim(s) for s in twin.shape)
+        if all(isinstance(d, int) for d in shape):
+            if shape != tuple(value.shape):
+                raise SymbolicShapeError(
+                    f"ferry: value {value.id} has shape {tuple(value.shape)} when traced but "
+                    f"{shape} with free dims"
+                )
+            continue
+        hints = [s.hint for s in symbols]
+        evaluated = tuple(d.evaluate(hints) if isinstance(d, DimExpr) else d for d in shape)
+        if evaluated != tuple(value.shape):
+            raise SymbolicShapeError(
+                f"ferry: value {value.id}'s symbolic shape evaluates to {evaluated} at the "
+                f"traced sizes, but it was {tuple(value.shape)}"
+            )
+        dims[value.id] = shape
+    return symbols, dims
+
+
+def to_core(trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, ...]]) -> None:
+    """Hands the symbols, the size expressions and each value's free dims to the core."""
+    if not trace.symbols:
+        return
+    for symbol in trace.symbols:
+        core_trace.add_symbol(symbol.name, symbol.input, symbol.dim, symbol.hint)
+    index: dict[DimExpr, int] = {}
+
+    def add(expr: DimExpr) -> int:
+        if expr not in index:
+            if expr.op == "sym":
+                operands = [(False, expr.args[0])]
+            else:
+                operands = [
+                    (True, add(a)) if isinstance(a, DimExpr) else (False, int(a)) for a in expr.args
+                ]
+            index[expr] = core_trace.add_dim_expr(expr.op, operands)
+        return index[expr]
+
+    for value in trace.values:
+        if value.dims is None:
+            continue
+        sym = [add(d) if isinstance(d, DimExpr) else -1 for d in value.dims]
+        sym += [-1] * (len(shape_of(value)) - len(sym))  # complex values' trailing [re, im]
+        core_trace.set_sym(value.id, sym)
+
+
+def _holds_free_size(arg: Any, convert: _Converter) -> bool:
+    if isinstance(arg, torch.SymInt):
+        return isinstance(convert.dim(arg), DimExpr)
+    if isinstance(arg, (list, tuple)) and not isinstance(arg, torch.Size):
+        return any(_holds_free_size(a, convert) for a in arg)
+    if isinstance(arg, torch.Size):
+        return any(_holds_free_size(a, convert) for a in arg)
+    if isinstance(arg, dict):
+        return any(_holds_free_size(a, convert) for a in arg.values())
+    return False
+
+
+def _check_guards(
+    env: Any,
+    guards: _LocatedGuards,
+    symbols: list[Symbol],
+    sympy_symbols: dict[Any, int],
+    names: list[str],
+) -> None:
+    """Control flow on a free size, and calls that pin one, are errors at the user's line."""
+    for guard in guards:
+        framework = guard.sloc.framework_loc
+        path = os.path.abspath(getattr(framework, "filename", "") or "")
+        in_user_code = framework is not None and not path.startswith((_TORCH_DIR, _FERRY_DIR))
+        if in_user_code:
+            line = f"{framework.filename}:{framework.lineno}"
+            raise SymbolicShapeError(
+                f"ferry: {line}: Python code branches on a free size ({_plain(guard.expr, sympy_symbols, symbols)}); "
+                "the converted model would take this branch at every size. Use torch.cond for "
+                "a branch that must follow the size, or make that dim static"
+            )
+    for expr, index in sympy_symbols.items():
+        replaced = env.replacements.get(expr)
+        if replaced is not None and not replaced.free_symbols:
+            symbol = symbols[index]
+            where = _pinning_line(guards, expr)
+            raise SymbolicShapeError(
+                f"ferry: dim {symbol.dim} of input '{names[symbol.input]}' is declared free "
+                f"('{symbol.name}'), but the model fixes it to {int(replaced)}"
+                + (f" at {where}" if where else "")
+                + "; compute the size from the tensor (x.shape[0], or -1 in view/reshape)"
+            )
+
+
+def _pinning_line(guards: _LocatedGuards, expr: Any) -> str:
+    for guard, where in zip(guards, guards.where):
+        if expr in guard.expr.free_symbols and isinstance(guard.expr, sympy.Eq) and where:
+            return f"{where.filename}:{where.lineno}"
+    return ""
+
+
+def _plain(expr: Any, sympy_symbols: dict[Any, int], symbols: list[Symbol]) -> str:
+    return str(expr.subs({s: sympy.Symbol(symbols[i].name) for s, i in sympy_symbols.items()}))
+
+
+def _check_same_structure(real: Trace, symbolic: Trace) -> None:
+    if len(real.nodes) != len(symbolic.nodes) or len(real.values) != len(symbolic.values):
+        first = next(
+            (a for a, b in zip(real.nodes, symbolic.nodes) if a.op != b.op),
+            None,
+        )
+        where = f" (first at {first.op}, {first.invoked})" if first else ""
+        raise SymbolicShapeError(
+            "ferry: with free sizes the model made different calls than when traced"
+            + where
+            + "; its structure depends on the input size"
+        )
+    for a, b in zip(real.nodes, symbolic.nodes):
+        if a.op != b.op:
+            raise SymbolicShapeError(
+                f"ferry: with free sizes the model called {b.op} where the traced run called "
+                f"{a.op} ({a.invoked}); its structure depends on the input size"
+            )
+
+
+class _Converter:
+    """sympy expressions of the ShapeEnv -> DimExpr over Ferry's symbols."""
+
+    def __init__(self, env: Any, sympy_symbols: dict[Any, int], symbols: list[Symbol]) -> None:
+        from torch.utils._sympy import functions
+
+        self.env = env
+        self.sympy_symbols = sympy_symbols
+        self.symbols = symbols
+        self.floor_div = functions.FloorDiv
+        self.mods = tuple(
+            getattr(functions, name) for name in ("PythonMod", "Mod") if hasattr(functions, name)
+        )
+        self.maxes = (sympy.Max,) + tuple(
+            getattr(functions, n) for n in ("Max",) if hasattr(functions, n)
+        )
+        self.mins = (sympy.Min,) + tuple(
+            getattr(functions, n) for n in ("Min",) if hasattr(functions, n)
+        )
+
+    def dim(self, size: Any) -> Dim:
+        if isinstance(size, int):
+            return size
+        expr = self.env.replace(size.node.expr)
+        expr = self.env.simplify(expr)
+        return self.expr(expr)
+
+    def expr(self, e: Any) -> Dim:
+        if e.is_Integer:
+            return int(e)
+        if e.is_Symbol:
+            if e not in self.sympy_symbols:
+                raise SymbolicShapeError(
+                    f"ferry: a size depends on the data ({e}); Ferry only follows sizes "
+                    "computed from the inputs' free dims"
+                )
+            return DimExpr("sym", (self.sympy_symbols[e],))
+        args = tuple(self.expr(a) for a in e.args)
+        if isinstance(e, sympy.Add):
+            return _fold("add", args)
+        if isinstance(e, sympy.Mul):
+            return _fold("mul", args)
+        if isinstance(e, self.floor_div):
+            return _fold("floordiv", args)
+        if isinstance(e, (*self.mods, sympy.Mod)):
+            return _fold("mod", args)
+        if isinstance(e, self.maxes):
+            return _fold("max", args)
+        if isinstance(e, self.mins):
+            return _fold("min", args)
+        raise SymbolicShapeError(
+            f"ferry: Ferry cannot follow the size expression {e} ({type(e).__name__}) yet"
+        )
+
+
+def _fold(op: str, args: tuple[Dim, ...]) -> Dim:
+    if all(isinstance(a, int) for a in args):
+        return _APPLY[op](list(args))
+    return DimExpr(op, args)

@@ -1,0 +1,188 @@
+"""Free sizes end to end: ops whose rules take free sizes convert once and run at other sizes,
+in LiteRT (resized) and in Keras, against PyTorch on fresh inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from models.torchvision_import import import_torchvision
+from torch import nn
+
+import ferry
+from ferry.errors import ConversionError
+
+pytest.importorskip("ai_edge_litert")
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+TOLERANCE = 1e-5
+
+
+class Elementwise(nn.Module):
+    """Unary and binary elementwise ops, with a per-channel parameter broadcast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.randn(3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(x) * self.scale + x.sigmoid()
+        return nn.functional.gelu(y - torch.tanh(x)) * 0.5
+
+
+def nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.permute(0, 2, 3, 1).numpy()
+
+
+def run_resized(data: bytes, x: np.ndarray) -> np.ndarray:
+    interpreter = Interpreter(model_content=bytes(data))
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], list(x.shape), strict=True)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+OTHER_SIZES = [(1, 3, 4, 9), (5, 3, 11, 2)]
+
+
+@pytest.mark.parametrize(
+    "declare",
+    [
+        lambda x: {"input_shapes": {x: (None, 3, None, None)}},
+        lambda x: {"dynamic_dims": {"input_0": {0: "batch", 2: "height", -1: "width"}}},
+    ],
+    ids=["input_shapes", "dynamic_dims"],
+)
+def test_elementwise_model_runs_at_other_sizes_on_both_back_ends(declare):
+    torch.manual_seed(0)
+    model = Elementwise().eval()
+    x = torch.randn(2, 3, 5, 7)
+    data = ferry.pytorch_to_tflite(model, [x], verbose=False, **declare(x))
+    detail = Interpreter(model_content=bytes(data)).get_input_details()[0]
+    assert list(detail["shape"]) == [2, 5, 7, 3]  # the traced size, channels last
+    assert list(detail["shape_signature"]) == [-1, -1, -1, 3]
+    keras_model = ferry.pytorch_to_keras(model, [x], verbose=False, **declare(x))
+    assert tuple(keras_model.inputs[0].shape) == (None, None, None, 3)
+    for shape in OTHER_SIZES:
+        fresh = torch.randn(shape)
+        with torch.no_grad():
+            expected = nhwc(model(fresh))
+        got = run_resized(data, nhwc(fresh))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+        got = np.asarray(keras_model(nhwc(fresh)))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_static_conversion_has_no_shape_signature():
+    model = Elementwise().eval()
+    data = ferry.pytorch_to_tflite(model, [torch.randn(2, 3, 5, 7)], verbose=False)
+    detail = Interpreter(model_content=bytes(data)).get_input_details()[0]
+    assert list(detail["shape_signature"]) == list(detail["shape"])
+
+
+class ThenSort(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sort(torch.relu(x), dim=-1).values
+
+
+def test_the_first_op_that_cannot_take_a_free_size_is_named(tmp_path):
+    x = torch.randn(2, 3, 8)
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ConversionError) as error:
+        ferry.pytorch_to_tflite(
+            ThenSort(), [x], input_shapes={x: (None, 3, 8)}, path=path, verbose=False
+        )
+    message = str(error.value)
+    assert "sort: cannot take a free size yet (dim 0 of 'input' is input_0_dim0)" in message
+    assert not path.exists()
+
+
+class Broadcast(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) + y.sigmoid()
+
+
+def test_two_inputs_sharing_a_free_size_broadcast_at_other_sizes():
+    model = Broadcast()
+    x, y = torch.randn(2, 3, 5, 7), torch.randn(7)
+    declared = {x: {0: "batch", 3: "width"}, y: {0: "width"}}
+    data = ferry.pytorch_to_tflite(model, [x, y], dynamic_dims=declared, verbose=False)
+    keras_model = ferry.pytorch_to_keras(model, [x, y], dynamic_dims=declared, verbose=False)
+    interpreter = Interpreter(model_content=bytes(data))
+    details = interpreter.get_input_details()
+    assert [list(d["shape_signature"]) for d in details] == [[-1, 5, -1, 3], [-1]]
+    for batch, width in [(1, 4), (3, 9)]:
+        fresh_x, fresh_y = torch.randn(batch, 3, 5, width), torch.randn(width)
+        expected = model(fresh_x, fresh_y).numpy()  # outputs keep PyTorch's order
+        interpreter.resize_tensor_input(details[0]["index"], [batch, 5, width, 3], strict=True)
+        interpreter.resize_tensor_input(details[1]["index"], [width], strict=True)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(details[0]["index"], nhwc(fresh_x))
+        interpreter.set_tensor(details[1]["index"], fresh_y.numpy())
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+        got = np.asarray(keras_model([nhwc(fresh_x), fresh_y.numpy()]))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    assert got.shape == expected.shape
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def test_resnet18_with_batch_height_and_width_free():
+    torch.manual_seed(0)
+    model = import_torchvision().models.resnet18(weights=None).eval()
+    x = torch.rand(2, 3, 64, 64)
+    free = {x: (None, 3, None, None)}
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes=free, verbose=False)
+    keras_model = ferry.pytorch_to_keras(model, [x], input_shapes=free, verbose=False)
+    ops = {op[0] for op in ferry._core.read_tflite(bytes(data))["ops"]}
+    assert "TRANSPOSE" not in ops
+    for shape in [(1, 3, 64, 64), (3, 3, 97, 75)]:  # odd sizes: stride-2 rounding
+        fresh = torch.rand(shape)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-5
+        assert relative_error(np.asarray(keras_model(nhwc(fresh))), expected) <= 1e-5
+
+
+def test_mobilenet_v3_with_batch_free_resized_to_1_and_4():
+    torch.manual_seed(0)
+    model = import_torchvision().models.mobilenet_v3_large(weights=None).eval()
+    x = torch.rand(2, 3, 96, 96)
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes={x: (None, 3, 96, 96)}, verbose=False)
+    detail = Interpreter(model_content=bytes(data)).get_input_details()[0]
+    assert list(detail["shape_signature"]) == [-1, 96, 96, 3]
+    for batch in (1, 4):
+        fresh = torch.rand(batch, 3, 96, 96)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-4
+
+
+class TwoFreeFlatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x).flatten(1)
+
+
+def test_a_reshape_to_two_free_sizes_is_refused_clearly():
+    x = torch.rand(2, 3, 4)
+    with pytest.raises(ConversionError, match="a reshape to 2 free sizes needs a shape computed"):
+        ferry.pytorch_to_tflite(
+            TwoFreeFlatten(), [x], input_shapes={x: (None, 3, None)}, verbose=False
+        )
+
+
+def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
+    model = nn.MaxPool2d(3, 2, ceil_mode=True)
+    x = torch.rand(1, 3, 9, 9)
+    with pytest.raises(ConversionError, match="ceil_mode=True cannot take a free size yet"):
+        ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
