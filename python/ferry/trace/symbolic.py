@@ -198,17 +198,19 @@ def trace_symbolic(
                         "dims that share a name must have the same size in the example inputs"
                     )
                 continue
-            if hint < 2:
+            if hint < 1:
                 raise SymbolicShapeError(
-                    f"ferry: dim {d} of input '{names[i]}' is declared free but is {hint} in "
-                    "the example input; trace with a size of 2 or more (a size of 0 or 1 "
-                    "hides how the model uses that dim)"
+                    f"ferry: dim {d} of input '{names[i]}' is declared free but is empty in "
+                    "the example input; trace with a size of 1 or more"
                 )
             by_name[name] = len(symbols)
             symbols.append(Symbol(name, i, d, hint))
-            expr = env.create_symbol(hint, LocalSource(f"ferry_{name}"))
+            # PyTorch treats a size of 1 as a constant (broadcasting, contiguity), so a dim
+            # traced at 1 (a batch of one, as in nobuco's examples) is followed at 2; the two
+            # traces must still agree, checked below against the real sizes.
+            expr = env.create_symbol(max(hint, 2), LocalSource(f"ferry_{name}"))
             sympy_symbols[expr] = len(symbols) - 1
-            sym_ints[name] = env.create_symintnode(expr, hint=hint)
+            sym_ints[name] = env.create_symintnode(expr, hint=max(hint, 2))
 
     fakes: dict[int, torch.Tensor] = {}
     with mode:

@@ -155,9 +155,16 @@ def test_bad_declarations_are_clear_errors(input_shapes, dynamic_dims, expected)
     assert expected in str(error.value)
 
 
-def test_a_free_dim_traced_at_size_one_is_refused():
-    with pytest.raises(SymbolicShapeError, match="size of 2 or more"):
-        traced(nn.ReLU(), [torch.rand(1, 5)], input_shapes={0: (None, 5)})
+def test_a_free_dim_traced_at_size_one_is_followed():
+    """nobuco's examples trace a batch of one with the batch free."""
+    torchvision = import_torchvision()
+    model = torchvision.models.resnet18(weights=None).eval()
+    assert_follows(model, (1, 3, 64, 64), [(3, 3, 65, 97)], lambda s: (None, 3, None, None))
+
+
+def test_an_empty_free_dim_is_refused():
+    with pytest.raises(SymbolicShapeError, match="empty in the example input"):
+        traced(nn.ReLU(), [torch.rand(0, 5)], input_shapes={0: (None, 5)})
 
 
 class Pair(nn.Module):

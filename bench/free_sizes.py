@@ -1,0 +1,109 @@
+"""What free sizes cost: a static file against one converted with free sizes and resized to the
+traced size, in one LiteRT process.
+
+Run from the repository root:
+    .venv/bin/python bench/free_sizes.py [--model resnet50] [--invokes 30] [--rounds 5]
+
+Converts the model twice, alternating (static, free, static, free), with validation off, and
+reports each conversion's median time. The free file has batch, height and width free and is
+resized to the traced size (strict) before allocation. Both files are timed with the default
+delegates (XNNPACK) at 1 thread: 5 warm-ups each, then rounds that alternate between the files,
+each round the median of --invokes invokes. The table gives each file's operators, how many
+nodes the interpreter runs after delegation (1: XNNPACK took the whole graph) and the median
+latency, and the free file's latency as a ratio to the static one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+from ai_edge_litert.interpreter import Interpreter
+from machine import cpu_name
+
+import ferry
+from ferry import _core
+from ferry.zoo.imports import import_torchvision, randomize_statistics
+
+WARMUP = 5
+SIZE = 224
+
+
+def build(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    # Random batch-norm statistics, so that no layer is an identity (as in the peer benchmark).
+    return randomize_statistics(getattr(import_torchvision().models, name)(weights=None).eval())
+
+
+def convert(model: torch.nn.Module, free: bool) -> tuple[bytes, float]:
+    x = torch.rand(1, 3, SIZE, SIZE)
+    shapes = {x: (None, 3, None, None)} if free else None
+    start = time.perf_counter()
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes=shapes, validate=False, verbose=False)
+    return bytes(data), time.perf_counter() - start
+
+
+def interpreter(data: bytes) -> Interpreter:
+    it = Interpreter(model_content=data, num_threads=1)
+    detail = it.get_input_details()[0]
+    it.resize_tensor_input(detail["index"], [1, SIZE, SIZE, 3], strict=True)
+    it.allocate_tensors()
+    x = np.random.default_rng(0).random((1, SIZE, SIZE, 3), dtype=np.float32)
+    it.set_tensor(detail["index"], x)
+    return it
+
+
+def timed(it: Interpreter, invokes: int) -> float:
+    times = []
+    for _ in range(invokes):
+        start = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--invokes", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--conversions", type=int, default=3)
+    args = parser.parse_args()
+    model = build(args.model)
+    seconds: dict[str, list[float]] = {"static": [], "free": []}
+    files: dict[str, bytes] = {}
+    for _ in range(args.conversions):
+        for kind in ("static", "free"):
+            files[kind], took = convert(model, kind == "free")
+            seconds[kind].append(took)
+    interpreters = {kind: interpreter(data) for kind, data in files.items()}
+    for it in interpreters.values():
+        for _ in range(WARMUP):
+            it.invoke()
+    rounds: dict[str, list[float]] = {kind: [] for kind in files}
+    for _ in range(args.rounds):
+        for kind, it in interpreters.items():
+            rounds[kind].append(timed(it, args.invokes))
+    load = os.getloadavg()[0]
+    print(f"{args.model} at 1x3x{SIZE}x{SIZE}, {cpu_name()}, 1 thread, load {load:.1f}")
+    print("| file | ops | XNNPACK partitions | conversion (median) | latency (median) |")
+    print("|---|---|---|---|---|")
+    for kind, data in files.items():
+        ops = collections.Counter(op[0] for op in _core.read_tflite(data)["ops"])
+        nodes = [op["op_name"] for op in interpreters[kind]._get_ops_details()].count("DELEGATE")
+        print(
+            f"| {kind} | {sum(ops.values())} ({', '.join(f'{k} {v}' for k, v in sorted(ops.items()))}) "
+            f"| {nodes} | {statistics.median(seconds[kind]):.2f} s "
+            f"| {statistics.median(rounds[kind]):.2f} ms |"
+        )
+    ratio = statistics.median(rounds["free"]) / statistics.median(rounds["static"])
+    print(f"free ÷ static latency: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
