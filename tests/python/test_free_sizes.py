@@ -200,3 +200,28 @@ def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
     x = torch.rand(1, 3, 9, 9)
     with pytest.raises(ConversionError, match="ceil_mode=True cannot take a free size yet"):
         ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
+
+
+class Tagger(nn.Module):
+    """A 2-layer bidirectional tagger, as in the benchmarks."""
+
+    def __init__(self, rnn: type[nn.RNNBase]) -> None:
+        super().__init__()
+        self.rnn = rnn(16, 24, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(48, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])
+
+
+def test_a_recurrent_layer_on_free_sizes_is_a_clear_error_at_its_line():
+    """PyTorch's LSTM cannot run on symbolic sizes (it asks for numel()); the error says so and
+    names the model's line, before any conversion work."""
+    x = torch.randn(2, 12, 16)
+    with pytest.raises(ValueError) as error:
+        ferry.pytorch_to_tflite(
+            Tagger(nn.LSTM).eval(), [x], input_shapes={x: (2, None, 16)}, verbose=False
+        )
+    message = str(error.value)
+    assert "cannot run on free sizes at " + __file__ in message
+    assert "Recurrent layers (nn.LSTM, nn.GRU) cannot take free sizes yet" in message

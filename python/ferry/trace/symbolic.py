@@ -224,8 +224,23 @@ def trace_symbolic(
     from .structures import map_tensors
 
     fake_args, fake_kwargs = map_tensors((args, kwargs), lambda t: fakes.get(id(t), t))
-    with mode, torch.no_grad():
-        symbolic = trace_fn(fake_args, fake_kwargs)
+    try:
+        with mode, torch.no_grad():
+            symbolic = trace_fn(fake_args, fake_kwargs)
+    except SymbolicShapeError:
+        raise
+    except Exception as error:  # PyTorch cannot run some op on symbolic sizes
+        frames = [
+            f
+            for f in traceback.extract_tb(error.__traceback__)
+            if not os.path.abspath(f.filename).startswith((_TORCH_DIR, _FERRY_DIR, _SYMPY_DIR))
+        ]
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SymbolicShapeError(
+            f"ferry: the model cannot run on free sizes{where}: PyTorch says '{first}'. "
+            "Recurrent layers (nn.LSTM, nn.GRU) cannot take free sizes yet"
+        ) from None
 
     _check_guards(env, guards, symbols, sympy_symbols, names)
     _check_same_structure(real, symbolic)
