@@ -48,6 +48,10 @@ const std::map<std::string, OpLayout>& table() {
     t["pad"] = {C::kAxes, {{}, {}, {}, {"pads"}}, {}};
     t["transpose"] = {C::kTranspose, {}, {}};
     t["reshape"] = {C::kReshape, {}, {}};
+    // Free sizes: the run-time sizes of some axes (remapped with the input's order), and a
+    // reshape to a shape computed at run time (in PyTorch's order).
+    t["dims"] = {C::kAxes, {{}, {"axes"}, {}, {}}, {}};
+    t["reshape_to"] = {C::kPyTorchOrder, {}, {0}};
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};

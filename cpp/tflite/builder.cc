@@ -58,6 +58,7 @@ RuntimeVersion runtime_for(int32_t code, int version) {
     case fb::BuiltinOperator_HARD_SWISH:
       return {1, 15, 0};
     case fb::BuiltinOperator_RSQRT:
+    case fb::BuiltinOperator_SHAPE:
       return {1, 10, 0};
     case fb::BuiltinOperator_SQUARED_DIFFERENCE:
       return {1, 13, 1};

@@ -278,6 +278,7 @@ class Writer {
   void emit_layer_norm(const Node* n);
   void emit_embedding(const Node* n);  // this and below: writer_ops_rnn.cc
   void emit_recurrent(const Node* n);
+  void emit_run_time_shape(const Node* n);
   // Why the sequence form cannot write this `lstm` node ("" when it can).
   std::string sequence_refusal(const Node* n) const;
   void emit_lstm_sequence(const Node* n);

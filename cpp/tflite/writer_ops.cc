@@ -82,6 +82,7 @@ void Writer::emit(const Node* n) {
   if (op == "slice_update") return emit_slice_update(n);
   if (op == "reshape" || op == "transpose" || op == "concat" || op == "slice")
     return emit_shape_op(n);
+  if (op == "dims" || op == "reshape_to") return emit_run_time_shape(n);
   if (op == "softmax" || op == "log_softmax") return emit_softmax(n);
   if (op == "resize") return emit_resize(n);
   if (op == "grid_sample") return emit_grid_sample(n);
@@ -398,6 +399,31 @@ void Writer::emit_shape_op(const Node* n) {
     add_op(fb::BuiltinOperator_STRIDED_SLICE, {in, begin, end, strides}, {tensor(out)},
            fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());
   }
+}
+
+// Free sizes: `dims` reads sizes at run time (SHAPE, then GATHER of the wanted axes, already in
+// the tensor's physical order), and `reshape_to` takes its target as a tensor.
+void Writer::emit_run_time_shape(const Node* n) {
+  const Value *x = n->inputs[0], *out = n->outputs[0];
+  if (n->op == "reshape_to") {
+    if (n->inputs.size() != 2) fail(n, "reshape_to takes x and a shape");
+    m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {tensor(x), tensor(n->inputs[1])}, {tensor(out)});
+    return;
+  }
+  std::vector<int64_t> axes = n->attrs.get_ints("axes");
+  const int64_t rank = static_cast<int64_t>(x->rank());
+  std::vector<int32_t> gather;
+  for (int64_t a : axes) {
+    if (a < 0 || a >= rank) fail(n, "an axis out of range");
+    gather.push_back(static_cast<int32_t>(a));
+  }
+  const std::string scope = n->scope.empty() ? "dims" : n->scope + "/dims";
+  int shape = m_.add_tensor(fb::TensorType_INT32, {rank}, scope + "/shape");
+  add_op(fb::BuiltinOperator_SHAPE, {tensor(x)}, {shape}, fb::BuiltinOptions_ShapeOptions,
+         fb::CreateShapeOptions(m_.fbb(), fb::TensorType_INT32).Union());
+  int indices = m_.add_int32(gather, {static_cast<int64_t>(gather.size())}, scope + "/axes");
+  add_op(fb::BuiltinOperator_GATHER, {shape, indices}, {tensor(out)},
+         fb::BuiltinOptions_GatherOptions, fb::CreateGatherOptions(m_.fbb(), 0).Union());
 }
 
 }  // namespace ferry::tflite::detail

@@ -3,6 +3,8 @@ in LiteRT (resized) and in Keras, against PyTorch on fresh inputs."""
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pytest
 import torch
@@ -182,17 +184,24 @@ def test_mobilenet_v3_with_batch_free_resized_to_1_and_4():
         assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-4
 
 
-class TwoFreeFlatten(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x).flatten(1)
-
-
-def test_a_reshape_to_two_free_sizes_is_refused_clearly():
-    x = torch.rand(2, 3, 4)
-    with pytest.raises(ConversionError, match="a reshape to 2 free sizes needs a shape computed"):
+def test_a_reshape_to_free_sizes_its_input_does_not_have_is_refused_clearly():
+    """One free size the input does not have is a -1; two (b*t and n*2 here) would need size
+    arithmetic at run time, not built yet."""
+    x = torch.rand(2, 3, 4, 6)
+    with pytest.raises(ConversionError, match="more than one of them not a size of its input"):
         ferry.pytorch_to_tflite(
-            TwoFreeFlatten(), [x], input_shapes={x: (None, 3, None)}, verbose=False
+            Unfold(),
+            [x],
+            input_shapes={x: (None, None, None, 6)},
+            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+            verbose=False,
         )
+
+
+class Unfold(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, n, c = x.shape
+        return torch.relu(x).reshape(b * t, n * 2, c // 2)
 
 
 def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
@@ -225,3 +234,37 @@ def test_a_recurrent_layer_on_free_sizes_is_a_clear_error_at_its_line():
     message = str(error.value)
     assert "cannot run on free sizes at " + __file__ in message
     assert "Recurrent layers (nn.LSTM, nn.GRU) cannot take free sizes yet" in message
+
+
+class Heads(nn.Module):
+    """Attention's head split and merge, sized from the runtime shape."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        h = x.view(b, t, 4, c // 4).transpose(1, 2)
+        h = torch.relu(h) * 2 - h.sigmoid()
+        return h.transpose(1, 2).reshape(b, t, c)
+
+
+def test_head_split_and_merge_with_batch_and_length_free():
+    """Two free sizes in one reshape: the target is built at run time from the input's own
+    sizes (SHAPE + GATHER + CONCATENATION), on both back ends."""
+    model = Heads()
+    x = torch.randn(2, 7, 16)
+    options = {
+        "input_shapes": {x: (None, None, 16)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["SHAPE"] == ops["GATHER"] == ops["RESHAPE"] == 2
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    assert tuple(keras_model.inputs[0].shape) == (None, None, 16)
+    for shape in [(1, 3, 16), (5, 11, 16)]:
+        fresh = torch.randn(shape)
+        expected = model(fresh).numpy()
+        got = run_resized(data, fresh.numpy())
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+        assert np.abs(np.asarray(keras_model(fresh.numpy())) - expected).max() <= TOLERANCE

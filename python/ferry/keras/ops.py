@@ -365,6 +365,10 @@ OPS: dict[str, OpFn] = {
         inputs[0], [int(d) for d in attrs["shape"]]
     ),
     "reshape": lambda inputs, attrs: tf.reshape(inputs[0], [int(d) for d in attrs["shape"]]),
+    "dims": lambda inputs, attrs: tf.gather(
+        tf.shape(inputs[0], out_type=tf.int32), [int(a) for a in attrs["axes"]]
+    ),
+    "reshape_to": lambda inputs, attrs: tf.reshape(inputs[0], tf.cast(inputs[1], tf.int32)),
     "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
     "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),
     **{name: _reduction(name) for name in ("mean", "sum", "max", "min", "prod")},

@@ -216,6 +216,14 @@ CASES = [
     Case("matmul", [f32(3, 4), f32(4, 5)], {}, T(torch.matmul), consts={1}, id="const"),
     Case("reshape", [X], {"shape": [4, 6]}, lambda x: x.reshape(4, 6)),
     Case("reshape", [X], {"shape": [-1, 12]}, lambda x: x.reshape(-1, 12), id="infer"),
+    Case("dims", [X], {"axes": [2, 0]}, lambda x: np.array([x.shape[2], x.shape[0]], np.int32)),
+    Case(
+        "reshape_to",
+        [X, np.array([4, 6], np.int32)],
+        {},
+        lambda x, s: x.reshape(4, 6),
+        consts={1},
+    ),
     Case("transpose", [X], {"perm": [2, 0, 1]}, lambda x: x.transpose(2, 0, 1)),
     Case(
         "concat",
