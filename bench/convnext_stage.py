@@ -18,12 +18,12 @@ import argparse
 import collections
 import os
 import statistics
-import time
 
 import numpy as np
 import tensorflow as tf
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from interleaved import interleave
 
 import ferry
 from ferry import _core
@@ -52,19 +52,8 @@ def main() -> None:
         it = Interpreter(model_content=content, num_threads=1)
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"], data)
-        for _ in range(5):
-            it.invoke()
         interpreters[name] = it
-    medians: dict[str, list[float]] = {name: [] for name in files}
-    for r in range(args.rounds):
-        names = list(files) if r % 2 == 0 else list(files)[::-1]
-        for name in names:
-            times = []
-            for _ in range(args.invokes):
-                start = time.perf_counter()
-                interpreters[name].invoke()
-                times.append(time.perf_counter() - start)
-            medians[name].append(statistics.median(times) * 1e3)
+    medians = interleave(interpreters, args.rounds, args.invokes)
     print(f"{args.blocks} blocks, 1 thread, load average {os.getloadavg()[0]:.1f}")
     for name, content in files.items():
         ops = collections.Counter(op[0] for op in _core.read_tflite(content)["ops"])

@@ -24,13 +24,13 @@ import time
 import numpy as np
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from interleaved import interleave
 from machine import cpu_name
 
 import ferry
 from ferry import _core
 from ferry.zoo.imports import import_torchvision, randomize_statistics
 
-WARMUP = 5
 SIZE = 224
 
 
@@ -58,15 +58,6 @@ def interpreter(data: bytes) -> Interpreter:
     return it
 
 
-def timed(it: Interpreter, invokes: int) -> float:
-    times = []
-    for _ in range(invokes):
-        start = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
@@ -82,13 +73,7 @@ def main() -> None:
             files[kind], took = convert(model, kind == "free")
             seconds[kind].append(took)
     interpreters = {kind: interpreter(data) for kind, data in files.items()}
-    for it in interpreters.values():
-        for _ in range(WARMUP):
-            it.invoke()
-    rounds: dict[str, list[float]] = {kind: [] for kind in files}
-    for _ in range(args.rounds):
-        for kind, it in interpreters.items():
-            rounds[kind].append(timed(it, args.invokes))
+    rounds = interleave(interpreters, args.rounds, args.invokes)
     load = os.getloadavg()[0]
     print(f"{args.model} at 1x3x{SIZE}x{SIZE}, {cpu_name()}, 1 thread, load {load:.1f}")
     print("| file | ops | XNNPACK partitions | conversion (median) | latency (median) |")

@@ -20,11 +20,11 @@ import collections
 import os
 import statistics
 import tempfile
-import time
 
 import numpy as np
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from interleaved import median_ms
 from peers.models import SliceReLUNet as ConvSlice  # the module the peer benchmark runs
 from torch import nn
 
@@ -61,15 +61,6 @@ def interpreter(path: str, threads: int) -> tuple[Interpreter, np.ndarray]:
     for _ in range(WARMUP):
         it.invoke()
     return it, x
-
-
-def median_ms(it: Interpreter, invokes: int) -> float:
-    times = []
-    for _ in range(invokes):
-        t = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:
