@@ -268,3 +268,23 @@ def test_head_split_and_merge_with_batch_and_length_free():
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= TOLERANCE
         assert np.abs(np.asarray(keras_model(fresh.numpy())) - expected).max() <= TOLERANCE
+
+
+def test_saved_model_signature_keeps_the_free_sizes(tmp_path):
+    import tensorflow as tf
+
+    torch.manual_seed(0)
+    model = Elementwise().eval()
+    x = torch.randn(2, 3, 5, 7)
+    keras_model = ferry.pytorch_to_keras(
+        model, [x], dynamic_dims={x: {0: "batch", 2: "height"}}, verbose=False
+    )
+    keras_model.export(str(tmp_path / "saved"), verbose=False)
+    restored = tf.saved_model.load(str(tmp_path / "saved"))
+    spec = restored.signatures["serve"].structured_input_signature[1]
+    assert [tuple(s.shape) for s in spec.values()] == [(None, None, 7, 3)]
+    fresh = torch.randn(4, 3, 9, 7)
+    with torch.no_grad():
+        expected = nhwc(model(fresh))
+    got = np.asarray(restored.serve(tf.constant(nhwc(fresh))))
+    assert np.abs(got - expected).max() <= TOLERANCE
