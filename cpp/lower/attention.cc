@@ -53,13 +53,14 @@ Value* emit_transpose(LowerContext& ctx, Value* x, const std::vector<int64_t>& p
   for (int64_t p : perm) shape.push_back(x->shape[p]);
   Attrs attrs;
   attrs.set("perm", perm);
-  return ctx.emit("transpose", {x}, std::move(attrs), x->dtype, std::move(shape));
+  return ctx.emit("transpose", {x}, std::move(attrs), x->dtype, std::move(shape),
+                  permuted_sym(*x, perm));
 }
 
 Value* emit_binary(LowerContext& ctx, const std::string& op, Value* a, Value* b) {
   const bool compare = op == "equal" || op == "less" || op == "greater";
   return ctx.emit(op, {a, b}, {}, compare ? DType::kBool : a->dtype,
-                  broadcast_shapes(a->shape, b->shape));
+                  broadcast_shapes(a->shape, b->shape), broadcast_sym(*a, *b));
 }
 
 Value* reshape_value(LowerContext& ctx, Value* x, Shape shape) {
@@ -178,11 +179,29 @@ AttentionResult emit_attention(LowerContext& ctx, Value* q, Value* k, Value* v, 
   Attrs mm;
   mm.set("transpose_a", false);
   mm.set("transpose_b", true);
-  r.scores = ctx.emit("matmul", {q, k}, std::move(mm), q->dtype, scores_shape);
+  // Free sizes: the batch dims broadcast, then query length by key length.
+  auto batch_sym = [](const Value& x) {
+    return x.sym.empty() ? SymDims(x.rank() - 2, -1) : SymDims(x.sym.begin(), x.sym.end() - 2);
+  };
+  auto row_sym = [](const Value& x) { return x.sym.empty() ? -1 : x.sym[x.rank() - 2]; };
+  SymDims scores_sym;
+  {
+    Value qb_value, kb_value;
+    qb_value.shape = qb;
+    qb_value.sym = batch_sym(*q);
+    kb_value.shape = kb;
+    kb_value.sym = batch_sym(*k);
+    scores_sym = broadcast_sym(qb_value, kb_value);
+    if (scores_sym.empty()) scores_sym.assign(scores_shape.size() - 2, -1);
+    scores_sym.push_back(row_sym(*q));
+    scores_sym.push_back(row_sym(*k));
+  }
+  r.scores = ctx.emit("matmul", {q, k}, std::move(mm), q->dtype, scores_shape, scores_sym);
   if (Value* b = mask.bias()) r.scores = emit_binary(ctx, "add", r.scores, b);
   Attrs sm;
   sm.set("axis", static_cast<int64_t>(r.scores->rank()) - 1);
-  r.weights = ctx.emit("softmax", {r.scores}, std::move(sm), q->dtype, r.scores->shape);
+  r.weights =
+      ctx.emit("softmax", {r.scores}, std::move(sm), q->dtype, r.scores->shape, r.scores->sym);
   if (safe_softmax && (r.fully_masked = mask.fully_masked_rows())) {
     Value* zero = typed_scalar(ctx, 0.0, q->dtype);
     r.weights = ctx.emit("where", {r.fully_masked, zero, r.weights}, {}, q->dtype,
@@ -195,7 +214,12 @@ AttentionResult emit_attention(LowerContext& ctx, Value* q, Value* k, Value* v, 
   Attrs mm2;
   mm2.set("transpose_a", false);
   mm2.set("transpose_b", false);
-  r.output = ctx.emit("matmul", {r.weights, v}, std::move(mm2), q->dtype, out_shape);
+  SymDims out_sym;
+  if (!r.weights->sym.empty()) {
+    out_sym.assign(r.weights->sym.begin(), r.weights->sym.end() - 1);
+    out_sym.push_back(v->sym.empty() ? -1 : v->sym.back());
+  }
+  r.output = ctx.emit("matmul", {r.weights, v}, std::move(mm2), q->dtype, out_shape, out_sym);
   return r;
 }
 

@@ -76,7 +76,9 @@ Value* project(LowerContext& ctx, Value* x, Value* w, int64_t w_first, Value* b,
       b ? ctx.constant(take_rows(*b->constant, b_first, count, s), Layout::kFixed) : nullptr;
   Shape shape = x->shape;
   shape.back() = count;
-  Value* y = ctx.emit("dense", {x, kernel, bias}, {}, x->dtype, std::move(shape));
+  SymDims sym = x->sym;
+  if (!sym.empty()) sym.back() = -1;
+  Value* y = ctx.emit("dense", {x, kernel, bias}, {}, x->dtype, std::move(shape), std::move(sym));
   return fold ? y : emit_scale(ctx, y, scale);
 }
 
@@ -101,7 +103,12 @@ Value* split_heads(LowerContext& ctx, const Seq& s, int64_t heads) {
   const Shape& shape = s.x->shape;
   const int64_t d = shape.back() / heads;
   Shape split = {shape[0], shape.size() == 2 ? 1 : shape[1], heads, d};
-  Value* x = emit_reshape(ctx, s.x, std::move(split));
+  SymDims sym;
+  if (has_free_dims(s.x->sym)) {
+    if (shape.size() == 2) throw LowerError("unbatched attention cannot take a free size yet");
+    sym = {s.x->sym[0], s.x->sym[1], -1, -1};
+  }
+  Value* x = emit_sized_reshape(ctx, s.x, std::move(split), std::move(sym));
   return emit_transpose(
       ctx, x, s.seq_first ? std::vector<int64_t>{1, 2, 0, 3} : std::vector<int64_t>{0, 2, 1, 3});
 }
@@ -110,7 +117,9 @@ Value* split_heads(LowerContext& ctx, const Seq& s, int64_t heads) {
 Value* merge_heads(LowerContext& ctx, Value* o, bool seq_first, Shape shape) {
   Value* t = emit_transpose(
       ctx, o, seq_first ? std::vector<int64_t>{2, 0, 1, 3} : std::vector<int64_t>{0, 2, 1, 3});
-  return emit_reshape(ctx, t, std::move(shape));
+  SymDims sym;
+  if (has_free_dims(t->sym) && shape.size() == 3) sym = {t->sym[0], t->sym[1], -1};
+  return emit_sized_reshape(ctx, t, std::move(shape), std::move(sym));
 }
 
 // Rows [w_first, w_first + E) of `weight` and [b_first, b_first + E) of `bias` (nullptr: none).
@@ -158,6 +167,9 @@ MhaResult emit_mha(LowerContext& ctx, const Mha& m, ScoreMask& mask, bool safe_s
 // Binds the attention weights [B, h, L, S] (averaged over heads when asked) to output 1.
 void set_weights_output(LowerContext& ctx, Value* w, bool average) {
   if (ctx.num_outputs() < 2) return;
+  if (has_free_dims(w->sym) && ctx.output_needed(1)) {
+    throw LowerError("the attention weights of free sizes are not supported yet");
+  }
   if (average) {
     Attrs attrs;
     attrs.set("axes", std::vector<int64_t>{1});
@@ -213,6 +225,10 @@ void lower_mha_forward(LowerContext& ctx) {
   ScoreMask mask(ctx, query->dtype);
   Value* padding = ctx.in_opt("key_padding_mask");
   Value* attn_mask = ctx.in_opt("attn_mask");
+  if ((has_free_dims(query->sym) || has_free_dims(key->sym)) &&
+      (padding || attn_mask || flag(a, "is_causal", false))) {
+    throw LowerError("multi-head attention with a mask and free sizes is not supported yet");
+  }
   if (flag(a, "is_causal", false) && !padding && !need_weights) {
     // PyTorch drops attn_mask here and lets SDPA build the causal mask.
     mask.add_causal(L, S);
@@ -236,6 +252,12 @@ void lower_mha_forward(LowerContext& ctx) {
 void add_fast_path_mask(LowerContext& ctx, ScoreMask& mask, int64_t B, int64_t S) {
   Value* m = ctx.in_opt("mask");
   if (!m) return;
+  if (ctx.graph().symbols) {
+    for (const Value* v : ctx.node().inputs) {
+      if (v && has_free_dims(v->sym))
+        throw LowerError("an attention mask with free sizes is not supported yet");
+    }
+  }
   const Attrs& a = ctx.attrs();
   if (a.has("mask_type") && !a.is_none("mask_type") && a.get_int("mask_type") == 1) {
     m = reshape_value(ctx, m, {B, 1, 1, S});
@@ -278,7 +300,7 @@ Value* layer_norm(LowerContext& ctx, Value* x, const std::string& n, double eps)
   attrs.set("epsilon", eps);
   return ctx.emit("layer_norm",
                   {x, constant_arg(ctx, "norm_weight_" + n), constant_arg(ctx, "norm_bias_" + n)},
-                  std::move(attrs), x->dtype, x->shape);
+                  std::move(attrs), x->dtype, x->shape, x->sym);
 }
 
 // The whole nn.TransformerEncoderLayer of the fast path: attention and feed-forward blocks
@@ -302,9 +324,9 @@ void lower_encoder_layer(LowerContext& ctx) {
   if (a.get_bool("use_gelu")) {
     Attrs g;
     g.set("approximate", std::string("none"));
-    ff = ctx.emit("gelu", {ff}, std::move(g), ff->dtype, ff->shape);
+    ff = ctx.emit("gelu", {ff}, std::move(g), ff->dtype, ff->shape, ff->sym);
   } else {
-    ff = ctx.emit("relu", {ff}, {}, ff->dtype, ff->shape);
+    ff = ctx.emit("relu", {ff}, {}, ff->dtype, ff->shape, ff->sym);
   }
   Value* w2 = constant_arg(ctx, "ffn_weight_2", true);
   ff = project(ctx, ff, w2, 0, constant_arg(ctx, "ffn_bias_2"), 0, w2->shape[0], 1.0);
@@ -318,14 +340,17 @@ void lower_encoder_layer(LowerContext& ctx) {
 void register_mha_rules(Registry& registry) {
   registry.add({{"torch.nn.functional.multi_head_attention_forward"},
                 lower_mha_forward,
-                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense"});
+                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense",
+                /*free_sizes=*/true});
   registry.add({{"torch._native_multi_head_attention", "aten._native_multi_head_attention.default"},
                 lower_native_mha,
-                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense"});
+                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense",
+                /*free_sizes=*/true});
   registry.add(
       {{"torch._transformer_encoder_layer_fwd", "aten._transformer_encoder_layer_fwd.default"},
        lower_encoder_layer,
-       "multi-head attention + layer_norm + dense + relu/gelu + dense + add"});
+       "multi-head attention + layer_norm + dense + relu/gelu + dense + add",
+       /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -74,6 +74,107 @@ Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape) {
   return ctx.emit("reshape", {x}, std::move(attrs), x->dtype, std::move(shape));
 }
 
+SymDims broadcast_sym(const Value& a, const Value& b) {
+  const size_t rank = std::max(a.rank(), b.rank());
+  SymDims out(rank, -1);
+  auto take = [&](const Value& v) {
+    if (v.sym.empty()) return;
+    const size_t offset = rank - v.rank();
+    for (size_t i = 0; i < v.rank(); ++i) {
+      if (v.sym[i] >= 0 && out[offset + i] < 0) out[offset + i] = v.sym[i];
+    }
+  };
+  take(a);
+  take(b);
+  return has_free_dims(out) ? out : SymDims{};
+}
+
+SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm) {
+  if (x.sym.empty()) return {};
+  SymDims out;
+  for (int64_t p : perm) out.push_back(x.sym.at(static_cast<size_t>(p)));
+  return out;
+}
+
+namespace {
+
+Value* int32_constant(LowerContext& ctx, const std::vector<int32_t>& values) {
+  auto data =
+      std::make_shared<TensorData>(DType::kInt32, Shape{static_cast<int64_t>(values.size())});
+  std::copy(values.begin(), values.end(), data->mutable_as<int32_t>());
+  return ctx.constant(data);
+}
+
+}  // namespace
+
+Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym) {
+  int free = 0;
+  for (int32_t s : sym) free += s >= 0;
+  if (free == 0) return emit_reshape(ctx, x, std::move(shape));
+  if (free == 1) {
+    Shape target = shape;
+    for (size_t d = 0; d < sym.size(); ++d)
+      if (sym[d] >= 0) target[d] = -1;
+    Attrs attrs;
+    attrs.set("shape", target);
+    return ctx.emit("reshape", {x}, std::move(attrs), x->dtype, std::move(shape), std::move(sym));
+  }
+  std::vector<Value*> pieces;
+  std::vector<int32_t> fixed;  // constants not yet placed
+  std::vector<int64_t> read;   // axes of x not yet read, next to each other in the target
+  auto flush_read = [&] {
+    if (read.empty()) return;
+    Attrs axes;
+    axes.set("axes", read);
+    const auto n = static_cast<int64_t>(read.size());
+    pieces.push_back(ctx.emit("dims", {x}, std::move(axes), DType::kInt32, {n}));
+    read.clear();
+  };
+  auto flush = [&] {
+    flush_read();
+    if (!fixed.empty()) pieces.push_back(int32_constant(ctx, fixed));
+    fixed.clear();
+  };
+  int inferred = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (sym[d] < 0) {
+      flush_read();
+      fixed.push_back(static_cast<int32_t>(shape[d]));
+      continue;
+    }
+    auto same = std::find(x->sym.begin(), x->sym.end(), sym[d]);
+    if (same == x->sym.end()) {
+      if (++inferred > 1) {
+        throw LowerError(
+            "a reshape to several free sizes, more than one of them not a size of "
+            "its input, is not supported yet");
+      }
+      flush_read();
+      fixed.push_back(-1);
+      continue;
+    }
+    if (!fixed.empty()) flush();
+    read.push_back(same - x->sym.begin());
+  }
+  flush();
+  Value* target = pieces.front();
+  if (pieces.size() > 1) {
+    Attrs axis;
+    axis.set("axis", int64_t{0});
+    target = ctx.emit("concat", pieces, std::move(axis), DType::kInt32,
+                      {static_cast<int64_t>(shape.size())});
+  }
+  // The target's fixed sizes, -1 at the free ones: a back end that infers shapes (Keras) keeps
+  // what is known of the result.
+  Shape known = shape;
+  for (size_t d = 0; d < sym.size(); ++d)
+    if (sym[d] >= 0) known[d] = -1;
+  Attrs attrs;
+  attrs.set("shape", known);
+  return ctx.emit("reshape_to", {x, target}, std::move(attrs), x->dtype, std::move(shape),
+                  std::move(sym));
+}
+
 Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
                          double value) {
   if (pads.size() != 2 * x->rank()) throw LowerError("internal: pad list does not match rank");

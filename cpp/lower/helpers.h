@@ -34,6 +34,13 @@ void add_unary(Registry& registry, const std::string& name, const std::string& t
 
 // Emits `reshape` of x to `shape` (x's dtype).
 Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape);
+// Free sizes (ir/dims.h). The sizes of a broadcast of a and b (right-aligned), and of x
+// transposed by `perm`; empty when none is free.
+SymDims broadcast_sym(const Value& a, const Value& b);
+SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm);
+// A reshape whose target has these free sizes: -1 for one; for several, the target is built
+// at run time, each free size read from a dim of x with the same size, at most one left to -1.
+Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym);
 // x broadcast to `shape` (NumPy rules): unit dims first added in front when x has fewer, so
 // the layout stage sees operand and result at the same rank. x itself for the same shape.
 Value* emit_broadcast_to(LowerContext& ctx, Value* x, const Shape& shape);

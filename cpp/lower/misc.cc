@@ -173,7 +173,8 @@ void register_misc_rules(Registry& registry) {
                                  "feature_alpha_dropout"}) {
     Rule rule{{"torch.nn.functional." + name},
               [name](LowerContext& ctx) { lower_dropout(ctx, name); },
-              "identity (eval mode)"};
+              "identity (eval mode)",
+              /*free_sizes=*/true};
     registry.add(std::move(rule));
   }
   for (const std::string name :
@@ -181,7 +182,8 @@ void register_misc_rules(Registry& registry) {
     Rule rule{{"torch." + name, "torch." + name + "_", "aten." + name + ".default",
                "aten." + name + "_.default"},
               [name](LowerContext& ctx) { lower_dropout(ctx, name); },
-              "identity (eval mode)"};
+              "identity (eval mode)",
+              /*free_sizes=*/true};
     registry.add(std::move(rule));
   }
 }

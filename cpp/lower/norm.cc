@@ -84,6 +84,9 @@ void lower_layer_norm(LowerContext& ctx) {
   Attrs attrs;
   attrs.set("axes", axes);
   attrs.set("epsilon", a.has("eps") ? a.get_float("eps") : 1e-5);
+  for (size_t d = x->rank() - normalized.size(); d < x->sym.size(); ++d) {
+    if (x->sym[d] >= 0) throw LowerError("layer_norm over a free size is not supported yet");
+  }
   ctx.emit_output("layer_norm", {x, ctx.in_opt("weight"), ctx.in_opt("bias")}, std::move(attrs));
 }
 
@@ -153,7 +156,9 @@ void register_norm_rules(Registry& registry) {
                 "mean, sub, mul, mean, rsqrt (the batch's own statistics)"});
   registry.add({function_aliases("batch_norm", true, false, true), lower_batch_norm, "batch_norm",
                 /*free_sizes=*/true});
-  registry.add({function_aliases("layer_norm", true, false, true), lower_layer_norm, "layer_norm"});
+  // Free sizes outside the normalised dims (lower_layer_norm refuses them inside).
+  registry.add({function_aliases("layer_norm", true, false, true), lower_layer_norm, "layer_norm",
+                /*free_sizes=*/true});
   // The aten forms also return statistics (mean and 1/std), converted only while unread.
   registry.add({{"aten.native_layer_norm.default"},
                 [](LowerContext& ctx) {

@@ -31,65 +31,6 @@ std::vector<std::string> method(const std::string& name, bool torch_function,
   return out;
 }
 
-Value* int32_constant(LowerContext& ctx, const std::vector<int32_t>& values) {
-  auto data =
-      std::make_shared<TensorData>(DType::kInt32, Shape{static_cast<int64_t>(values.size())});
-  std::copy(values.begin(), values.end(), data->mutable_as<int32_t>());
-  return ctx.constant(data);
-}
-
-// A reshape to several free sizes: its target is built at run time. Each free size is read
-// from a dim of x that has the same size (a head split or merge keeps batch and length); at
-// most one other free size is left to -1.
-void lower_run_time_reshape(LowerContext& ctx, Value* x, const Value& out) {
-  std::vector<Value*> pieces;
-  std::vector<int32_t> fixed;  // constants not yet placed
-  std::vector<int64_t> read;   // axes of x not yet read, next to each other in the target
-  auto flush_read = [&] {
-    if (read.empty()) return;
-    Attrs axes;
-    axes.set("axes", read);
-    const auto n = static_cast<int64_t>(read.size());
-    pieces.push_back(ctx.emit("dims", {x}, std::move(axes), DType::kInt32, {n}));
-    read.clear();
-  };
-  auto flush = [&] {
-    flush_read();
-    if (!fixed.empty()) pieces.push_back(int32_constant(ctx, fixed));
-    fixed.clear();
-  };
-  int inferred = 0;
-  for (size_t d = 0; d < out.rank(); ++d) {
-    if (out.sym[d] < 0) {
-      flush_read();
-      fixed.push_back(static_cast<int32_t>(out.shape[d]));
-      continue;
-    }
-    auto same = std::find(x->sym.begin(), x->sym.end(), out.sym[d]);
-    if (same == x->sym.end()) {
-      if (++inferred > 1) {
-        throw LowerError(
-            "a reshape to several free sizes, more than one of them not a size of "
-            "its input, is not supported yet");
-      }
-      flush_read();
-      fixed.push_back(-1);
-      continue;
-    }
-    if (!fixed.empty()) flush();
-    read.push_back(same - x->sym.begin());
-  }
-  flush();
-  Value* shape = pieces.front();
-  if (pieces.size() > 1) {
-    Attrs axis;
-    axis.set("axis", int64_t{0});
-    shape = ctx.emit("concat", pieces, std::move(axis), DType::kInt32,
-                     {static_cast<int64_t>(out.rank())});
-  }
-  ctx.emit_output("reshape_to", {x, shape});
-}
-
 void lower_reshape(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
   const Value& out = ctx.torch_output();
@@ -103,7 +44,10 @@ void lower_reshape(LowerContext& ctx) {
   }
   int free = 0;
   for (int32_t s : out.sym) free += s >= 0;
-  if (free > 1) return lower_run_time_reshape(ctx, x, out);
+  if (free > 1) {
+    ctx.set_output(0, emit_sized_reshape(ctx, x, out.shape, out.sym));
+    return;
+  }
   Attrs attrs;
   Shape target = out.shape;
   for (size_t d = 0; d < out.sym.size(); ++d)

@@ -288,3 +288,49 @@ def test_saved_model_signature_keeps_the_free_sizes(tmp_path):
         expected = nhwc(model(fresh))
     got = np.asarray(restored.serve(tf.constant(nhwc(fresh))))
     assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_transformer_encoder_with_batch_and_length_free_on_both_back_ends():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 10, 32)
+    options = {
+        "input_shapes": {x: (None, None, 32)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["BATCH_MATMUL"] == 4 and ops["TRANSPOSE"] == 8  # as the static file has
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    for shape in [(1, 3, 32), (4, 17, 32)]:
+        fresh = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        got = run_resized(data, fresh.numpy())
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= 1e-5
+        assert np.abs(np.asarray(keras_model(fresh.numpy())) - expected).max() <= 1e-5
+
+
+def test_attention_with_a_padding_mask_at_free_sizes_is_refused_clearly():
+    """Masks at free sizes are not built yet: PyTorch turns the bool mask into a float one
+    with zeros_like, the first op that refuses."""
+    torch.manual_seed(0)
+    attention = nn.MultiheadAttention(16, 2, batch_first=True).eval()
+
+    class Masked(nn.Module):
+        def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+            return attention(x, x, x, key_padding_mask=pad, need_weights=False)[0]
+
+    x, pad = torch.randn(2, 5, 16), torch.zeros(2, 5, dtype=torch.bool)
+    with pytest.raises(ConversionError) as error:
+        ferry.pytorch_to_tflite(
+            Masked(),
+            [x, pad],
+            dynamic_dims={x: {0: "b", 1: "t"}, pad: {0: "b", 1: "t"}},
+            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+            verbose=False,
+        )
+    assert "zeros_like: cannot take a free size yet (dim 0 of 'input' is b)" in str(error.value)

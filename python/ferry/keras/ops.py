@@ -196,6 +196,15 @@ def _edge_pad(x: tf.Tensor, pairs: list[list[int]], circular: bool) -> tf.Tensor
     return x
 
 
+def _reshape_to(x: tf.Tensor, shape: tf.Tensor, known: list[int] | None) -> tf.Tensor:
+    """A reshape to a shape computed at run time, keeping the target's fixed sizes known
+    (a Dense layer after it needs its input's last size)."""
+    y = tf.reshape(x, tf.cast(shape, tf.int32))
+    if known is not None:
+        y.set_shape([None if int(d) < 0 else int(d) for d in known])
+    return y
+
+
 def _pad(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     x = inputs[0]
     pads = [int(p) for p in attrs["pads"]]
@@ -368,7 +377,7 @@ OPS: dict[str, OpFn] = {
     "dims": lambda inputs, attrs: tf.gather(
         tf.shape(inputs[0], out_type=tf.int32), [int(a) for a in attrs["axes"]]
     ),
-    "reshape_to": lambda inputs, attrs: tf.reshape(inputs[0], tf.cast(inputs[1], tf.int32)),
+    "reshape_to": lambda inputs, attrs: _reshape_to(inputs[0], inputs[1], attrs.get("shape")),
     "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
     "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),
     **{name: _reduction(name) for name in ("mean", "sum", "max", "min", "prod")},

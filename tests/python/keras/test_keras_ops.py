@@ -220,7 +220,7 @@ CASES = [
     Case(
         "reshape_to",
         [X, np.array([4, 6], np.int32)],
-        {},
+        {"shape": [-1, 6]},
         lambda x, s: x.reshape(4, 6),
         consts={1},
     ),
