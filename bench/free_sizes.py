@@ -2,15 +2,17 @@
 traced size, in one LiteRT process.
 
 Run from the repository root:
-    .venv/bin/python bench/free_sizes.py [--model resnet50] [--invokes 30] [--rounds 5]
+    .venv/bin/python bench/free_sizes.py [--model resnet50|transformer_encoder|<torchvision name>]
+                                         [--invokes 30] [--rounds 5]
 
 Converts the model twice, alternating (static, free, static, free), with validation off, and
-reports each conversion's median time. The free file has batch, height and width free and is
+reports each conversion's median time. The free file has batch, height and width free (an
+image model) or batch and length free (the encoder: 4 layers, 256 wide, 2 x 64 tokens) and is
 resized to the traced size (strict) before allocation. Both files are timed with the default
 delegates (XNNPACK) at 1 thread: 5 warm-ups each, then rounds that alternate between the files,
-each round the median of --invokes invokes. The table gives each file's operators, how many
-nodes the interpreter runs after delegation (1: XNNPACK took the whole graph) and the median
-latency, and the free file's latency as a ratio to the static one.
+each round the median of --invokes invokes. The table gives each file's operators, its number
+of XNNPACK partitions (DELEGATE nodes) and the median latency, and the free file's latency as
+a ratio to the static one.
 """
 
 from __future__ import annotations
@@ -32,28 +34,49 @@ from ferry import _core
 from ferry.zoo.imports import import_torchvision, randomize_statistics
 
 SIZE = 224
+TOKENS, WIDTH = 64, 256  # the encoder: 2 x 64 tokens of 256
 
 
 def build(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
+    if name == "transformer_encoder":
+        layer = torch.nn.TransformerEncoderLayer(WIDTH, 8, 4 * WIDTH, batch_first=True)
+        return torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False).eval()
     # Random batch-norm statistics, so that no layer is an identity (as in the peer benchmark).
     return randomize_statistics(getattr(import_torchvision().models, name)(weights=None).eval())
 
 
-def convert(model: torch.nn.Module, free: bool) -> tuple[bytes, float]:
-    x = torch.rand(1, 3, SIZE, SIZE)
-    shapes = {x: (None, 3, None, None)} if free else None
+def example(name: str) -> tuple[torch.Tensor, tuple[int | None, ...], list[int]]:
+    """The traced input, its shape with the free dims as None, and the file's input shape."""
+    if name == "transformer_encoder":
+        # Traced at a batch of 2: at 1, attention takes other calls than at the free size.
+        return torch.rand(2, TOKENS, WIDTH), (None, None, WIDTH), [2, TOKENS, WIDTH]
+    return torch.rand(1, 3, SIZE, SIZE), (None, 3, None, None), [1, SIZE, SIZE, 3]
+
+
+def convert(model: torch.nn.Module, name: str, free: bool) -> tuple[bytes, float]:
+    x, free_shape, _ = example(name)
     start = time.perf_counter()
-    data = ferry.pytorch_to_tflite(model, [x], input_shapes=shapes, validate=False, verbose=False)
+    data = ferry.pytorch_to_tflite(
+        model,
+        [x],
+        input_shapes={x: free_shape} if free else None,
+        # Image models take channels-last input; the encoder's [B, T, E] stays as it is.
+        inputs_channel_order=ferry.ChannelOrder.PYTORCH
+        if name == "transformer_encoder"
+        else ferry.ChannelOrder.TENSORFLOW,
+        validate=False,
+        verbose=False,
+    )
     return bytes(data), time.perf_counter() - start
 
 
-def interpreter(data: bytes) -> Interpreter:
+def interpreter(data: bytes, shape: list[int]) -> Interpreter:
     it = Interpreter(model_content=data, num_threads=1)
     detail = it.get_input_details()[0]
-    it.resize_tensor_input(detail["index"], [1, SIZE, SIZE, 3], strict=True)
+    it.resize_tensor_input(detail["index"], shape, strict=True)
     it.allocate_tensors()
-    x = np.random.default_rng(0).random((1, SIZE, SIZE, 3), dtype=np.float32)
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
     it.set_tensor(detail["index"], x)
     return it
 
@@ -70,12 +93,13 @@ def main() -> None:
     files: dict[str, bytes] = {}
     for _ in range(args.conversions):
         for kind in ("static", "free"):
-            files[kind], took = convert(model, kind == "free")
+            files[kind], took = convert(model, args.model, kind == "free")
             seconds[kind].append(took)
-    interpreters = {kind: interpreter(data) for kind, data in files.items()}
+    shape = example(args.model)[2]
+    interpreters = {kind: interpreter(data, shape) for kind, data in files.items()}
     rounds = interleave(interpreters, args.rounds, args.invokes)
     load = os.getloadavg()[0]
-    print(f"{args.model} at 1x3x{SIZE}x{SIZE}, {cpu_name()}, 1 thread, load {load:.1f}")
+    print(f"{args.model} at {'x'.join(map(str, shape))}, {cpu_name()}, 1 thread, load {load:.1f}")
     print("| file | ops | XNNPACK partitions | conversion (median) | latency (median) |")
     print("|---|---|---|---|---|")
     for kind, data in files.items():
