@@ -49,7 +49,7 @@ def build(name: str) -> torch.nn.Module:
 def example(name: str) -> tuple[torch.Tensor, tuple[int | None, ...], list[int]]:
     """The traced input, its shape with the free dims as None, and the file's input shape."""
     if name == "transformer_encoder":
-        # Traced at a batch of 2: at 1, attention takes other calls than at the free size.
+        # A batch of 2, timed at that size.
         return torch.rand(2, TOKENS, WIDTH), (None, None, WIDTH), [2, TOKENS, WIDTH]
     return torch.rand(1, 3, SIZE, SIZE), (None, 3, None, None), [1, SIZE, SIZE, 3]
 

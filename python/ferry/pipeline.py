@@ -17,8 +17,9 @@ from ferry.errors import ConversionError
 from ferry.progress import Progress, check_verbose
 from ferry.trace import trace_module
 from ferry.trace.model import Trace
+from ferry.trace.structures import map_tensors
 from ferry.trace.symbolic import free_dims_from_input_shapes, trace_symbolic
-from ferry.trace.tracer import example_inputs
+from ferry.trace.tracer import example_inputs, input_names_of
 
 OrderSpec = ChannelOrder | Sequence[ChannelOrder | None] | dict[int, ChannelOrder] | None
 MISMATCH_POLICIES = ("raise", "warn")
@@ -152,10 +153,16 @@ def trace_model(
     def trace(a: Sequence[Any], k: dict[str, Any] | None) -> Trace:
         return trace_module(model, a, k, input_names=input_names, output_names=output_names)
 
+    # Declarations are checked before anything runs.
+    inputs = example_inputs(model, args, kwargs)
+    names = input_names_of(input_names, len(inputs))
+    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
+    if free:
+        # PyTorch treats a size of 1 as a constant, so a free dim given at 1 (nobuco's batch of
+        # one) is traced at 2: the example repeated along it, the caller's tensors untouched.
+        args, kwargs, inputs = widen_unit_free_dims(args, kwargs, inputs, free)
     with progress.stage("tracing", model_name(model)):
         result = trace(args, kwargs)
-    inputs = example_inputs(model, args, kwargs)
-    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, result.input_names)
     if free:
         with progress.stage("tracing sizes", "free: " + _free_text(free, result.input_names)):
             symbols, dims = trace_symbolic(
@@ -165,6 +172,33 @@ def trace_model(
         for vid, shape in dims.items():
             result.values[vid].dims = shape
     return result
+
+
+def widen_unit_free_dims(
+    args: Sequence[Any],
+    kwargs: dict[str, Any] | None,
+    inputs: list[torch.Tensor],
+    free: dict[int, dict[int, str]],
+) -> tuple[Sequence[Any], dict[str, Any] | None, list[torch.Tensor]]:
+    index = {id(t): i for i, t in enumerate(inputs)}
+    widened: dict[int, torch.Tensor] = {}
+
+    def widen(t: torch.Tensor) -> torch.Tensor:
+        i = index.get(id(t))
+        if i is None or not any(t.shape[d] == 1 for d in free.get(i, {})):
+            return t
+        if id(t) not in widened:
+            w = t.detach()
+            for d in free[i]:
+                if w.shape[d] == 1:
+                    w = torch.cat([w, w], d)
+            widened[id(t)] = w
+        return widened[id(t)]
+
+    if not any(inputs[i].shape[d] == 1 for i in free for d in free[i]):
+        return args, kwargs, inputs
+    new_args, new_kwargs = map_tensors((list(args), kwargs or {}), widen)  # args checked
+    return new_args, new_kwargs, [widen(t) for t in inputs]
 
 
 def _free_text(free: dict[int, dict[int, str]], names: list[str]) -> str:

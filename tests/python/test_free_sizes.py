@@ -334,3 +334,27 @@ def test_attention_with_a_padding_mask_at_free_sizes_is_refused_clearly():
             verbose=False,
         )
     assert "zeros_like: cannot take a free size yet (dim 0 of 'input' is b)" in str(error.value)
+
+
+def test_attention_traced_at_a_batch_of_one_with_the_batch_free():
+    """nobuco's examples trace a batch of one: the free batch is traced at 2 (the example
+    repeated), so attention, which takes other calls at 1, follows it too. The caller's tensor
+    is left as it was."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    model = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
+    x = torch.randn(1, 6, 16)
+    kept = x.clone()
+    data = ferry.pytorch_to_tflite(
+        model,
+        [x],
+        input_shapes={x: (None, 6, 16)},
+        inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+        verbose=False,
+    )
+    assert torch.equal(x, kept) and x.shape == (1, 6, 16)
+    for batch in (1, 3):
+        fresh = torch.randn(batch, 6, 16)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        assert np.abs(run_resized(data, fresh.numpy()) - expected).max() <= 1e-5

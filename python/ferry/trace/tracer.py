@@ -133,6 +133,11 @@ def example_inputs(
     return _unique(iter_tensors((args, kwargs)))
 
 
+def input_names_of(given: list[str] | None, count: int) -> list[str]:
+    """The names trace_module gives the graph's inputs."""
+    return _names(given, count, "input")
+
+
 def trace_module(
     module: torch.nn.Module | Callable[..., Any],
     args: Sequence[Any],
