@@ -338,19 +338,19 @@ void lower_encoder_layer(LowerContext& ctx) {
 }  // namespace
 
 void register_mha_rules(Registry& registry) {
+  // Free sizes: the traced path (F.multi_head_attention_forward) takes them; the fused fast
+  // paths refuse them until a test reaches them with free sizes.
   registry.add({{"torch.nn.functional.multi_head_attention_forward"},
                 lower_mha_forward,
                 "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense",
                 /*free_sizes=*/true});
   registry.add({{"torch._native_multi_head_attention", "aten._native_multi_head_attention.default"},
                 lower_native_mha,
-                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense",
-                /*free_sizes=*/true});
+                "dense q/k/v + reshape/transpose heads + attention + transpose/reshape + dense"});
   registry.add(
       {{"torch._transformer_encoder_layer_fwd", "aten._transformer_encoder_layer_fwd.default"},
        lower_encoder_layer,
-       "multi-head attention + layer_norm + dense + relu/gelu + dense + add",
-       /*free_sizes=*/true});
+       "multi-head attention + layer_norm + dense + relu/gelu + dense + add"});
 }
 
 }  // namespace ferry
