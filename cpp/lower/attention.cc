@@ -181,21 +181,13 @@ AttentionResult emit_attention(LowerContext& ctx, Value* q, Value* k, Value* v, 
   mm.set("transpose_b", true);
   // Free sizes: the batch dims broadcast, then query length by key length.
   auto batch_sym = [](const Value& x) {
-    return x.sym.empty() ? SymDims(x.rank() - 2, -1) : SymDims(x.sym.begin(), x.sym.end() - 2);
+    return x.sym.empty() ? SymDims{} : SymDims(x.sym.begin(), x.sym.end() - 2);
   };
   auto row_sym = [](const Value& x) { return x.sym.empty() ? -1 : x.sym[x.rank() - 2]; };
-  SymDims scores_sym;
-  {
-    Value qb_value, kb_value;
-    qb_value.shape = qb;
-    qb_value.sym = batch_sym(*q);
-    kb_value.shape = kb;
-    kb_value.sym = batch_sym(*k);
-    scores_sym = broadcast_sym(qb_value, kb_value);
-    if (scores_sym.empty()) scores_sym.assign(scores_shape.size() - 2, -1);
-    scores_sym.push_back(row_sym(*q));
-    scores_sym.push_back(row_sym(*k));
-  }
+  SymDims scores_sym = broadcast_sym(batch_sym(*q), qb.size(), batch_sym(*k), kb.size());
+  if (scores_sym.empty()) scores_sym.assign(scores_shape.size() - 2, -1);
+  scores_sym.push_back(row_sym(*q));
+  scores_sym.push_back(row_sym(*k));
   r.scores = ctx.emit("matmul", {q, k}, std::move(mm), q->dtype, scores_shape, scores_sym);
   if (Value* b = mask.bias()) r.scores = emit_binary(ctx, "add", r.scores, b);
   Attrs sm;

@@ -74,19 +74,21 @@ Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape) {
   return ctx.emit("reshape", {x}, std::move(attrs), x->dtype, std::move(shape));
 }
 
-SymDims broadcast_sym(const Value& a, const Value& b) {
-  const size_t rank = std::max(a.rank(), b.rank());
+SymDims broadcast_sym(const SymDims& a, size_t rank_a, const SymDims& b, size_t rank_b) {
+  const size_t rank = std::max(rank_a, rank_b);
   SymDims out(rank, -1);
-  auto take = [&](const Value& v) {
-    if (v.sym.empty()) return;
-    const size_t offset = rank - v.rank();
-    for (size_t i = 0; i < v.rank(); ++i) {
-      if (v.sym[i] >= 0 && out[offset + i] < 0) out[offset + i] = v.sym[i];
+  auto take = [&](const SymDims& sym, size_t r) {
+    for (size_t i = 0; i < sym.size() && i < r; ++i) {
+      if (sym[i] >= 0 && out[rank - r + i] < 0) out[rank - r + i] = sym[i];
     }
   };
-  take(a);
-  take(b);
+  take(a, rank_a);
+  take(b, rank_b);
   return has_free_dims(out) ? out : SymDims{};
+}
+
+SymDims broadcast_sym(const Value& a, const Value& b) {
+  return broadcast_sym(a.sym, a.rank(), b.sym, b.rank());
 }
 
 SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm) {

@@ -37,6 +37,8 @@ Value* emit_reshape(LowerContext& ctx, Value* x, Shape shape);
 // Free sizes (ir/dims.h). The sizes of a broadcast of a and b (right-aligned), and of x
 // transposed by `perm`; empty when none is free.
 SymDims broadcast_sym(const Value& a, const Value& b);
+// The same for dims alone (empty `sym`: all fixed) of the given ranks.
+SymDims broadcast_sym(const SymDims& a, size_t rank_a, const SymDims& b, size_t rank_b);
 SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm);
 // A reshape whose target has these free sizes: -1 for one; for several, the target is built
 // at run time, each free size read from a dim of x with the same size, at most one left to -1.

@@ -301,9 +301,7 @@ def to_core(trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, 
 def _holds_free_size(arg: Any, convert: _Converter) -> bool:
     if isinstance(arg, torch.SymInt):
         return isinstance(convert.dim(arg), DimExpr)
-    if isinstance(arg, (list, tuple)) and not isinstance(arg, torch.Size):
-        return any(_holds_free_size(a, convert) for a in arg)
-    if isinstance(arg, torch.Size):
+    if isinstance(arg, (list, tuple)):  # torch.Size included
         return any(_holds_free_size(a, convert) for a in arg)
     if isinstance(arg, dict):
         return any(_holds_free_size(a, convert) for a in arg.values())
