@@ -42,7 +42,10 @@ const std::map<std::string, OpLayout>& table() {
     for (const char* op : {"softmax", "log_softmax", "concat"}) {
       t[op] = {C::kAxes, {{"axis"}, {}, {}, {}}, {}};
     }
-    t["slice"] = {C::kAxes, {{}, {}, {"begin", "end", "strides"}, {}}, {}};
+    // With free sizes a slice may take bounds at run time (`begin_from`, `end_from`: which
+    // input holds each dim's bound); those int32 inputs have no order.
+    t["slice"] = {
+        C::kAxes, {{}, {}, {"begin", "end", "strides", "begin_from", "end_from"}, {}}, {0}};
     t["broadcast_to"] = {C::kAxes, {{}, {}, {"shape"}, {}}, {}};
     t["slice_update"] = {C::kAxes, {{}, {}, {"begin", "end", "strides"}, {}}, {}};
     t["pad"] = {C::kAxes, {{}, {}, {}, {"pads"}}, {}};
@@ -139,6 +142,8 @@ bool is_identity(const std::vector<int64_t>& perm) {
 namespace ferry {
 
 std::optional<Layout> axes_output_layout(const Node& node, Layout mode) {
+  // Run-time sizes are a 1-D vector whatever order they are read from.
+  if (node.op == "dims") return Layout::kPyTorch;
   const Value* in = node.inputs[0];
   const Value* out = node.outputs[0];
   std::vector<int64_t> p = layout_perm(mode, in->rank());

@@ -57,6 +57,53 @@ void lower_selection(LowerContext& ctx, Value* x, Bounds b) {
   ctx.set_output(0, y);
 }
 
+// `x[...]` on free sizes: the bridge gives each dim's bounds as PyTorch wrote them
+// (`free_begin`, `free_end`; a negative bound or one that follows a free size is an
+// expression, `begin_expr` / `end_expr`, read at run time) and each dim's selected size
+// (`slice_shape` at the traced sizes, `slice_sym`). The slice clamps out-of-range bounds as
+// PyTorch does; an end past every size stands for "to the end".
+void lower_free_getitem(LowerContext& ctx) {
+  const Attrs& attrs = ctx.attrs();
+  Value* x = ctx.in(self_arg(ctx));
+  const size_t rank = x->rank();
+  std::vector<int64_t> begin = attrs.get_ints("free_begin"), end = attrs.get_ints("free_end"),
+                       step = attrs.get_ints("step"), begin_expr = attrs.get_ints("begin_expr"),
+                       end_expr = attrs.get_ints("end_expr");
+  Shape shape = attrs.get_ints("slice_shape");
+  const std::vector<int64_t> slice_sym = attrs.get_ints("slice_sym");
+  const size_t sizes[] = {begin.size(),    end.size(),   step.size(),     begin_expr.size(),
+                          end_expr.size(), shape.size(), slice_sym.size()};
+  for (size_t n : sizes) {
+    if (n != rank) throw LowerError("internal: a free index of the wrong length");
+  }
+  std::vector<Value*> inputs{x};
+  std::vector<int64_t> begin_from(rank, -1), end_from(rank, -1);
+  auto bound = [&](int64_t expr, int64_t& constant, int64_t& from) {
+    if (expr < 0) return;
+    from = static_cast<int64_t>(inputs.size());
+    inputs.push_back(ctx.size_value(static_cast<int32_t>(expr)));
+    constant = ctx.graph().symbols->hint(static_cast<int32_t>(expr));
+  };
+  for (size_t d = 0; d < rank; ++d) {
+    if (step[d] < 1) throw LowerError("slice steps must be positive");
+    bound(begin_expr[d], begin[d], begin_from[d]);
+    bound(end_expr[d], end[d], end_from[d]);
+  }
+  SymDims sym(slice_sym.begin(), slice_sym.end());
+  Attrs slice;
+  slice.set("begin", begin);
+  slice.set("end", end);
+  slice.set("strides", step);
+  if (inputs.size() > 1) {
+    slice.set("begin_from", begin_from);
+    slice.set("end_from", end_from);
+  }
+  Value* y = ctx.emit("slice", std::move(inputs), std::move(slice), x->dtype, shape, sym);
+  const Value& out = ctx.torch_output();
+  if (y->shape != out.shape) y = emit_sized_reshape(ctx, y, out.shape, out.sym);
+  ctx.set_output(0, y);
+}
+
 // `x[...]` with basic indices only; the bridge has already resolved ellipses, negative and
 // out-of-range bounds into one begin/end/step per input dim.
 void lower_getitem(LowerContext& ctx) {
@@ -64,6 +111,7 @@ void lower_getitem(LowerContext& ctx) {
     throw LowerError("indexing with a tensor (advanced indexing) is not supported yet");
   }
   const Attrs& attrs = ctx.attrs();
+  if (attrs.has("free_begin")) return lower_free_getitem(ctx);
   Bounds b{attrs.get_ints("begin"), attrs.get_ints("end"), attrs.get_ints("step")};
   lower_selection(ctx, ctx.in(self_arg(ctx)), std::move(b));
 }
@@ -165,7 +213,10 @@ void lower_cat(LowerContext& ctx) {
 }  // namespace
 
 void register_index_rules(Registry& registry) {
-  registry.add({{"torch.Tensor.__getitem__"}, lower_getitem, "slice + reshape"});
+  registry.add({{"torch.Tensor.__getitem__"},
+                lower_getitem,
+                "slice + reshape",
+                /*free_sizes=*/true});
   registry.add({{"aten.slice.Tensor"}, lower_slice, "slice"});
   registry.add({{"torch.select", "torch.Tensor.select", "aten.select.int"},
                 lower_select,

@@ -36,6 +36,7 @@ LowerResult lower(const Graph& torch_graph, const Registry& registry) {
   LowerResult result;
   auto out = std::make_unique<Graph>();
   std::unordered_map<const Value*, Value*> mapping;
+  std::unordered_map<int32_t, Value*> sizes;  // run-time sizes, shared by every rule
 
   out->symbols = torch_graph.symbols;
   for (size_t i = 0; i < torch_graph.inputs.size(); ++i) {
@@ -78,6 +79,7 @@ LowerResult lower(const Graph& torch_graph, const Registry& registry) {
     try {
       LowerContext ctx(*out, *node, mapping);
       ctx.set_source(&torch_graph);
+      ctx.set_size_values(&sizes);
       rule->lower(ctx);
       for (const Value* o : node->outputs) {
         if (!mapping.count(o)) throw LowerError("internal: the rule did not produce every output");

@@ -63,6 +63,42 @@ int32_t LowerContext::sym_plus(int32_t e, int64_t c) {
   return out_.symbols->add({DimOp::kAdd, -1, {{e, 0}, {-1, c}}});
 }
 
+Value* LowerContext::size_value(int32_t e) {
+  if (!out_.symbols) throw LowerError("internal: a run-time size in a model without free sizes");
+  if (sizes_) {
+    if (auto it = sizes_->find(e); it != sizes_->end()) return it->second;
+  }
+  const DimExpr& expr = out_.symbols->expr(e);
+  Value* v = nullptr;
+  if (expr.op == DimOp::kSymbol) {
+    const Symbol& s = out_.symbols->symbols().at(static_cast<size_t>(expr.symbol));
+    Attrs axes;
+    axes.set("axes", std::vector<int64_t>{s.dim});
+    v = emit("dims", {out_.inputs.at(static_cast<size_t>(s.input))}, std::move(axes), DType::kInt32,
+             {1});
+  } else {
+    const char* op = expr.op == DimOp::kAdd        ? "add"
+                     : expr.op == DimOp::kMul      ? "mul"
+                     : expr.op == DimOp::kFloorDiv ? "floor_div"
+                     : expr.op == DimOp::kMod      ? "floor_mod"
+                     : expr.op == DimOp::kMax      ? "maximum"
+                                                   : "minimum";
+    for (const DimOperand& a : expr.args) {
+      Value* operand = nullptr;
+      if (a.expr >= 0) {
+        operand = size_value(a.expr);
+      } else {
+        auto data = std::make_shared<TensorData>(DType::kInt32, Shape{1});
+        data->mutable_as<int32_t>()[0] = static_cast<int32_t>(a.constant);
+        operand = constant(data);
+      }
+      v = v ? emit(op, {v, operand}, {}, DType::kInt32, {1}) : operand;
+    }
+  }
+  if (sizes_) (*sizes_)[e] = v;
+  return v;
+}
+
 Value* LowerContext::emit_output(const std::string& op, std::vector<Value*> inputs, Attrs attrs,
                                  size_t i) {
   const Value& t = torch_output(i);

@@ -55,6 +55,11 @@ class LowerContext {
               Shape shape, SymDims sym);
   // Free sizes: expression `e` plus `c` (a fixed size, e < 0, stays fixed).
   int32_t sym_plus(int32_t e, int64_t c);
+  // Free sizes: expression `e` as a run-time int32 value of shape [1], read from the graph
+  // input that holds each symbol and computed by int32 arithmetic; made once per conversion
+  // when the driver shares a cache (set_size_values).
+  Value* size_value(int32_t e);
+  void set_size_values(std::unordered_map<int32_t, Value*>* cache) { sizes_ = cache; }
   // Emits a node whose single output has the type of PyTorch output `i`, and binds it.
   Value* emit_output(const std::string& op, std::vector<Value*> inputs, Attrs attrs = {},
                      size_t i = 0);
@@ -73,6 +78,7 @@ class LowerContext {
 
  private:
   const Graph* source_ = nullptr;
+  std::unordered_map<int32_t, Value*>* sizes_ = nullptr;
   Graph& out_;
   const Node& node_;
   std::unordered_map<const Value*, Value*>& mapping_;

@@ -393,8 +393,39 @@ void Writer::emit_shape_op(const Node* n) {
                .Union());
   } else if (op == "slice") {
     if (rank > 5) fail(n, "STRIDED_SLICE is specified for at most 5 dimensions (version 4)");
-    int in = tensor(x), begin = vec(n->attrs.get_ints("begin"), "begin"),
-        end = vec(n->attrs.get_ints("end"), "end"),
+    // Free sizes: a bound read at run time comes from an int32 [1] input; the vector is the
+    // CONCATENATION of those and of the fixed bounds between them.
+    auto bounds = [&](const std::string& what) {
+      const std::vector<int64_t> values = n->attrs.get_ints(what);
+      const std::string from_name = what + "_from";
+      if (!n->attrs.has(from_name)) return vec(values, what);
+      const std::vector<int64_t> from = n->attrs.get_ints(from_name);
+      if (from.size() != values.size()) fail(n, from_name + " does not match the rank");
+      std::vector<int32_t> pieces;
+      std::vector<int64_t> fixed;
+      auto flush = [&] {
+        if (fixed.empty()) return;
+        pieces.push_back(vec(fixed, what + std::to_string(pieces.size())));
+        fixed.clear();
+      };
+      for (size_t d = 0; d < values.size(); ++d) {
+        if (from[d] < 0) {
+          fixed.push_back(values[d]);
+          continue;
+        }
+        if (from[d] >= static_cast<int64_t>(n->inputs.size())) fail(n, "a bound input is missing");
+        flush();
+        pieces.push_back(tensor(n->inputs[static_cast<size_t>(from[d])]));
+      }
+      flush();
+      if (pieces.size() == 1) return pieces.front();
+      int joined = m_.add_tensor(fb::TensorType_INT32, {static_cast<int64_t>(values.size())},
+                                 n->scope + "/" + what);
+      add_op(fb::BuiltinOperator_CONCATENATION, pieces, {joined},
+             fb::BuiltinOptions_ConcatenationOptions, fb::CreateConcatenationOptions(f, 0).Union());
+      return joined;
+    };
+    int in = tensor(x), begin = bounds("begin"), end = bounds("end"),
         strides = vec(n->attrs.get_ints("strides"), "strides");
     add_op(fb::BuiltinOperator_STRIDED_SLICE, {in, begin, end, strides}, {tensor(out)},
            fb::BuiltinOptions_StridedSliceOptions, fb::CreateStridedSliceOptions(f).Union());

@@ -32,6 +32,7 @@ _EXPORTS = {
     "force_pytorch_order": "ferry.hints",
     "force_tensorflow_order": "ferry.hints",
     "traceable": "ferry.trace",
+    "shape": "ferry.sizes",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,9 +15,9 @@ from ferry.pipeline import (
     Conversion,
     OrderSpec,
     check_options,
+    check_trace_shape,
     convert_trace,
     model_name,
-    refuse_trace_shape,
     trace_model,
 )
 from ferry.progress import Progress, Verbosity
@@ -150,13 +150,21 @@ def pytorch_to_keras(
     on_mismatch="warn". Returns the model, then PyTorch's outputs with `return_outputs_pt`,
     then the ValidationReport with `return_report`.
     """
-    refuse_trace_shape(trace_shape)
+    check_trace_shape(trace_shape)
     html = check_options(validation_tolerance, on_mismatch, verbose, save_trace_html)
     name = model_name(model)
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to Keras")
     trace = trace_model(
-        model, args, kwargs, input_shapes, input_names, output_names, progress, dynamic_dims
+        model,
+        args,
+        kwargs,
+        input_shapes,
+        input_names,
+        output_names,
+        progress,
+        dynamic_dims,
+        trace_shape,
     )
     result = convert_trace(trace, inputs_channel_order, outputs_channel_order, dump_ir, progress)
     conv = Conversion(trace, result, name, progress, "keras")

@@ -22,6 +22,7 @@ from ferry.converters import (
     unmatched_converters,
 )
 from ferry.fold import FOLDED_OP, folded_calls
+from ferry.free_index import free_getitem
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace import symbolic
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
@@ -153,7 +154,7 @@ def _to_core(
         )
         if v.kind == ValueKind.CONSTANT:
             t.set_constant(v.id, _constant_array(v.data))
-    symbolic.to_core(trace, t, lambda v: complex_values.real_shape(v.dtype, v.shape))
+    add_expr = symbolic.to_core(trace, t, lambda v: complex_values.real_shape(v.dtype, v.shape))
     users: dict[int, UserConverter] = {}
     modules = _ModuleRuleArgs(trace, t)
     # Write-backs of in-place calls on views go right after the writer's subtree; core node
@@ -200,6 +201,8 @@ def _to_core(
         if user is None and _unrolled(node):
             op = f"{node.op} (unrolled)"  # no rule: the core converts the calls inside
         args = _encode_args(trace, node.op, node.args)
+        if trace.symbols and node.op.endswith("__getitem__") and not _has_tensor_index(node):
+            args += free_getitem(trace, node, add_expr)
         if user is None:
             op, extra = complex_values.core_op(trace, node, op)
             args += extra

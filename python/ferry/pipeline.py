@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 
 from ferry.converters import ChannelOrder, disabled_rule_names
 from ferry.core_bridge import CoreResult, TfliteRequest, run_core
-from ferry.errors import ConversionError
+from ferry.errors import ConversionError, OptionNotUsedWarning
 from ferry.progress import Progress, check_verbose
 from ferry.trace import trace_module
 from ferry.trace.model import Trace
@@ -117,9 +118,22 @@ def check_tolerance(tolerance: Any) -> None:
         )
 
 
-def refuse_trace_shape(trace_shape: bool) -> None:
-    if trace_shape:
-        raise NotImplementedError("ferry: trace_shape=True (dynamic shapes) is not supported yet")
+def check_trace_shape(trace_shape: Any) -> None:
+    if not isinstance(trace_shape, bool):
+        raise TypeError(f"ferry: trace_shape must be True or False, got {trace_shape!r}")
+
+
+def _trace_shape_unused(trace_shape: bool, free: dict[int, dict[int, str]]) -> None:
+    """Ferry follows every size that depends on a free dim whether or not trace_shape is set
+    (keeping it fixed would convert wrong at other sizes); without free dims it does nothing."""
+    if trace_shape and not free:
+        warnings.warn(
+            OptionNotUsedWarning(
+                "ferry: trace_shape=True has no effect: no input dim is free (give None in "
+                "input_shapes, or dynamic_dims), so every size is fixed at its traced value"
+            ),
+            stacklevel=4,
+        )
 
 
 # --- trace and core -------------------------------------------------------------------------
@@ -145,6 +159,7 @@ def trace_model(
     output_names: list[str] | None,
     progress: Progress,
     dynamic_dims: dict[Any, dict[int, str]] | None = None,
+    trace_shape: bool = False,
 ) -> Trace:
     """Traces the model; with free dims (None in `input_shapes`, or `dynamic_dims`) traces it
     again on symbolic sizes so that every value knows which of its sizes follow them."""
@@ -157,6 +172,7 @@ def trace_model(
     inputs = example_inputs(model, args, kwargs)
     names = input_names_of(input_names, len(inputs))
     free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
+    _trace_shape_unused(trace_shape, free)
     if free:
         # PyTorch treats a size of 1 as a constant, so a free dim given at 1 (nobuco's batch of
         # one) is traced at 2: the example repeated along it, the caller's tensors untouched.

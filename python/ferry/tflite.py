@@ -22,9 +22,9 @@ from ferry.pipeline import (
     Conversion,
     OrderSpec,
     check_options,
+    check_trace_shape,
     convert_trace,
     model_name,
-    refuse_trace_shape,
     trace_model,
 )
 from ferry.progress import Progress, Verbosity
@@ -160,7 +160,7 @@ def pytorch_to_tflite(
     naming it. GRU layers are always unrolled (there is no GRU builtin; recurrent="sequence"
     says so once), and a chosen form on a model without LSTM warns that it had no effect.
     """
-    refuse_trace_shape(trace_shape)
+    check_trace_shape(trace_shape)
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -184,7 +184,15 @@ def pytorch_to_tflite(
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to .tflite")
     trace = trace_model(
-        model, args, kwargs, input_shapes, input_names, output_names, progress, dynamic_dims
+        model,
+        args,
+        kwargs,
+        input_shapes,
+        input_names,
+        output_names,
+        progress,
+        dynamic_dims,
+        trace_shape,
     )
     identities = user_converters_for_tflite(trace)
     request = TfliteRequest(

@@ -16,6 +16,7 @@ from ferry.errors import ConversionError
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from free_size_runs import nhwc, run_resized  # noqa: E402
 
 TOLERANCE = 1e-5
 
@@ -30,20 +31,6 @@ class Elementwise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(x) * self.scale + x.sigmoid()
         return nn.functional.gelu(y - torch.tanh(x)) * 0.5
-
-
-def nhwc(t: torch.Tensor) -> np.ndarray:
-    return t.permute(0, 2, 3, 1).numpy()
-
-
-def run_resized(data: bytes, x: np.ndarray) -> np.ndarray:
-    interpreter = Interpreter(model_content=bytes(data))
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], list(x.shape), strict=True)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
 OTHER_SIZES = [(1, 3, 4, 9), (5, 3, 11, 2)]
@@ -120,13 +107,7 @@ def test_two_inputs_sharing_a_free_size_broadcast_at_other_sizes():
     for batch, width in [(1, 4), (3, 9)]:
         fresh_x, fresh_y = torch.randn(batch, 3, 5, width), torch.randn(width)
         expected = model(fresh_x, fresh_y).numpy()  # outputs keep PyTorch's order
-        interpreter.resize_tensor_input(details[0]["index"], [batch, 5, width, 3], strict=True)
-        interpreter.resize_tensor_input(details[1]["index"], [width], strict=True)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(details[0]["index"], nhwc(fresh_x))
-        interpreter.set_tensor(details[1]["index"], fresh_y.numpy())
-        interpreter.invoke()
-        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        got = run_resized(data, nhwc(fresh_x), fresh_y.numpy())
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= TOLERANCE
         got = np.asarray(keras_model([nhwc(fresh_x), fresh_y.numpy()]))

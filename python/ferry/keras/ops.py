@@ -234,13 +234,26 @@ def _slice(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     # "to the end", which keeps a dynamic batch axis whole.
     ends = attrs["end"]
     end_mask = sum(1 << i for i, e in enumerate(ends) if e is None)
+    begin = _bounds(inputs, [int(v) for v in attrs["begin"]], attrs.get("begin_from"))
+    end = _bounds(inputs, [0 if e is None else int(e) for e in ends], attrs.get("end_from"))
     return tf.strided_slice(
-        inputs[0],
-        [int(v) for v in attrs["begin"]],
-        [0 if e is None else int(e) for e in ends],
-        [int(v) for v in attrs["strides"]],
-        end_mask=end_mask,
+        inputs[0], begin, end, [int(v) for v in attrs["strides"]], end_mask=end_mask
     )
+
+
+def _bounds(
+    inputs: list[tf.Tensor | None], values: list[int], from_inputs: list[int] | None
+) -> list[int] | tf.Tensor:
+    """Slice bounds; with free sizes some are read at run time from int32 [1] inputs."""
+    if not from_inputs or all(int(k) < 0 for k in from_inputs):
+        return values
+    parts = [
+        tf.reshape(tf.cast(inputs[int(k)], tf.int32), [1])
+        if int(k) >= 0
+        else tf.constant([v], tf.int32)
+        for v, k in zip(values, from_inputs)
+    ]
+    return tf.concat(parts, axis=0)
 
 
 def _slice_update(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:

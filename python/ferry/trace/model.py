@@ -83,6 +83,9 @@ class TraceNode:
     view_writes: list[tuple[int, int]] = field(default_factory=list)
     # With free input dims: the arguments that hold a free size (view's `size`, say).
     sym_args: list[str] = field(default_factory=list)
+    # ... and those arguments as traced on free sizes: each size an int or a `DimExpr`
+    # (symbolic.py), in the argument's own structure (slices of an index included).
+    sym_values: dict[str, Any] = field(default_factory=dict)
 
     def input_refs(self) -> list[TensorRef]:
         return list(iter_refs(self.args))

@@ -143,7 +143,7 @@ def normalize(bound: dict[str, Any], sizes: bool = True) -> dict[str, Any]:
 
 def _no_size(v: Any) -> Any:
     if isinstance(v, torch.Size):
-        return [int(d) for d in v]
+        return [d if isinstance(d, torch.SymInt) else int(d) for d in v]
     if type(v) is list:
         return [_no_size(i) for i in v]
     if type(v) is tuple:
@@ -169,9 +169,12 @@ def _index_item(item: Any) -> Any:
     return _no_size(item)
 
 
-def _slice_field(v: Any) -> int | None:
-    # PyTorch reads tensor/SymInt slice bounds as ints; the converter only needs the ints.
-    return None if v is None else int(v)
+def _slice_field(v: Any) -> Any:
+    # PyTorch reads tensor slice bounds as ints. A free size (SymInt) stays symbolic: int()
+    # would pin it to its traced value.
+    if v is None or isinstance(v, torch.SymInt):
+        return v
+    return int(v)
 
 
 def positional_fallback(args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:

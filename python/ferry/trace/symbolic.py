@@ -250,6 +250,7 @@ def trace_symbolic(
         node.sym_args = [
             name for name, arg in twin_node.args.items() if _holds_free_size(arg, convert)
         ]
+        node.sym_values = {name: _sizes_of(twin_node.args[name], convert) for name in node.sym_args}
     dims: dict[int, tuple[Dim, ...]] = {}
     for value, twin in zip(real.values, symbolic.values):
         shape = tuple(convert.dim(s) for s in twin.shape)
@@ -271,12 +272,11 @@ def trace_symbolic(
     return symbols, dims
 
 
-def to_core(trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, ...]]) -> None:
-    """Hands the symbols, the size expressions and each value's free dims to the core."""
-    if not trace.symbols:
-        return
-    for symbol in trace.symbols:
-        core_trace.add_symbol(symbol.name, symbol.input, symbol.dim, symbol.hint)
+def to_core(
+    trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, ...]]
+) -> Callable[[DimExpr], int]:
+    """Hands the symbols, the size expressions and each value's free dims to the core;
+    returns the function that adds one more expression (for arguments) and gives its index."""
     index: dict[DimExpr, int] = {}
 
     def add(expr: DimExpr) -> int:
@@ -290,17 +290,36 @@ def to_core(trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, 
             index[expr] = core_trace.add_dim_expr(expr.op, operands)
         return index[expr]
 
+    for symbol in trace.symbols:
+        core_trace.add_symbol(symbol.name, symbol.input, symbol.dim, symbol.hint)
     for value in trace.values:
         if value.dims is None:
             continue
         sym = [add(d) if isinstance(d, DimExpr) else -1 for d in value.dims]
         sym += [-1] * (len(shape_of(value)) - len(sym))  # complex values' trailing [re, im]
         core_trace.set_sym(value.id, sym)
+    return add
+
+
+def _sizes_of(arg: Any, convert: _Converter) -> Any:
+    """The argument with every SymInt replaced by its size (an int or a DimExpr)."""
+    if isinstance(arg, torch.SymInt):
+        return convert.dim(arg)
+    if isinstance(arg, slice):
+        return slice(*(_sizes_of(a, convert) for a in (arg.start, arg.stop, arg.step)))
+    if isinstance(arg, (list, tuple)):  # torch.Size included
+        items = [_sizes_of(a, convert) for a in arg]
+        return items if isinstance(arg, list) else tuple(items)
+    if isinstance(arg, dict):
+        return {k: _sizes_of(a, convert) for k, a in arg.items()}
+    return arg
 
 
 def _holds_free_size(arg: Any, convert: _Converter) -> bool:
     if isinstance(arg, torch.SymInt):
         return isinstance(convert.dim(arg), DimExpr)
+    if isinstance(arg, slice):
+        return any(_holds_free_size(a, convert) for a in (arg.start, arg.stop, arg.step))
     if isinstance(arg, (list, tuple)):  # torch.Size included
         return any(_holds_free_size(a, convert) for a in arg)
     if isinstance(arg, dict):

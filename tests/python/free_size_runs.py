@@ -1,0 +1,24 @@
+"""Running converted models at sizes other than the traced one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ai_edge_litert.interpreter import Interpreter
+
+
+def nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.permute(0, 2, 3, 1).numpy()
+
+
+def run_resized(data: bytes, *inputs: np.ndarray) -> np.ndarray:
+    """The first output of the .tflite with its inputs resized to these arrays' shapes."""
+    interpreter = Interpreter(model_content=bytes(data))
+    details = interpreter.get_input_details()
+    for detail, x in zip(details, inputs):
+        interpreter.resize_tensor_input(detail["index"], list(x.shape), strict=True)
+    interpreter.allocate_tensors()
+    for detail, x in zip(details, inputs):
+        interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
