@@ -146,13 +146,14 @@ Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym)
     }
     auto same = std::find(x->sym.begin(), x->sym.end(), sym[d]);
     if (same == x->sym.end()) {
-      if (++inferred > 1) {
-        throw LowerError(
-            "a reshape to several free sizes, more than one of them not a size of "
-            "its input, is not supported yet");
-      }
+      // A size x does not have: the first is left to the reshape (-1), others computed.
       flush_read();
-      fixed.push_back(-1);
+      if (++inferred == 1) {
+        fixed.push_back(-1);
+      } else {
+        flush();
+        pieces.push_back(ctx.size_value(sym[d]));
+      }
       continue;
     }
     if (!fixed.empty()) flush();

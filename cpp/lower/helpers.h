@@ -41,7 +41,8 @@ SymDims broadcast_sym(const Value& a, const Value& b);
 SymDims broadcast_sym(const SymDims& a, size_t rank_a, const SymDims& b, size_t rank_b);
 SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm);
 // A reshape whose target has these free sizes: -1 for one; for several, the target is built
-// at run time, each free size read from a dim of x with the same size, at most one left to -1.
+// at run time, each free size read from a dim of x with the same size, one other left to -1
+// and the rest computed (LowerContext::size_value).
 Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym);
 // x broadcast to `shape` (NumPy rules): unit dims first added in front when x has fewer, so
 // the layout stage sees operand and result at the same rank. x itself for the same shape.

@@ -194,6 +194,7 @@ void lower_cat(LowerContext& ctx) {
     if (num_elements(t->shape) > 0) parts.push_back(cast_to(ctx, t, out.dtype));
   }
   if (parts.empty()) {
+    if (has_free_dims(out.sym)) throw LowerError("joining only empty tensors at a free size");
     // Nothing to join: the result is empty too, of the recorded shape.
     Value* first = cast_to(ctx, tensors[0], out.dtype);
     ctx.set_output(0, first->shape == out.shape
@@ -202,7 +203,7 @@ void lower_cat(LowerContext& ctx) {
     return;
   }
   if (parts.size() == 1) {
-    ctx.emit_output("identity", {parts[0]});
+    ctx.emit_output("identity", {parts[0]});  // the recorded type and free sizes
     return;
   }
   Attrs cat_attrs;
@@ -226,7 +227,8 @@ void register_index_rules(Registry& registry) {
   registry.add({{"torch.cat", "torch.concat", "torch.concatenate", "aten.cat.default",
                  "aten.concat.default", "aten.concatenate.default"},
                 lower_cat,
-                "concat"});
+                "concat",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

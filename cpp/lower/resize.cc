@@ -124,9 +124,56 @@ Value* emit_area(LowerContext& ctx, Value* x, const std::vector<int64_t>& out) {
                   {x->shape[0], x->shape[1], out[0], out[1]});
 }
 
+// Free sizes: only TF's own 2-D kernels (RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR) take the
+// output size at run time, and they sample where ATen does only from in/out: so a size given
+// by scale_factor must be a whole multiple (then in/out is 1/scale at every size).
+void lower_free_resize(LowerContext& ctx, Value* x, const Request& r) {
+  const Value& out = ctx.torch_output();
+  const size_t nsp = x->rank() - 2;
+  auto refuse = [&](const std::string& why) {
+    throw LowerError("interpolate at a free size: " + why + "; make the image size static");
+  };
+  if (nsp != 2) refuse("only 2-D resizing (4-D input) takes one");
+  if (r.antialias || (r.mode != "nearest" && r.mode != "bilinear"))
+    refuse("mode '" + r.mode + (r.antialias ? "' with antialias" : "'") + " has no such kernel");
+  if (x->dtype != DType::kFloat32) refuse("only float32 images");
+  for (double scale : r.scales) {
+    if (scale > 0 && scale != static_cast<double>(static_cast<int64_t>(scale)))
+      refuse("a scale_factor that is not a whole number");
+  }
+  const Sampling s = sampling_for(r, nsp);
+  Attrs attrs;
+  attrs.set("size", std::vector<int64_t>(out.shape.end() - 2, out.shape.end()));
+  attrs.set("method", s.method);
+  attrs.set("coordinate", s.coordinate);
+  std::vector<Value*> inputs{x};
+  const bool free_size = out.sym.size() == 4 && (out.sym[2] >= 0 || out.sym[3] >= 0);
+  if (free_size) {
+    // The output size as an int32 [2] tensor: run-time where free, fixed elsewhere.
+    std::vector<Value*> pieces;
+    for (size_t d = 2; d < 4; ++d) {
+      if (out.sym[d] >= 0) {
+        pieces.push_back(ctx.size_value(out.sym[d]));
+      } else {
+        auto data = std::make_shared<TensorData>(DType::kInt32, Shape{1});
+        data->mutable_as<int32_t>()[0] = static_cast<int32_t>(out.shape[d]);
+        pieces.push_back(ctx.constant(data));
+      }
+    }
+    Attrs axis;
+    axis.set("axis", int64_t{0});
+    inputs.push_back(ctx.emit("concat", pieces, std::move(axis), DType::kInt32, {2}));
+  }
+  ctx.emit_output("resize", std::move(inputs), std::move(attrs));
+}
+
 void lower_resize(LowerContext& ctx, Value* input, const Request& r) {
   const size_t nsp = input->rank() - 2;
   const Shape& out_shape = ctx.torch_output().shape;
+  if (has_free_dims(input->sym) || has_free_dims(ctx.torch_output().sym)) {
+    lower_free_resize(ctx, input, r);
+    return;
+  }
   // 1-d resizing is 2-d resizing of a height-1 image: every sampling rule maps row 0 to 0.
   Value* x = input;
   std::vector<int64_t> out(out_shape.end() - nsp, out_shape.end());
@@ -177,7 +224,8 @@ Rule aten_rule(const std::string& op, size_t nsp, const std::string& mode, bool 
             if (x->rank() != nsp + 2) throw LowerError(mode + ": unexpected input rank");
             lower_resize(ctx, x, from_aten(ctx, nsp, mode, antialias));
           },
-          "resize"};
+          "resize",
+          /*free_sizes=*/true};
 }
 
 }  // namespace
@@ -190,7 +238,8 @@ void register_resize_rules(Registry& registry) {
                   Value* x = spatial_input(ctx);
                   lower_resize(ctx, x, from_interpolate(ctx, x->rank() - 2));
                 },
-                "resize (avg_pool for mode='area')"});
+                "resize (avg_pool for mode='area')",
+                /*free_sizes=*/true});
   registry.add(aten_rule("upsample_nearest2d", 2, "nearest"));
   registry.add(aten_rule("_upsample_nearest_exact2d", 2, "nearest-exact"));
   registry.add(aten_rule("upsample_bilinear2d", 2, "bilinear"));

@@ -71,10 +71,16 @@ void Writer::emit_resize(const Node* n) {
     fail(n, method + " resizing of " + dtype + " tensors has no TFLite kernel");
   auto& f = m_.fbb();
   const std::string& s = n->scope;
-  if (!scaled && !antialias && x->dtype == DType::kFloat32 && method != "bicubic" && rank == 4) {
+  const bool builtin =
+      !scaled && !antialias && x->dtype == DType::kFloat32 && method != "bicubic" && rank == 4;
+  // Free sizes: the output size as a run-time input, which only the builtins take.
+  const bool run_time_size = n->inputs.size() > 1 && n->inputs[1];
+  if (run_time_size && !builtin) fail(n, "a resize to a run-time size needs a builtin kernel");
+  if (builtin) {
     // TF's kernels compute ATen's positions, in the same float32 arithmetic, from in/out
     // (2-D only: there is no 3-D resize builtin).
-    const int in = tensor(x), sizes = m_.add_int32(to_i32(size), {2}, s + "/size");
+    const int in = tensor(x), sizes = run_time_size ? tensor(n->inputs[1])
+                                                    : m_.add_int32(to_i32(size), {2}, s + "/size");
     if (method == "bilinear")
       m_.add_op(fb::BuiltinOperator_RESIZE_BILINEAR, half ? 3 : 1, {in, sizes}, {tensor(out)},
                 fb::BuiltinOptions_ResizeBilinearOptions,

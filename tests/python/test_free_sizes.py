@@ -13,6 +13,7 @@ from torch import nn
 
 import ferry
 from ferry.errors import ConversionError
+from ferry.trace.symbolic import SymbolicShapeError
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
@@ -165,18 +166,21 @@ def test_mobilenet_v3_with_batch_free_resized_to_1_and_4():
         assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-4
 
 
-def test_a_reshape_to_free_sizes_its_input_does_not_have_is_refused_clearly():
-    """One free size the input does not have is a -1; two (b*t and n*2 here) would need size
-    arithmetic at run time, not built yet."""
+def test_a_reshape_to_free_sizes_its_input_does_not_have_computes_them():
+    """b*t and n*2 are not sizes of the input: one is left to the reshape (-1), the other is
+    computed at run time."""
+    torch.manual_seed(0)
     x = torch.rand(2, 3, 4, 6)
-    with pytest.raises(ConversionError, match="more than one of them not a size of its input"):
-        ferry.pytorch_to_tflite(
-            Unfold(),
-            [x],
-            input_shapes={x: (None, None, None, 6)},
-            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
-            verbose=False,
-        )
+    free = {"input_shapes": {x: (None, None, None, 6)}}
+    order = {"inputs_channel_order": ferry.ChannelOrder.PYTORCH}
+    data = ferry.pytorch_to_tflite(Unfold(), [x], verbose=False, **free, **order)
+    keras_model = ferry.pytorch_to_keras(Unfold(), [x], verbose=False, **free, **order)
+    for shape in [(1, 5, 3, 6), (4, 2, 7, 6)]:
+        fresh = torch.rand(shape)
+        expected = Unfold()(fresh).numpy()
+        for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
 
 
 class Unfold(nn.Module):
@@ -339,3 +343,78 @@ def test_attention_traced_at_a_batch_of_one_with_the_batch_free():
         with torch.no_grad():
             expected = model(fresh).numpy()
         assert np.abs(run_resized(data, fresh.numpy()) - expected).max() <= 1e-5
+
+
+class Upsampling(nn.Module):
+    """Upsampling by a whole factor, to a size computed from the input's, and a crop at a
+    bound that follows the image size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = ferry.shape(x)[2:]
+        y = nn.functional.interpolate(self.conv(x), scale_factor=2, mode="nearest")
+        y = nn.functional.interpolate(y, size=(h * 3 // 2, w + 1), mode="bilinear")
+        return y[:, :, : h // 2]
+
+
+def test_upsampling_to_computed_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    model = Upsampling().eval()
+    x = torch.rand(1, 3, 8, 10)
+    options = {
+        "input_shapes": {x: (None, 3, None, None)},
+        "outputs_channel_order": ferry.ChannelOrder.TENSORFLOW,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["RESIZE_NEAREST_NEIGHBOR"] == 1 and ops["RESIZE_BILINEAR"] == 1
+    assert "TRANSPOSE" not in ops
+    for shape in [(2, 3, 5, 7), (1, 3, 16, 9)]:
+        fresh = torch.rand(shape)
+        with torch.no_grad():
+            expected = nhwc(model(fresh))
+        for got in (run_resized(data, nhwc(fresh)), np.asarray(keras_model(nhwc(fresh)))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_upsampling_by_a_fraction_at_a_free_size_is_refused_clearly():
+    model = nn.Upsample(scale_factor=1.5, mode="bilinear")
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(SymbolicShapeError, match="scale_factor that is not a whole number"):
+        ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
+
+
+def test_segmentation_at_two_image_sizes_from_one_file():
+    """DeepLabV3-ResNet50 with batch and image size free: its head upsamples to the input's
+    size, and its image pooling back to the feature map's, both read at run time."""
+    torch.manual_seed(0)
+    segmentation = import_torchvision().models.segmentation
+    model = segmentation.deeplabv3_resnet50(
+        weights=None, weights_backbone=None, num_classes=5, aux_loss=False
+    ).eval()
+    x = torch.rand(1, 3, 64, 64)
+    options = {
+        "input_shapes": {x: (None, 3, None, None)},
+        "outputs_channel_order": ferry.ChannelOrder.TENSORFLOW,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["RESIZE_BILINEAR"] == 2 and "TRANSPOSE" not in ops
+    for shape in [(1, 3, 80, 48), (2, 3, 57, 70)]:
+        fresh = torch.rand(shape)
+        with torch.no_grad():
+            expected = nhwc(model(fresh)["out"])
+        assert relative_error(run_resized(data, nhwc(fresh)), expected) <= 1e-5
+        got = keras_model(nhwc(fresh))
+        assert (
+            relative_error(np.asarray(got["out"] if isinstance(got, dict) else got), expected)
+            <= 1e-4
+        )

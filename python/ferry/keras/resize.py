@@ -94,14 +94,18 @@ def _gather_resize(x: tf.Tensor, attrs: dict[str, Any], scales: list[float]) -> 
 def resize(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     x = inputs[0]
     method, coordinate = attrs["method"], attrs["coordinate"]
-    size = [int(s) for s in attrs["size"]]
+    size: Any = [int(s) for s in attrs["size"]]
     scales = [float(s) for s in attrs.get("scale") or [0.0] * len(size)]
+    if len(inputs) > 1 and inputs[1] is not None:
+        # Free sizes: the output size at run time (the core sends it only where TF's own
+        # kernels sample as ATen does).
+        size = tf.cast(inputs[1], tf.int32)
     # TF's resize kernels are 2-D only: 3-D resizing is always the gather.
     if (
         any(s > 0 for s in scales)
         or method == "bicubic"
         or attrs.get("antialias")
-        or len(size) != 2
+        or len(attrs["size"]) != 2
     ):
         return _gather_resize(x, attrs, scales)
     align, half = coordinate == "align_corners", coordinate == "half_pixel"

@@ -13,9 +13,11 @@ sizes: both are errors naming the user's line.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,7 +227,7 @@ def trace_symbolic(
 
     fake_args, fake_kwargs = map_tensors((args, kwargs), lambda t: fakes.get(id(t), t))
     try:
-        with mode, torch.no_grad():
+        with mode, torch.no_grad(), _upsampling_on_symbolic_sizes():
             symbolic = trace_fn(fake_args, fake_kwargs)
     except SymbolicShapeError:
         raise
@@ -270,6 +272,92 @@ def trace_symbolic(
             )
         dims[value.id] = shape
     return symbols, dims
+
+
+# F.interpolate's upsampling cannot run on a symbolic output size in PyTorch: the `.vec`
+# overloads it calls want concrete ints in C++, and the fake-tensor decomposition of the
+# overloads beneath them fails in its indexing. While sizes are traced, the functions call
+# those overloads (the aten calls the real trace records), and fake tensors take only the
+# output's shape from them, which is all this trace is for.
+_UPSAMPLING = {
+    "upsample_nearest1d": False,
+    "upsample_nearest2d": False,
+    "upsample_nearest3d": False,
+    "_upsample_nearest_exact1d": False,
+    "_upsample_nearest_exact2d": False,
+    "_upsample_nearest_exact3d": False,
+    "upsample_linear1d": True,
+    "upsample_bilinear2d": True,
+    "upsample_bicubic2d": True,
+    "upsample_trilinear3d": True,
+    "_upsample_bilinear2d_aa": True,
+    "_upsample_bicubic2d_aa": True,
+}
+
+
+def _upsampled_shape_only(input: torch.Tensor, output_size: Sequence[Any], *_: Any) -> Any:
+    return input.new_empty((*input.shape[:2], *output_size))
+
+
+@contextlib.contextmanager
+def _upsampling_on_symbolic_sizes() -> Iterator[None]:
+    from torch._decomp import decomposition_table
+
+    namespace = torch._C._nn
+    names = [n for n in _UPSAMPLING if hasattr(namespace, n) and hasattr(torch.ops.aten, n)]
+    functions = {name: getattr(namespace, name) for name in names}
+    overloads = [getattr(torch.ops.aten, name).default for name in names]
+    decompositions = {op: decomposition_table.get(op) for op in overloads}
+
+    def calling_overload(name: str) -> Callable[..., Any]:
+        original, overload = functions[name], getattr(torch.ops.aten, name).default
+
+        def call(input: Any, output_size: Any, *rest: Any) -> Any:
+            if torch.overrides.has_torch_function((input,)):
+                # Ferry's recorder sees the call under the original's name, as when traced.
+                return torch.overrides.handle_torch_function(
+                    call, (input,), input, output_size, *rest
+                )
+            factors = rest[-1] if rest else None
+            if output_size is None and factors is not None:
+                # From scale factors, as ATen computes it: floor(size * scale).
+                output_size = []
+                for s, f in zip(input.shape[2:], factors):
+                    if isinstance(s, torch.SymInt) and not float(f).is_integer():
+                        frame = _user_frame()
+                        where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+                        raise SymbolicShapeError(
+                            f"ferry: interpolate{where} scales a free size by {f}, a "
+                            "scale_factor that is not a whole number; give whole-number "
+                            "factors, or size=, or make the image size static"
+                        )
+                    output_size.append(
+                        s * int(f) if isinstance(s, torch.SymInt) else math.floor(s * f)
+                    )
+            if output_size is None or not any(isinstance(s, torch.SymInt) for s in output_size):
+                return original(input, output_size, *rest)
+            scales = list(factors) if factors is not None else [None] * len(output_size)
+            if _UPSAMPLING[name]:  # takes align_corners
+                return overload(input, output_size, rest[0], *scales)
+            return overload(input, output_size, *scales)
+
+        call.__module__, call.__name__, call.__qualname__ = "torch._C._nn", name, name
+        return call
+
+    try:
+        for name in names:
+            setattr(namespace, name, calling_overload(name))
+        for op in overloads:
+            decomposition_table[op] = _upsampled_shape_only
+        yield
+    finally:
+        for name, original in functions.items():
+            setattr(namespace, name, original)
+        for op, decomposition in decompositions.items():
+            if decomposition is None:
+                decomposition_table.pop(op, None)
+            else:
+                decomposition_table[op] = decomposition
 
 
 def to_core(
