@@ -55,6 +55,9 @@ const std::map<std::string, OpLayout>& table() {
     // reshape to a shape computed at run time (in PyTorch's order).
     t["dims"] = {C::kAxes, {{}, {"axes"}, {}, {}}, {}};
     t["reshape_to"] = {C::kPyTorchOrder, {}, {0}};
+    // Tensors made at run time from sizes: positions, and masks or states of a computed shape.
+    t["range"] = {C::kPyTorchOrder, {}, {}};
+    t["fill"] = {C::kPyTorchOrder, {}, {}};
     // Recurrent layers: the sequence and the per-direction initial states; weights are fixed.
     t["gru"] = {C::kPyTorchOrder, {}, {0, 1, 5}};
     t["lstm"] = {C::kPyTorchOrder, {}, {0, 1, 2, 6, 7}};

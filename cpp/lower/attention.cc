@@ -74,9 +74,13 @@ Value* emit_scale(LowerContext& ctx, Value* x, double scale) {
   return emit_binary(ctx, "mul", x, typed_scalar(ctx, scale, x->dtype));
 }
 
-void ScoreMask::add_float(Value* mask) { parts_.push_back(cast_to(ctx_, mask, dtype_)); }
+void ScoreMask::add_float(Value* mask) {
+  only_causal_ = false;
+  parts_.push_back(cast_to(ctx_, mask, dtype_));
+}
 
 void ScoreMask::add_bool(Value* mask, bool true_attends) {
+  only_causal_ = false;
   if (mask->is_constant() && foldable(dtype_)) {
     auto bias = std::make_shared<TensorData>(dtype_, mask->shape);
     for (int64_t i = 0; i < bias->size(); ++i) {
@@ -89,7 +93,7 @@ void ScoreMask::add_bool(Value* mask, bool true_attends) {
   Value* zero = typed_scalar(ctx_, 0.0, dtype_);
   Value* neg_inf = typed_scalar(ctx_, -kInf, dtype_);
   std::vector<Value*> in = {mask, true_attends ? zero : neg_inf, true_attends ? neg_inf : zero};
-  parts_.push_back(ctx_.emit("where", std::move(in), {}, dtype_, mask->shape));
+  parts_.push_back(ctx_.emit("where", std::move(in), {}, dtype_, mask->shape, mask->sym));
 }
 
 void ScoreMask::add(Value* mask, bool bool_true_attends) {
@@ -100,12 +104,25 @@ void ScoreMask::add(Value* mask, bool bool_true_attends) {
   }
 }
 
-void ScoreMask::add_causal(int64_t query_len, int64_t key_len) {
-  auto keep = std::make_shared<TensorData>(DType::kBool, Shape{query_len, key_len});
-  for (int64_t i = 0; i < query_len; ++i) {
-    for (int64_t j = 0; j < key_len; ++j) write(*keep, i * key_len + j, j <= i);
+void ScoreMask::add_causal(int64_t query_len, int64_t key_len, int32_t query_sym, int32_t key_sym) {
+  const bool causal_so_far = only_causal_;
+  if (query_sym < 0 && key_sym < 0) {
+    auto keep = std::make_shared<TensorData>(DType::kBool, Shape{query_len, key_len});
+    for (int64_t i = 0; i < query_len; ++i) {
+      for (int64_t j = 0; j < key_len; ++j) write(*keep, i * key_len + j, j <= i);
+    }
+    add_bool(ctx_.constant(std::move(keep)), true);
+  } else {
+    // Key position j <= query position i, over run-time positions [L, 1] and [1, S].
+    Value* rows = emit_sized_reshape(ctx_, emit_iota(ctx_, query_len, query_sym), {query_len, 1},
+                                     {query_sym, -1});
+    Value* cols =
+        emit_sized_reshape(ctx_, emit_iota(ctx_, key_len, key_sym), {1, key_len}, {-1, key_sym});
+    add_bool(ctx_.emit("less_equal", {cols, rows}, {}, DType::kBool, {query_len, key_len},
+                       {query_sym, key_sym}),
+             true);
   }
-  add_bool(ctx_.constant(std::move(keep)), true);
+  only_causal_ = causal_so_far;
 }
 
 Value* ScoreMask::bias() {
@@ -136,7 +153,7 @@ Value* ScoreMask::bias() {
 
 Value* ScoreMask::fully_masked_rows() {
   Value* b = bias();
-  if (!b) return nullptr;
+  if (!b || only_causal_) return nullptr;
   Shape rows = b->shape;
   if (rows.empty()) rows.push_back(1);
   const int64_t keys = rows.back();
@@ -263,7 +280,9 @@ void lower_sdpa(LowerContext& ctx, bool with_logsumexp) {
   ScoreMask mask(ctx, q->dtype);
   if (Value* m = ctx.in_opt("attn_mask")) mask.add(m, true);
   if (a.has("is_causal") && a.get_bool("is_causal")) {
-    mask.add_causal(q->shape[q->rank() - 2], k->shape[k->rank() - 2]);
+    auto length_sym = [](const Value& x) { return x.sym.empty() ? -1 : x.sym[x.rank() - 2]; };
+    mask.add_causal(q->shape[q->rank() - 2], k->shape[k->rank() - 2], length_sym(*q),
+                    length_sym(*k));
   }
   // Scaling q costs L*d multiplications rather than the scores' L*S.
   AttentionResult r = emit_attention(ctx, emit_scale(ctx, q, scale), k, v, mask, true);
@@ -325,7 +344,8 @@ void register_attention_rules(Registry& registry) {
   registry.add({{"torch.nn.functional.scaled_dot_product_attention",
                  "aten.scaled_dot_product_attention.default"},
                 [](LowerContext& ctx) { lower_sdpa(ctx, false); },
-                "mul + matmul(transpose_b) + add/where mask + softmax + matmul"});
+                "mul + matmul(transpose_b) + add/where mask + softmax + matmul",
+                /*free_sizes=*/true});
   registry.add({{"aten._scaled_dot_product_flash_attention_for_cpu.default"},
                 [](LowerContext& ctx) { lower_sdpa(ctx, true); },
                 "mul + matmul(transpose_b) + add/where mask + softmax + matmul (+ logsumexp)"});

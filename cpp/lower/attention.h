@@ -24,8 +24,9 @@ class ScoreMask {
   void add_bool(Value* mask, bool true_attends);
   // Either of the two, by the mask's dtype.
   void add(Value* mask, bool bool_true_attends);
-  // SDPA's is_causal: query i attends keys 0..i (top-left aligned when L != S).
-  void add_causal(int64_t query_len, int64_t key_len);
+  // SDPA's is_causal: query i attends keys 0..i (top-left aligned when L != S). A length that
+  // follows a free size (its expression in `query_sym` / `key_sym`) is compared at run time.
+  void add_causal(int64_t query_len, int64_t key_len, int32_t query_sym = -1, int32_t key_sym = -1);
 
   bool empty() const { return parts_.empty(); }
   // The combined float mask (emitting the adds), or nullptr when there is none.
@@ -39,6 +40,7 @@ class ScoreMask {
   LowerContext& ctx_;
   DType dtype_;
   std::vector<Value*> parts_;  // float masks
+  bool only_causal_ = true;    // a causal mask alone never masks a whole row (key 0 is seen)
   Value* bias_ = nullptr;
   bool combined_ = false;
 };

@@ -178,6 +178,46 @@ Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym)
                   std::move(sym));
 }
 
+Value* emit_size_scalar(LowerContext& ctx, int64_t value, int32_t sym) {
+  if (sym < 0) return ctx.scalar(static_cast<double>(value), DType::kInt32);
+  return emit_reshape(ctx, ctx.size_value(sym), {});
+}
+
+Value* emit_iota(LowerContext& ctx, int64_t n, int32_t sym) {
+  if (sym < 0) {
+    std::vector<int32_t> values(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    return int32_constant(ctx, values);
+  }
+  return ctx.emit(
+      "range",
+      {emit_size_scalar(ctx, 0, -1), emit_size_scalar(ctx, n, sym), emit_size_scalar(ctx, 1, -1)},
+      {}, DType::kInt32, {n}, {sym});
+}
+
+Value* emit_fill(LowerContext& ctx, Value* value, const Shape& shape, const SymDims& sym) {
+  std::vector<Value*> pieces;
+  std::vector<int32_t> fixed;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (sym.empty() || sym[d] < 0) {
+      fixed.push_back(static_cast<int32_t>(shape[d]));
+      continue;
+    }
+    if (!fixed.empty()) pieces.push_back(int32_constant(ctx, fixed));
+    fixed.clear();
+    pieces.push_back(ctx.size_value(sym[d]));
+  }
+  if (!fixed.empty()) pieces.push_back(int32_constant(ctx, fixed));
+  Value* dims = pieces.front();
+  if (pieces.size() > 1) {
+    Attrs axis;
+    axis.set("axis", int64_t{0});
+    dims = ctx.emit("concat", pieces, std::move(axis), DType::kInt32,
+                    {static_cast<int64_t>(shape.size())});
+  }
+  return ctx.emit("fill", {dims, value}, {}, value->dtype, shape, sym);
+}
+
 Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
                          double value) {
   if (pads.size() != 2 * x->rank()) throw LowerError("internal: pad list does not match rank");
@@ -198,7 +238,7 @@ Value* cast_to(LowerContext& ctx, Value* x, DType dtype) {
   if (x->dtype == dtype) return x;
   Attrs attrs;
   attrs.set("dtype", std::string(dtype_name(dtype)));
-  return ctx.emit("cast", {x}, std::move(attrs), dtype, x->shape);
+  return ctx.emit("cast", {x}, std::move(attrs), dtype, x->shape, x->sym);
 }
 
 namespace {
@@ -321,6 +361,14 @@ Shape unsqueezed(const Shape& shape, int64_t axis) {
 Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin, int64_t end) {
   if (begin == 0 && end == x->shape[axis]) return x;
   std::vector<int64_t> begins(x->rank(), 0), ends = x->shape, strides(x->rank(), 1);
+  if (has_free_dims(x->sym)) {
+    if (x->sym[static_cast<size_t>(axis)] >= 0)
+      throw LowerError("cutting a dim of free size (" + ctx.graph().symbols->render(x->sym[axis]) +
+                       ") at fixed positions is not supported; make that dim static");
+    // The other free dims are taken whole, whatever their size: an end past every size.
+    for (size_t d = 0; d < x->sym.size(); ++d)
+      if (x->sym[d] >= 0) ends[d] = std::numeric_limits<int32_t>::max();
+  }
   begins[axis] = begin;
   ends[axis] = end;
   Shape shape = x->shape;
@@ -329,7 +377,7 @@ Value* emit_axis_slice(LowerContext& ctx, Value* x, int64_t axis, int64_t begin,
   attrs.set("begin", std::move(begins));
   attrs.set("end", std::move(ends));
   attrs.set("strides", std::move(strides));
-  return ctx.emit("slice", {x}, std::move(attrs), x->dtype, std::move(shape));
+  return ctx.emit("slice", {x}, std::move(attrs), x->dtype, std::move(shape), x->sym);
 }
 
 std::vector<int64_t> pads_by_dim(const std::vector<int64_t>& torch_pads, size_t rank) {
@@ -486,7 +534,17 @@ Value* emit_reduction(LowerContext& ctx, const std::string& op, Value* x,
   Attrs attrs;
   attrs.set("axes", axes);
   attrs.set("keepdims", keep);
-  return ctx.emit(op, {x}, std::move(attrs), x->dtype, reduced_shape(x->shape, axes, keep));
+  SymDims sym;  // free sizes of the dims that remain (a kept reduced dim is 1)
+  for (size_t d = 0; d < x->sym.size(); ++d) {
+    const bool reduced = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end();
+    if (!reduced) {
+      sym.push_back(x->sym[d]);
+    } else if (keep) {
+      sym.push_back(-1);
+    }
+  }
+  return ctx.emit(op, {x}, std::move(attrs), x->dtype, reduced_shape(x->shape, axes, keep),
+                  std::move(sym));
 }
 
 int64_t normalized_shift(int64_t shift, int64_t size) {

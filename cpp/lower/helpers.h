@@ -44,6 +44,13 @@ SymDims permuted_sym(const Value& x, const std::vector<int64_t>& perm);
 // at run time, each free size read from a dim of x with the same size, one other left to -1
 // and the rest computed (LowerContext::size_value).
 Value* emit_sized_reshape(LowerContext& ctx, Value* x, Shape shape, SymDims sym);
+// Free sizes: 0, 1, ..., n-1 as int32 [n], a constant where n is fixed, else a `range` to the
+// run-time value of expression `sym` (its traced value `n`).
+Value* emit_iota(LowerContext& ctx, int64_t n, int32_t sym);
+// An int32 0-d value: the run-time value of expression `sym`, or the constant `value`.
+Value* emit_size_scalar(LowerContext& ctx, int64_t value, int32_t sym);
+// A tensor of `shape` (free where `sym` says) filled with the 0-d `value`, made at run time.
+Value* emit_fill(LowerContext& ctx, Value* value, const Shape& shape, const SymDims& sym);
 // x broadcast to `shape` (NumPy rules): unit dims first added in front when x has fewer, so
 // the layout stage sees operand and result at the same rank. x itself for the same shape.
 Value* emit_broadcast_to(LowerContext& ctx, Value* x, const Shape& shape);

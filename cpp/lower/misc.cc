@@ -3,6 +3,7 @@
 // they keep an eval-mode dropout an `identity`, and refuse a training-mode one by name (its
 // random mask has no inference equivalent) instead of failing on the aten ops beneath it.
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "lower/helpers.h"
@@ -28,7 +29,56 @@ void lower_dropout(LowerContext& ctx, const std::string& name) {
 // Tensors a model creates from nothing (torch.zeros, torch.arange, ...) are the same at every
 // call: the bridge hands over the recorded result as the argument `recorded`, and the call
 // becomes that constant. Random factories are not listed: freezing them would be wrong.
-void lower_factory(LowerContext& ctx) { ctx.set_output(0, ctx.in("recorded")); }
+//
+// At free sizes (the bridge gives each size argument's expression as `<arg>_expr`) the tensor
+// is made at run time instead: arange as a `range`, zeros / ones / full as a `fill`.
+void lower_free_factory(LowerContext& ctx) {
+  const std::string& op = ctx.node().op;
+  const Attrs& a = ctx.attrs();
+  const Value& out = ctx.torch_output();
+  auto expr = [&](const std::string& name) -> int32_t {
+    const std::string key = name + "_expr";
+    return a.has(key) ? static_cast<int32_t>(a.get_ints(key).at(0)) : -1;
+  };
+  auto int_arg = [&](const std::string& name, int64_t fallback) -> int64_t {
+    if (!a.has(name) || a.is_none(name)) return fallback;
+    if (std::holds_alternative<double>(a.at(name))) {
+      throw LowerError("arange with a float bound at a free size is not supported; use ints");
+    }
+    return a.get_int(name);
+  };
+  const bool is_arange = op == "torch.arange" || op.rfind("aten.arange.", 0) == 0;
+  if (is_arange) {
+    Value* range = ctx.emit("range",
+                            {emit_size_scalar(ctx, int_arg("start", 0), expr("start")),
+                             emit_size_scalar(ctx, int_arg("end", 0), expr("end")),
+                             emit_size_scalar(ctx, int_arg("step", 1), expr("step"))},
+                            {}, DType::kInt32, out.shape, out.sym);
+    ctx.set_output(0, cast_to(ctx, range, out.dtype));
+    return;
+  }
+  const bool zeros = op == "torch.zeros" || op.rfind("aten.zeros.", 0) == 0;
+  const bool ones = op == "torch.ones" || op.rfind("aten.ones.", 0) == 0;
+  const bool full = op == "torch.full" || op.rfind("aten.full.", 0) == 0;
+  if (!zeros && !ones && !full) {
+    throw LowerError("cannot make this tensor at a free size yet; make that dim static");
+  }
+  // FILL's version 1 takes float32, int32 and int64: other types are filled as float32 and cast.
+  const DType fill_type =
+      out.dtype == DType::kInt32 || out.dtype == DType::kInt64 ? out.dtype : DType::kFloat32;
+  double value = zeros ? 0.0 : 1.0;
+  if (full) {
+    if (ctx.has_tensor("fill_value")) throw LowerError("full with a tensor fill_value");
+    value = a.get_float("fill_value");
+  }
+  Value* filled = emit_fill(ctx, typed_scalar(ctx, value, fill_type), out.shape, out.sym);
+  ctx.set_output(0, cast_to(ctx, filled, out.dtype));
+}
+
+void lower_factory(LowerContext& ctx) {
+  if (!ctx.node().sym_args.empty()) return lower_free_factory(ctx);
+  ctx.set_output(0, ctx.in("recorded"));
+}
 
 // A call computed from constants alone (python/ferry/fold.py): its outputs are the values the
 // trace recorded, handed over as the arguments `recorded`, one per output.
@@ -137,7 +187,9 @@ std::vector<std::string> factory_ops() {
 }  // namespace
 
 void register_misc_rules(Registry& registry) {
-  registry.add({factory_ops(), lower_factory, "constant (computed at conversion time)"});
+  registry.add({factory_ops(), lower_factory,
+                "constant (computed at conversion time); at free sizes range or fill",
+                /*free_sizes=*/true});
   registry.add(
       {{"ferry.folded"}, lower_folded, "constant (computed from constants at conversion time)"});
   // Their results depend on shapes and types alone; the bridge folds them (python/ferry/fold.py).

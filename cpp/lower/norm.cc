@@ -173,7 +173,9 @@ void register_norm_rules(Registry& registry) {
                   bind_unread_outputs(ctx, 1, "batch_norm", "the saved statistics");
                 },
                 "batch_norm"});
-  registry.add({function_aliases("embedding", true, false, true), lower_embedding, "embedding"});
+  // A GATHER of rows: any number of tokens.
+  registry.add({function_aliases("embedding", true, false, true), lower_embedding, "embedding",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -20,8 +20,8 @@ bool keepdim(const Attrs& attrs) { return !attrs.is_none("keepdim") && attrs.get
 
 // Binds output i to v, reshaped to the recorded shape when it differs.
 void bind(LowerContext& ctx, Value* v, size_t i) {
-  const Shape& shape = ctx.torch_output(i).shape;
-  ctx.set_output(i, v->shape == shape ? v : emit_reshape(ctx, v, shape));
+  const Value& out = ctx.torch_output(i);
+  ctx.set_output(i, v->shape == out.shape ? v : emit_sized_reshape(ctx, v, out.shape, out.sym));
 }
 
 // The input in the result type: a `dtype=` argument casts before reducing, and integer and
@@ -30,11 +30,13 @@ Value* input_as_result(LowerContext& ctx) {
   return cast_to(ctx, ctx.in(self_arg(ctx)), ctx.torch_output().dtype);
 }
 
+// Free sizes: TF's reductions take any size (MEAN divides by the run-time count).
 LowerFn reduction(const std::string& op) {
   return [op](LowerContext& ctx) {
     Value* x = input_as_result(ctx);
-    ctx.set_output(0, emit_reduction(ctx, op, x, reduction_axes(ctx.attrs(), x->rank()),
-                                     keepdim(ctx.attrs())));
+    bind(ctx,
+         emit_reduction(ctx, op, x, reduction_axes(ctx.attrs(), x->rank()), keepdim(ctx.attrs())),
+         0);
   };
 }
 
@@ -145,11 +147,14 @@ void lower_normalize(LowerContext& ctx) {
 }  // namespace
 
 void register_reduce_rules(Registry& registry) {
-  registry.add({torch_names("mean", {"default", "dim"}), reduction("mean"), "mean"});
-  registry.add({torch_names("sum", {"default", "dim_IntList"}), reduction("sum"), "sum"});
-  registry.add({torch_names("prod", {"default", "dim_int"}), reduction("prod"), "prod"});
-  registry.add({torch_names("amax", {"default"}), reduction("max"), "max"});
-  registry.add({torch_names("amin", {"default"}), reduction("min"), "min"});
+  registry.add(
+      {torch_names("mean", {"default", "dim"}), reduction("mean"), "mean", /*free_sizes=*/true});
+  registry.add({torch_names("sum", {"default", "dim_IntList"}), reduction("sum"), "sum",
+                /*free_sizes=*/true});
+  registry.add({torch_names("prod", {"default", "dim_int"}), reduction("prod"), "prod",
+                /*free_sizes=*/true});
+  registry.add({torch_names("amax", {"default"}), reduction("max"), "max", /*free_sizes=*/true});
+  registry.add({torch_names("amin", {"default"}), reduction("min"), "min", /*free_sizes=*/true});
   registry.add({torch_names("max", {"default", "dim", "other"}),
                 [](LowerContext& ctx) { lower_max_min(ctx, true); },
                 "max (indices: equal + where + min), or maximum"});
@@ -163,12 +168,12 @@ void register_reduce_rules(Registry& registry) {
   registry.add({torch_names("softmax", {"int"}) +
                     std::vector<std::string>{"torch.nn.functional.softmax", "torch.special.softmax",
                                              "aten._softmax.default"},
-                softmax("softmax"), "softmax"});
+                softmax("softmax"), "softmax", /*free_sizes=*/true});
   registry.add(
       {torch_names("log_softmax", {"int"}) +
            std::vector<std::string>{"torch.nn.functional.log_softmax", "torch.special.log_softmax",
                                     "aten._log_softmax.default"},
-       softmax("log_softmax"), "log_softmax"});
+       softmax("log_softmax"), "log_softmax", /*free_sizes=*/true});
   registry.add({{"torch.nn.functional.normalize"},
                 lower_normalize,
                 "sum (of mul or abs) + sqrt + maximum + div"});

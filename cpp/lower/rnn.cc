@@ -98,7 +98,7 @@ Value* emit_transpose_102(LowerContext& ctx, Value* x) {
   Attrs attrs;
   attrs.set("perm", std::vector<int64_t>{1, 0, 2});
   return ctx.emit("transpose", {x}, std::move(attrs), x->dtype,
-                  {x->shape[1], x->shape[0], x->shape[2]});
+                  {x->shape[1], x->shape[0], x->shape[2]}, permuted_sym(*x, {1, 0, 2}));
 }
 
 // Entry k of the stacked initial state [L*D, B, H] (or [L*D, H] unbatched) as [B, H].
@@ -156,11 +156,19 @@ void lower_rnn(LowerContext& ctx, const RnnSpec& spec) {
   const bool batched = x->rank() == 3;
   // Keras runs over [B, T, F]; an unbatched [T, F] gets a unit batch.
   if (!batched) {
-    x = emit_reshape(ctx, x, {1, x->shape[0], x->shape[1]});
+    const SymDims sym = x->sym.empty() ? SymDims{} : SymDims{-1, x->sym[0], x->sym[1]};
+    x = emit_sized_reshape(ctx, x, {1, x->shape[0], x->shape[1]}, sym);
   } else if (!batch_first) {
     x = emit_transpose_102(ctx, x);
   }
   const int64_t batch = x->shape[0], steps = x->shape[1];
+  // Free sizes: any number of time steps (the layer's kernel runs over what it is given);
+  // the batch and the features stay fixed, since the initial states are sized by the batch.
+  const int32_t steps_sym = x->sym.empty() ? -1 : x->sym[1];
+  if (!x->sym.empty() && (x->sym[0] >= 0 || x->sym[2] >= 0)) {
+    throw LowerError("a recurrent layer takes a free number of time steps, but not a free " +
+                     std::string(x->sym[0] >= 0 ? "batch" : "feature size") + " yet");
+  }
 
   std::vector<Value*> hx = ctx.ins("hx");  // GRU: h0; LSTM: (h0, c0); empty for None
   if (!hx.empty() && hx.size() != static_cast<size_t>(spec.states)) {
@@ -206,6 +214,7 @@ void lower_rnn(LowerContext& ctx, const RnnSpec& spec) {
     n->scope = ctx.node().scope;
     n->origin = ctx.node().origin;
     Value* y = ctx.graph().add_value(x->dtype, {batch, steps, dirs * hidden});
+    if (steps_sym >= 0) y->sym = {-1, steps_sym, -1};
     ctx.graph().add_output_to(n, y);
     for (int64_t d = 0; d < dirs; ++d) {
       for (int64_t s = 0; s < spec.states; ++s) {
@@ -218,7 +227,8 @@ void lower_rnn(LowerContext& ctx, const RnnSpec& spec) {
   }
 
   if (!batched) {
-    x = emit_reshape(ctx, x, {steps, dirs * hidden});
+    const SymDims sym = steps_sym >= 0 ? SymDims{steps_sym, -1} : SymDims{};
+    x = emit_sized_reshape(ctx, x, {steps, dirs * hidden}, sym);
   } else if (!batch_first) {
     x = emit_transpose_102(ctx, x);
   }
@@ -234,10 +244,12 @@ void lower_rnn(LowerContext& ctx, const RnnSpec& spec) {
 void register_rnn_rules(Registry& registry) {
   registry.add({{"torch.nn.modules.rnn.GRU"},
                 [](LowerContext& ctx) { lower_rnn(ctx, kGru); },
-                "gru per layer (Keras GRU, Bidirectional when bidirectional)"});
+                "gru per layer (Keras GRU, Bidirectional when bidirectional)",
+                /*free_sizes=*/true});
   registry.add({{"torch.nn.modules.rnn.LSTM"},
                 [](LowerContext& ctx) { lower_rnn(ctx, kLstm); },
-                "lstm per layer (Keras LSTM, Bidirectional when bidirectional)"});
+                "lstm per layer (Keras LSTM, Bidirectional when bidirectional)",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

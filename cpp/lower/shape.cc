@@ -254,7 +254,7 @@ void register_shape_rules(Registry& registry) {
             "torch.Tensor.long", "torch.Tensor.short", "torch.Tensor.char", "torch.Tensor.byte",
             "torch.Tensor.bool", "torch.Tensor.cpu", "aten._to_copy.default", "aten.to.dtype",
             "aten.to.dtype_layout", "aten.to.device", "aten.to.other"},
-           lower_cast, "cast (identity when the dtype is unchanged)");
+           lower_cast, "cast (identity when the dtype is unchanged)", /*free_sizes=*/true);
 
   add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
            lower_expand, "broadcast_to (identity for the same shape)");

@@ -48,9 +48,9 @@ void bind_piece(LowerContext& ctx, Value* x, int64_t dim, int64_t begin, int64_t
     throw LowerError("piece " + std::to_string(i) + " does not have the recorded shape");
   }
   if (drop_dim) {
-    y = emit_reshape(ctx, y, expected);
+    y = emit_sized_reshape(ctx, y, expected, ctx.torch_output(i).sym);
   } else if (y == x) {
-    y = ctx.emit("identity", {x}, {}, x->dtype, x->shape);
+    y = ctx.emit("identity", {x}, {}, x->dtype, x->shape, x->sym);
   }
   ctx.set_output(i, y);
 }
@@ -91,7 +91,9 @@ void lower_stack(LowerContext& ctx) {
       throw LowerError("stack expects tensors of rank " + std::to_string(out.rank() - 1));
     }
     Value* c = cast_to(ctx, t, out.dtype);
-    parts.push_back(emit_reshape(ctx, c, unsqueezed(c->shape, dim)));
+    SymDims sym = c->sym;
+    if (!sym.empty()) sym.insert(sym.begin() + dim, -1);
+    parts.push_back(emit_sized_reshape(ctx, c, unsqueezed(c->shape, dim), sym));
   }
   if (parts.size() == 1) {
     ctx.set_output(0, parts[0]);
@@ -112,11 +114,16 @@ void register_split_rules(Registry& registry) {
                  "aten.unsafe_split_with_sizes.default", "aten.unsafe_chunk.default", "torch.chunk",
                  "torch.Tensor.chunk", "aten.chunk.default"},
                 lower_split,
-                "slice per piece"});
+                "slice per piece",
+                /*free_sizes=*/true});
   registry.add({{"torch.unbind", "torch.Tensor.unbind", "aten.unbind.int", "aten.unbind_copy.int"},
                 lower_unbind,
-                "slice + reshape per piece"});
-  registry.add({{"torch.stack", "aten.stack.default"}, lower_stack, "reshape + concat"});
+                "slice + reshape per piece",
+                /*free_sizes=*/true});
+  registry.add({{"torch.stack", "aten.stack.default"},
+                lower_stack,
+                "reshape + concat",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -83,6 +83,8 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"reshape", "RESHAPE"},
       {"dims", "SHAPE + GATHER"},
       {"reshape_to", "RESHAPE with a shape computed at run time"},
+      {"range", "RANGE"},
+      {"fill", "FILL"},
       {"conv_transpose", "TRANSPOSE_CONV (1-D as a one-row image), CONV_3D_TRANSPOSE"},
       {"group_norm", "RESHAPE to [N, P, G, C/G * Q], then as layer_norm, RESHAPE back"},
       {"grid_sample", "GATHER per corner of rows computed with FLOOR / ROUND, CAST, MUL, ADD"},

@@ -97,9 +97,20 @@ class Writer {
     return index;
   }
 
+  // A tensor between the ops one node becomes. At free sizes it is free where `like` is and
+  // the sizes agree (a reduced dim stays 1): its shape_signature says so, as XNNPACK needs.
   int temp(const Value* like, const Shape& shape, const std::string& suffix) {
-    return m_.add_tensor(tensor_type(like->dtype), shape,
-                         "tmp" + std::to_string(like->id) + suffix);
+    const int index =
+        m_.add_tensor(tensor_type(like->dtype), shape, "tmp" + std::to_string(like->id) + suffix);
+    if (has_free_dims(like->sym) && shape.size() == like->rank()) {
+      const Shape ls = like->physical_shape();
+      const SymDims sym = like->physical_sym();
+      std::vector<int32_t> signature;
+      for (size_t d = 0; d < shape.size(); ++d)
+        signature.push_back(sym[d] >= 0 && shape[d] == ls[d] ? -1 : static_cast<int32_t>(shape[d]));
+      m_.set_signature(index, std::move(signature));
+    }
+    return index;
   }
 
   int floats(std::vector<float> v, const Shape& shape, const std::string& name) {

@@ -82,7 +82,8 @@ void Writer::emit(const Node* n) {
   if (op == "slice_update") return emit_slice_update(n);
   if (op == "reshape" || op == "transpose" || op == "concat" || op == "slice")
     return emit_shape_op(n);
-  if (op == "dims" || op == "reshape_to") return emit_run_time_shape(n);
+  if (op == "dims" || op == "reshape_to" || op == "range" || op == "fill")
+    return emit_run_time_shape(n);
   if (op == "softmax" || op == "log_softmax") return emit_softmax(n);
   if (op == "resize") return emit_resize(n);
   if (op == "grid_sample") return emit_grid_sample(n);
@@ -439,6 +440,18 @@ void Writer::emit_run_time_shape(const Node* n) {
   if (n->op == "reshape_to") {
     if (n->inputs.size() != 2) fail(n, "reshape_to takes x and a shape");
     m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {tensor(x), tensor(n->inputs[1])}, {tensor(out)});
+    return;
+  }
+  if (n->op == "range") {
+    if (n->inputs.size() != 3 || out->dtype != DType::kInt32)
+      fail(n, "range takes 3 int32 scalars");
+    m_.add_op(fb::BuiltinOperator_RANGE, 1, {tensor(x), tensor(n->inputs[1]), tensor(n->inputs[2])},
+              {tensor(out)});
+    return;
+  }
+  if (n->op == "fill") {
+    if (n->inputs.size() != 2) fail(n, "fill takes dims and a value");
+    m_.add_op(fb::BuiltinOperator_FILL, 1, {tensor(x), tensor(n->inputs[1])}, {tensor(out)});
     return;
   }
   std::vector<int64_t> axes = n->attrs.get_ints("axes");

@@ -268,6 +268,23 @@ void Writer::emit_recurrent(const Node* n) {
       fail(n, "the bias does not have the shape of the units");
   }
   const std::string name = layer_name(n);
+  // Free sizes: a free number of time steps cannot be unrolled; only the LSTM builtin runs
+  // over whatever length it is given.
+  const bool free_steps = has_free_dims(x->sym);
+  if (free_steps) {
+    if (!lstm)
+      fail(n,
+           "a GRU over a free number of time steps: TFLite has no GRU builtin, and an "
+           "unrolled GRU has a fixed length; make the sequence length static");
+    if (options_.recurrent != RecurrentForm::kSequence)
+      fail(n, "recurrent=\"unrolled\" cannot run over a free number of time steps");
+    const std::string why = sequence_refusal(n);
+    if (!why.empty())
+      fail(n, name +
+                  " over a free number of time steps needs UNIDIRECTIONAL_SEQUENCE_LSTM, "
+                  "but " +
+                  why);
+  }
   if (lstm && options_.recurrent == RecurrentForm::kSequence) {
     const std::string why = sequence_refusal(n);
     if (why.empty()) return emit_lstm_sequence(n);
@@ -389,6 +406,13 @@ void Writer::emit_lstm_sequence(const Node* n) {
   auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
 
   const int seq = tensor(x);
+  // Free sizes: the time steps are free; the sequences between the ops say so too.
+  const bool free_steps = has_free_dims(x->sym);
+  auto sequence = [&](const Shape& shape, const std::string& name) {
+    const int t = ops.tensor(shape, name);
+    if (free_steps) m_.set_signature(t, {i32(shape[0]), -1, i32(shape[2])});
+    return t;
+  };
   const int time_axis = m_.add_int32({1}, {1}, "time_axis");
   auto reverse_time = [&](int in, int out) {
     m_.add_op(fb::BuiltinOperator_REVERSE_V2, 1, {in, time_axis}, {out});
@@ -446,12 +470,12 @@ void Writer::emit_lstm_sequence(const Node* n) {
 
     int in = seq;
     if (d == 1) {
-      in = ops.tensor(xs, p + "reversed_input");
+      in = sequence(xs, p + "reversed_input");
       reverse_time(seq, in);
     }
     const Value* y = n->outputs[0];
     const bool direct = dirs == 1;  // the kernel's output is the node's sequence
-    const int out = direct ? tensor(y) : ops.tensor(bth, p + "sequence");
+    const int out = direct ? tensor(y) : sequence(bth, p + "sequence");
     std::vector<int32_t> inputs{in};
     inputs.insert(inputs.end(), in_gates.begin(), in_gates.end());
     inputs.insert(inputs.end(), rec_gates.begin(), rec_gates.end());
@@ -468,16 +492,18 @@ void Writer::emit_lstm_sequence(const Node* n) {
     // h_n: the state after the kernel's last step, i.e. its output at the last time it saw.
     const Value* h_n = n->outputs[static_cast<size_t>(1 + d * 2)];
     if (is_read(h_n)) {
+      // At free sizes the last step counts from the end (-1, then the one step shrunk).
+      const int32_t last = free_steps ? -1 : i32(steps - 1);
       m_.add_op(
           fb::BuiltinOperator_STRIDED_SLICE, 1,
-          {out, m_.add_int32({0, i32(steps - 1), 0}, {3}, scope + "/begin"),
+          {out, m_.add_int32({0, last, 0}, {3}, scope + "/begin"),
            m_.add_int32({i32(batch), i32(steps), i32(hidden)}, {3}, scope + "/end"),
            m_.add_int32({1, 1, 1}, {3}, scope + "/strides")},
           {tensor(h_n)}, fb::BuiltinOptions_StridedSliceOptions,
           fb::CreateStridedSliceOptions(m_.fbb(), 0, 0, 0, 0, /*shrink_axis_mask=*/2).Union());
     }
     if (d == 1) {
-      int back = ops.tensor(bth, p + "sequence_in_time_order");
+      int back = sequence(bth, p + "sequence_in_time_order");
       reverse_time(out, back);
       y_dir.push_back(back);
     } else {

@@ -22,7 +22,7 @@ from ferry.converters import (
     unmatched_converters,
 )
 from ferry.fold import FOLDED_OP, folded_calls
-from ferry.free_index import free_getitem
+from ferry.free_args import free_getitem, free_size_args
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace import symbolic
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
@@ -203,6 +203,8 @@ def _to_core(
         args = _encode_args(trace, node.op, node.args)
         if trace.symbols and node.op.endswith("__getitem__") and not _has_tensor_index(node):
             args += free_getitem(trace, node, add_expr)
+        elif node.sym_values:
+            args += free_size_args(node, add_expr)
         if user is None:
             op, extra = complex_values.core_op(trace, node, op)
             args += extra

@@ -208,17 +208,71 @@ class Tagger(nn.Module):
         return self.head(self.rnn(x)[0])
 
 
-def test_a_recurrent_layer_on_free_sizes_is_a_clear_error_at_its_line():
-    """PyTorch's LSTM cannot run on symbolic sizes (it asks for numel()); the error says so and
-    names the model's line, before any conversion work."""
+class LastState(nn.Module):
+    """An unbatched, time-major LSTM whose final hidden state is read too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(16, 8, bidirectional=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, (h, _) = self.rnn(x)
+        return y.sum(0) + h.flatten()
+
+
+@pytest.mark.parametrize("model", [Tagger(nn.LSTM), LastState()], ids=["tagger", "last_state"])
+def test_an_lstm_over_a_free_number_of_time_steps(model):
+    """One UNIDIRECTIONAL_SEQUENCE_LSTM per direction and layer runs over any length."""
+    torch.manual_seed(0)
+    model = model.eval()
+    batched = isinstance(model, Tagger)
+    x = torch.randn(2, 12, 16) if batched else torch.randn(12, 16)
+    options = {
+        "input_shapes": {x: (2, None, 16)} if batched else {x: (None, 16)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,  # a sequence, not an image
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == (4 if batched else 2)
+    for steps in (1, 5, 40):
+        fresh = torch.randn(2, steps, 16) if batched else torch.randn(steps, 16)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_a_gru_over_a_free_number_of_time_steps_in_tflite_is_refused_clearly():
+    """Keras runs a GRU over any length; TFLite has no GRU builtin to do so."""
+    torch.manual_seed(0)
+    model = Tagger(nn.GRU).eval()
     x = torch.randn(2, 12, 16)
-    with pytest.raises(ValueError) as error:
+    options = {
+        "input_shapes": {x: (2, None, 16)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    keras_model = ferry.pytorch_to_keras(model, [x], **options)
+    for steps in (3, 30):
+        fresh = torch.randn(2, steps, 16)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        got = np.asarray(keras_model(fresh.numpy()))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+    with pytest.raises(ConversionError, match="GRU over a free number of time steps"):
+        ferry.pytorch_to_tflite(model, [x], **options)
+
+
+def test_a_recurrent_layer_with_a_free_batch_is_refused_clearly():
+    x = torch.randn(2, 12, 16)
+    with pytest.raises(ConversionError, match="not a free batch yet"):
         ferry.pytorch_to_tflite(
-            Tagger(nn.LSTM).eval(), [x], input_shapes={x: (2, None, 16)}, verbose=False
+            Tagger(nn.LSTM).eval(), [x], input_shapes={x: (None, 12, 16)}, verbose=False
         )
-    message = str(error.value)
-    assert "cannot run on free sizes at " + __file__ in message
-    assert "Recurrent layers (nn.LSTM, nn.GRU) cannot take free sizes yet" in message
 
 
 class Heads(nn.Module):
@@ -418,3 +472,118 @@ def test_segmentation_at_two_image_sizes_from_one_file():
             relative_error(np.asarray(got["out"] if isinstance(got, dict) else got), expected)
             <= 1e-4
         )
+
+
+class Reductions(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3), keepdim=True) + x.amax(dim=3, keepdim=True)
+        return torch.softmax(x - pooled, dim=2) * x.sum(1, keepdim=True)
+
+
+def test_reductions_over_free_dims_count_at_run_time():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 7)
+    options = {"input_shapes": {x: (None, 3, None, None)}, "verbose": False}
+    data = ferry.pytorch_to_tflite(Reductions(), [x], **options)
+    keras_model = ferry.pytorch_to_keras(Reductions(), [x], **options)
+    for shape in OTHER_SIZES:
+        fresh = torch.randn(shape)
+        expected = nhwc(Reductions()(fresh))
+        for got in (run_resized(data, nhwc(fresh)), np.asarray(keras_model(nhwc(fresh)))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
+
+
+class GptBlock(nn.Module):
+    """A GPT-style decoder block: pre-norm, causal SDPA with rotary positions computed from the
+    run-time length, and an MLP."""
+
+    def __init__(self, width: int = 64, heads: int = 4) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, width // heads
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+        )
+        steps = torch.arange(0, self.head_dim, 2).float() / self.head_dim
+        self.register_buffer("inv_freq", 1.0 / (10000**steps))
+
+    def rope(self, x: torch.Tensor) -> torch.Tensor:
+        angles = torch.outer(torch.arange(x.shape[2], dtype=x.dtype), self.inv_freq)
+        cos, sin = angles.cos(), angles.sin()
+        x1, x2 = x[..., : self.head_dim // 2], x[..., self.head_dim // 2 :]
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+        y = nn.functional.scaled_dot_product_attention(
+            self.rope(q), self.rope(k), v, is_causal=True
+        )
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.mlp(self.norm2(x))
+
+
+class Decoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 64)
+        self.block = GptBlock()
+        self.head = nn.Linear(64, 100, bias=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(self.embed(tokens)))
+
+
+def test_gpt_style_decoder_with_batch_and_length_free_on_both_back_ends():
+    """Token embedding, causal attention whose mask and rotary positions follow the run-time
+    length (RANGE, LESS_EQUAL), at lengths down to one token."""
+    torch.manual_seed(0)
+    model = Decoder().eval()
+    tokens = torch.randint(0, 100, (2, 16))
+    options = {
+        "input_shapes": {tokens: (None, None)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [tokens], **options)
+    keras_model = ferry.pytorch_to_keras(model, [tokens], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["RANGE"] >= 2 and ops["LESS_EQUAL"] == 1
+    for shape in [(1, 5), (3, 33), (2, 1)]:
+        fresh = torch.randint(0, 100, shape)
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
+
+
+class Masks(nn.Module):
+    """Tensors made from sizes: zeros and full of a computed shape, and arange with a step."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        ramp = torch.arange(0, 2 * t, 2).float()
+        return x + torch.zeros(b, t, 1) + torch.full((1, t, 1), 0.5) * ramp[None, :, None]
+
+
+def test_tensors_made_from_free_sizes_on_both_back_ends():
+    x = torch.randn(2, 6, 3)
+    options = {
+        "input_shapes": {x: (None, None, 3)},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(Masks(), [x], **options)
+    keras_model = ferry.pytorch_to_keras(Masks(), [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["FILL"] == 2 and ops["RANGE"] == 1
+    for shape in [(1, 2, 3), (4, 11, 3)]:
+        fresh = torch.randn(shape)
+        expected = Masks()(fresh).numpy()
+        for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE

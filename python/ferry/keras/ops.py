@@ -391,6 +391,8 @@ OPS: dict[str, OpFn] = {
         tf.shape(inputs[0], out_type=tf.int32), [int(a) for a in attrs["axes"]]
     ),
     "reshape_to": lambda inputs, attrs: _reshape_to(inputs[0], inputs[1], attrs.get("shape")),
+    "range": lambda inputs, attrs: tf.range(*(tf.reshape(i, []) for i in inputs[:3])),
+    "fill": lambda inputs, attrs: tf.fill(tf.cast(inputs[0], tf.int32), tf.reshape(inputs[1], [])),
     "transpose": lambda inputs, attrs: tf.transpose(inputs[0], [int(p) for p in attrs["perm"]]),
     "concat": lambda inputs, attrs: tf.concat(_promote(list(inputs)), axis=int(attrs["axis"])),
     **{name: _reduction(name) for name in ("mean", "sum", "max", "min", "prod")},

@@ -24,7 +24,7 @@ from typing import Any
 import sympy
 import torch
 
-from .model import Trace
+from .model import Trace, TraceNode, TraceValue
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _FERRY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,7 +227,12 @@ def trace_symbolic(
 
     fake_args, fake_kwargs = map_tensors((args, kwargs), lambda t: fakes.get(id(t), t))
     try:
-        with mode, torch.no_grad(), _upsampling_on_symbolic_sizes():
+        with (
+            mode,
+            torch.no_grad(),
+            _upsampling_on_symbolic_sizes(),
+            _recurrent_on_symbolic_sizes(),
+        ):
             symbolic = trace_fn(fake_args, fake_kwargs)
     except SymbolicShapeError:
         raise
@@ -240,21 +245,23 @@ def trace_symbolic(
         where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SymbolicShapeError(
-            f"ferry: the model cannot run on free sizes{where}: PyTorch says '{first}'. "
-            "Recurrent layers (nn.LSTM, nn.GRU) cannot take free sizes yet"
+            f"ferry: the model cannot run on free sizes{where}: PyTorch says '{first}'"
         ) from None
 
     _check_guards(env, guards, symbols, sympy_symbols, names)
-    _check_same_structure(real, symbolic)
+    calls = _pair_calls(real, symbolic)
 
     convert = _Converter(env, sympy_symbols, symbols)
-    for node, twin_node in zip(real.nodes, symbolic.nodes):
-        node.sym_args = [
-            name for name, arg in twin_node.args.items() if _holds_free_size(arg, convert)
-        ]
-        node.sym_values = {name: _sizes_of(twin_node.args[name], convert) for name in node.sym_args}
+    for node, twin_node in calls:
+        held = {
+            _real_name(name, node): arg
+            for name, arg in twin_node.args.items()
+            if _holds_free_size(arg, convert)
+        }
+        node.sym_args = list(held)
+        node.sym_values = {name: _sizes_of(arg, convert) for name, arg in held.items()}
     dims: dict[int, tuple[Dim, ...]] = {}
-    for value, twin in zip(real.values, symbolic.values):
+    for value, twin in _pair_values(real, symbolic, calls):
         shape = tuple(convert.dim(s) for s in twin.shape)
         if all(isinstance(d, int) for d in shape):
             if shape != tuple(value.shape):
@@ -360,6 +367,45 @@ def _upsampling_on_symbolic_sizes() -> Iterator[None]:
                 decomposition_table[op] = decomposition
 
 
+def _recurrent_shapes_only(name: str) -> Callable[..., Any]:
+    """A stand-in for torch.lstm / gru / rnn_* (what nn.LSTM etc. call) that, on symbolic
+    sizes, gives only the shapes of its outputs: PyTorch's own cannot run on them (it counts
+    elements), and Ferry converts these layers whole."""
+    original = getattr(torch._C._VariableFunctions, name)
+
+    def call(input: Any, *rest: Any) -> Any:
+        if torch.overrides.has_torch_function((input,)):
+            return torch.overrides.handle_torch_function(call, (input,), input, *rest)
+        symbolic = any(isinstance(s, torch.SymInt) for s in input.shape)
+        if not symbolic or not isinstance(rest[0], (list, tuple, torch.Tensor)) or len(rest) != 8:
+            return original(input, *rest)  # packed sequences and fixed sizes: PyTorch's own
+        hx, _, _, _, _, _, bidirectional, batch_first = rest
+        states = list(hx) if isinstance(hx, (list, tuple)) else [hx]
+        width = states[0].shape[-1] * (2 if bidirectional else 1)
+        steps, batch = (input.shape[1], input.shape[0]) if batch_first else input.shape[:2]
+        # Time-major inside, as PyTorch's kernel: a batch-first output is its transpose (the
+        # strides matter: later calls take other paths on non-contiguous tensors).
+        output = input.new_empty((steps, batch, width))
+        output = output.transpose(0, 1) if batch_first else output
+        outputs = [output] + [h.new_empty(h.shape) for h in states]
+        return tuple(outputs)
+
+    call.__module__, call.__name__, call.__qualname__ = "torch", name, name
+    return call
+
+
+@contextlib.contextmanager
+def _recurrent_on_symbolic_sizes() -> Iterator[None]:
+    names = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+    try:
+        for name in names:
+            setattr(torch._VF, name, _recurrent_shapes_only(name))
+        yield
+    finally:
+        for name in names:
+            torch._VF.__dict__.pop(name, None)
+
+
 def to_core(
     trace: Trace, core_trace: Any, shape_of: Callable[[Any], tuple[int, ...]]
 ) -> Callable[[DimExpr], int]:
@@ -387,6 +433,17 @@ def to_core(
         sym += [-1] * (len(shape_of(value)) - len(sym))  # complex values' trailing [re, im]
         core_trace.set_sym(value.id, sym)
     return add
+
+
+def _real_name(name: str, node: TraceNode) -> str:
+    """The traced call's name for its twin's argument. A SymInt matches none of an overloaded
+    function's signatures (torch.arange's), so the twin binds it positionally (`arg0`): it is
+    the traced call's argument at that position."""
+    if name in node.args or not (name.startswith("arg") and name[3:].isdigit()):
+        return name
+    names = list(node.args)
+    position = int(name[3:])
+    return names[position] if position < len(names) else name
 
 
 def _sizes_of(arg: Any, convert: _Converter) -> Any:
@@ -458,24 +515,79 @@ def _plain(expr: Any, sympy_symbols: dict[Any, int], symbols: list[Symbol]) -> s
     return str(expr.subs({s: sympy.Symbol(symbols[i].name) for s, i in sympy_symbols.items()}))
 
 
-def _check_same_structure(real: Trace, symbolic: Trace) -> None:
-    if len(real.nodes) != len(symbolic.nodes) or len(real.values) != len(symbolic.values):
-        first = next(
-            (a for a, b in zip(real.nodes, symbolic.nodes) if a.op != b.op),
-            None,
-        )
-        where = f" (first at {first.op}, {first.invoked})" if first else ""
-        raise SymbolicShapeError(
+# Calls that PyTorch cannot run on symbolic sizes and that Ferry converts whole: while sizes
+# are traced a stand-in gives their outputs' shapes (`_recurrent_on_symbolic_sizes`), so
+# their insides are not compared with the traced run's, only the calls and their outputs.
+_OPAQUE = frozenset({"torch.lstm", "torch.gru", "torch.rnn_tanh", "torch.rnn_relu"})
+
+
+def _pair_calls(real: Trace, symbolic: Trace) -> list[tuple[TraceNode, TraceNode]]:
+    """The traced calls paired with their twins on symbolic sizes; raises when the model made
+    other calls (its structure depends on the input size)."""
+
+    def mismatch(a: TraceNode | None, b: TraceNode | None) -> SymbolicShapeError:
+        if a is not None and b is not None:
+            return SymbolicShapeError(
+                f"ferry: with free sizes the model called {b.op} where the traced run called "
+                f"{a.op} ({a.invoked}); its structure depends on the input size"
+            )
+        first = a or b
+        where = f" (first at {first.op}, {first.invoked})" if first is not None else ""
+        return SymbolicShapeError(
             "ferry: with free sizes the model made different calls than when traced"
             + where
             + "; its structure depends on the input size"
         )
-    for a, b in zip(real.nodes, symbolic.nodes):
-        if a.op != b.op:
+
+    from ferry import _core
+
+    def pair(ids: list[int], twin_ids: list[int]) -> list[tuple[TraceNode, TraceNode]]:
+        pairs: list[tuple[TraceNode, TraceNode]] = []
+        for k in range(max(len(ids), len(twin_ids))):
+            if k >= len(ids) or k >= len(twin_ids):
+                a = real.nodes[ids[k]] if k < len(ids) else None
+                b = symbolic.nodes[twin_ids[k]] if k < len(twin_ids) else None
+                raise mismatch(a, b)
+            a, b = real.nodes[ids[k]], symbolic.nodes[twin_ids[k]]
+            if a.op != b.op:
+                raise mismatch(a, b)
+            pairs.append((a, b))
+            if a.op in _OPAQUE:
+                continue
+            try:
+                pairs += pair(list(a.children), list(b.children))
+            except SymbolicShapeError:
+                # PyTorch may decompose a call differently on symbolic sizes (`x[None, :]`
+                # slices what it skips at a known size); a call Ferry converts whole does not
+                # need its insides, only its own outputs.
+                if not _core.has_rule(a.op):
+                    raise
+        return pairs
+
+    return sorted(pair(list(real.roots), list(symbolic.roots)), key=lambda p: p[0].id)
+
+
+def _pair_values(
+    real: Trace, symbolic: Trace, calls: list[tuple[TraceNode, TraceNode]]
+) -> list[tuple[TraceValue, TraceValue]]:
+    """Inputs, and every paired call's outputs and in-place results, with their twins."""
+    pairs = list(zip(real.inputs, symbolic.inputs))
+    for a, b in calls:
+        outputs, twins = a.output_refs(), b.output_refs()
+        if len(outputs) != len(twins) or len(a.mutated) != len(b.mutated):
             raise SymbolicShapeError(
-                f"ferry: with free sizes the model called {b.op} where the traced run called "
-                f"{a.op} ({a.invoked}); its structure depends on the input size"
+                f"ferry: with free sizes {a.op} ({a.invoked}) returned other tensors than when "
+                "traced; its structure depends on the input size"
             )
+        pairs += [(r.value, t.value) for r, t in zip(outputs, twins)]
+        pairs += list(zip(a.mutated, b.mutated))
+    seen: set[int] = set()
+    values = []
+    for vid, twin in pairs:
+        if vid not in seen:
+            seen.add(vid)
+            values.append((real.values[vid], symbolic.values[twin]))
+    return values
 
 
 class _Converter:

@@ -1,4 +1,7 @@
-"""`x[...]` on free sizes, encoded for the core.
+"""Arguments that follow a free size, encoded for the core.
+
+A size argument (`torch.arange(t)`, `torch.zeros(b, t)`) becomes `<arg>_expr`: the index of
+each size's expression in the core's table, -1 where it is fixed.
 
 A static index is resolved against the traced shape (negative and out-of-range bounds made
 plain). On a free dim that would be wrong at other sizes, so the core gets each bound as
@@ -19,6 +22,18 @@ from ferry.trace.symbolic import DimExpr
 TO_THE_END = 2**31 - 1
 
 Encoded = list[tuple[str, list[int], bool, Any]]
+
+
+def free_size_args(node: TraceNode, add_expr: Callable[[DimExpr], int]) -> Encoded:
+    """`<arg>_expr` for each argument holding a free size, of an int or a list of ints."""
+    encoded: Encoded = []
+    for name, value in node.sym_values.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if name == "index" or not all(isinstance(v, (int, DimExpr)) for v in items):
+            continue
+        exprs = [add_expr(v) if isinstance(v, DimExpr) else -1 for v in items]
+        encoded.append((f"{name}_expr", [], False, exprs))
+    return encoded
 
 
 def free_getitem(trace: Trace, node: TraceNode, add_expr: Callable[[DimExpr], int]) -> Encoded:
