@@ -2,13 +2,15 @@
 traced size, in one LiteRT process.
 
 Run from the repository root:
-    .venv/bin/python bench/free_sizes.py [--model resnet50|transformer_encoder|<torchvision name>]
-                                         [--invokes 30] [--rounds 5]
+    .venv/bin/python bench/free_sizes.py
+        [--model resnet50|transformer_encoder|gpt_block|<torchvision name>]
+        [--invokes 30] [--rounds 5]
 
 Converts the model twice, alternating (static, free, static, free), with validation off, and
 reports each conversion's median time. The free file has batch, height and width free (an
-image model) or batch and length free (the encoder: 4 layers, 256 wide, 2 x 64 tokens) and is
-resized to the traced size (strict) before allocation. Both files are timed with the default
+image model) or batch and length free (the encoder: 4 layers, 256 wide, 2 x 64 tokens; the
+GPT-style block of ferry.zoo.blocks, causal attention with rotary positions, 256 wide, 8 heads,
+2 x 64 tokens) and is resized to the traced size (strict) before allocation. Both files are timed with the default
 delegates (XNNPACK) at 1 thread: 5 warm-ups each, then rounds that alternate between the files,
 each round the median of --invokes invokes. The table gives each file's operators, its number
 of XNNPACK partitions (DELEGATE nodes) and the median latency, and the free file's latency as
@@ -31,14 +33,20 @@ from machine import cpu_name
 
 import ferry
 from ferry import _core
+from ferry.zoo.blocks import GptBlock
 from ferry.zoo.imports import import_torchvision, randomize_statistics
 
 SIZE = 224
 TOKENS, WIDTH = 64, 256  # the encoder: 2 x 64 tokens of 256
 
 
+SEQUENCE_MODELS = ("transformer_encoder", "gpt_block")
+
+
 def build(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
+    if name == "gpt_block":
+        return GptBlock(WIDTH, 8).eval()
     if name == "transformer_encoder":
         layer = torch.nn.TransformerEncoderLayer(WIDTH, 8, 4 * WIDTH, batch_first=True)
         return torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False).eval()
@@ -48,7 +56,7 @@ def build(name: str) -> torch.nn.Module:
 
 def example(name: str) -> tuple[torch.Tensor, tuple[int | None, ...], list[int]]:
     """The traced input, its shape with the free dims as None, and the file's input shape."""
-    if name == "transformer_encoder":
+    if name in SEQUENCE_MODELS:
         # A batch of 2, timed at that size.
         return torch.rand(2, TOKENS, WIDTH), (None, None, WIDTH), [2, TOKENS, WIDTH]
     return torch.rand(1, 3, SIZE, SIZE), (None, 3, None, None), [1, SIZE, SIZE, 3]
@@ -61,9 +69,9 @@ def convert(model: torch.nn.Module, name: str, free: bool) -> tuple[bytes, float
         model,
         [x],
         input_shapes={x: free_shape} if free else None,
-        # Image models take channels-last input; the encoder's [B, T, E] stays as it is.
+        # Image models take channels-last input; a sequence's [B, T, E] stays as it is.
         inputs_channel_order=ferry.ChannelOrder.PYTORCH
-        if name == "transformer_encoder"
+        if name in SEQUENCE_MODELS
         else ferry.ChannelOrder.TENSORFLOW,
         validate=False,
         verbose=False,

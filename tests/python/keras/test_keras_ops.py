@@ -224,6 +224,33 @@ CASES = [
         lambda x, s: x.reshape(4, 6),
         consts={1},
     ),
+    Case(
+        "range",
+        [np.array(1, np.int32), np.array(9, np.int32), np.array(3, np.int32)],
+        {},
+        lambda start, limit, delta: np.arange(start, limit, delta, dtype=np.int32),
+        consts={0, 2},
+    ),
+    Case(
+        "fill",
+        [np.array([2, 3], np.int32), np.array(1.5, np.float32)],
+        {},
+        lambda dims, value: np.full(dims, value, np.float32),
+        consts={1},
+    ),
+    Case(
+        "slice",
+        [f32(4, 5, 6), np.array([2], np.int32)],
+        {
+            "begin": [0, 0, 1],
+            "end": [4, 2**31 - 1, 6],
+            "strides": [1, 1, 2],
+            "begin_from": [-1, 1, -1],
+            "end_from": [-1, -1, -1],
+        },
+        lambda x, b: x[:, int(b[0]) :, 1::2],
+        id="run-time-bounds",
+    ),
     Case("transpose", [X], {"perm": [2, 0, 1]}, lambda x: x.transpose(2, 0, 1)),
     Case(
         "concat",

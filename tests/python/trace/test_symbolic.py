@@ -4,6 +4,7 @@ error at the user's line."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from models.torchvision_import import import_torchvision
@@ -16,6 +17,9 @@ from ferry.pipeline import trace_model
 from ferry.progress import Progress
 from ferry.trace import ValueKind, trace_module
 from ferry.trace.symbolic import DimExpr, SymbolicShapeError
+
+pytest.importorskip("ai_edge_litert")
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 
 def traced(model, args, input_shapes=None, dynamic_dims=None):
@@ -183,15 +187,23 @@ class OnesOfBatch(nn.Module):
         return x + torch.ones(x.shape[0], 4)
 
 
-def test_a_call_sized_by_a_free_dim_is_not_folded_into_a_constant():
+def test_a_call_sized_by_a_free_dim_is_made_at_run_time_not_folded():
+    """torch.ones(batch, 4) becomes a FILL to the run-time batch, not the traced constant."""
     x = torch.rand(3, 4)
-    with pytest.raises(ConversionError) as error:
-        ferry.pytorch_to_tflite(
-            OnesOfBatch(), [x], input_shapes={x: (None, 4)}, verbose=False, validate=False
-        )
-    assert "torch.ones: cannot take a free size yet (dim 0 of output 0 is input_0_dim0)" in str(
-        error.value
+    data = ferry.pytorch_to_tflite(
+        OnesOfBatch(), [x], input_shapes={x: (None, 4)}, verbose=False, validate=False
     )
+    ops = {op[0] for op in ferry._core.read_tflite(bytes(data))["ops"]}
+    assert "FILL" in ops
+    interpreter = Interpreter(model_content=bytes(data))
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], [5, 4], strict=True)
+    interpreter.allocate_tensors()
+    fresh = torch.rand(5, 4)
+    interpreter.set_tensor(detail["index"], fresh.numpy())
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert np.abs(got - OnesOfBatch()(fresh).numpy()).max() == 0
 
 
 def test_ops_without_free_size_support_refuse_naming_the_op_and_dim(tmp_path):
