@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ferry.converters import ChannelOrder, UserConverter
@@ -18,6 +19,7 @@ from ferry.pipeline import (
     check_trace_shape,
     convert_trace,
     model_name,
+    size_checks,
     trace_model,
 )
 from ferry.progress import Progress, Verbosity
@@ -130,6 +132,7 @@ def pytorch_to_keras(
     trace_shape: bool = False,
     full_validation: bool = True,
     validation_tolerance: float = 1e-4,
+    validate_shapes: Sequence[Any] | None = None,
     return_outputs_pt: bool = False,
     save_trace_html: bool | str = False,
     dump_ir: bool | None = None,
@@ -149,9 +152,17 @@ def pytorch_to_keras(
     tolerance (the error names the first divergent call and carries the report) unless
     on_mismatch="warn". Returns the model, then PyTorch's outputs with `return_outputs_pt`,
     then the ValidationReport with `return_report`.
+
+    `validate_shapes`: with free dims (None in `input_shapes`, or `dynamic_dims`), other sizes
+    to run the Keras model at, on fresh random inputs against PyTorch: each a shape (one
+    input), a list of shapes (one per input) or a dict from input to shape. A size beyond
+    tolerance fails the conversion as a divergent output does.
     """
     check_trace_shape(trace_shape)
     html = check_options(validation_tolerance, on_mismatch, verbose, save_trace_html)
+    sizes, examples = size_checks(
+        validate_shapes, model, args, kwargs, input_shapes, dynamic_dims, input_names
+    )
     name = model_name(model)
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to Keras")
@@ -194,6 +205,27 @@ def pytorch_to_keras(
             full_validation,
             progress,
         )
+    if sizes:
+        from ferry.validate.sizes import check_sizes
+
+        runner = probe([build.tensors[vid] for vid in result.graph.outputs])
+
+        def run(feed: list[Any]) -> list[Any]:
+            out = runner(feed, training=False)
+            return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+        with progress.stage("validating", f"at {len(sizes)} other sizes"):
+            report.sizes = check_sizes(
+                sizes,
+                model,
+                args or [],
+                kwargs,
+                examples,
+                trace,
+                result.graph,
+                run,
+                validation_tolerance,
+            )
     show_report(conv, report, verbose, html)
     if verbose is True:
         print(summary(result, report))

@@ -21,6 +21,7 @@ from ferry.trace.model import Trace
 from ferry.trace.structures import map_tensors
 from ferry.trace.symbolic import free_dims_from_input_shapes, trace_symbolic
 from ferry.trace.tracer import example_inputs, input_names_of
+from ferry.validate.sizes import Shapes, size_entries
 
 OrderSpec = ChannelOrder | Sequence[ChannelOrder | None] | dict[int, ChannelOrder] | None
 MISMATCH_POLICIES = ("raise", "warn")
@@ -134,6 +135,25 @@ def _trace_shape_unused(trace_shape: bool, free: dict[int, dict[int, str]]) -> N
             ),
             stacklevel=4,
         )
+
+
+def size_checks(
+    validate_shapes: Any,
+    model: Any,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    input_shapes: Any,
+    dynamic_dims: dict[Any, dict[int, str]] | None,
+    input_names: list[str] | None,
+) -> tuple[list[Shapes], list[torch.Tensor]]:
+    """The other sizes to run the converted model at (validate_shapes), checked before any
+    work, with the example inputs they replace."""
+    if validate_shapes is None:
+        return [], []
+    inputs = example_inputs(model, args, kwargs)
+    names = input_names_of(input_names, len(inputs))
+    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
+    return size_entries(validate_shapes, inputs, names, free), inputs
 
 
 # --- trace and core -------------------------------------------------------------------------

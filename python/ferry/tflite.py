@@ -25,6 +25,7 @@ from ferry.pipeline import (
     check_trace_shape,
     convert_trace,
     model_name,
+    size_checks,
     trace_model,
 )
 from ferry.progress import Progress, Verbosity
@@ -37,6 +38,7 @@ from ferry.validate.compare import (
     compare,
     model_inputs,
 )
+from ferry.validate.sizes import check_sizes
 from ferry.verdict import judge, show_report, stop_on_failure, summary
 
 PLACEMENTS = ("auto", "inline", "external")
@@ -58,8 +60,12 @@ def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
 
 def run_tflite(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Runs a `.tflite` model (bytes or a path) in LiteRT with its default delegates
-    (XNNPACK) on inputs in subgraph order."""
+    (XNNPACK) on inputs in subgraph order, resized to them where their shapes differ (a model
+    with free sizes)."""
     interpreter = _interpreter(model)
+    for detail, array in zip(interpreter.get_input_details(), inputs):
+        if tuple(np.shape(array)) != tuple(detail["shape"]):
+            interpreter.resize_tensor_input(detail["index"], list(np.shape(array)), strict=True)
     interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), inputs):
         interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
@@ -118,6 +124,7 @@ def pytorch_to_tflite(
     validate: bool = True,
     full_validation: bool = True,
     validation_tolerance: float | None = None,
+    validate_shapes: Sequence[Any] | None = None,
     float16_weights: bool = False,
     buffer_placement: str = "auto",
     recurrent: str | None = None,
@@ -151,6 +158,11 @@ def pytorch_to_tflite(
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
 
+    `validate_shapes`: with free dims (None in `input_shapes`, or `dynamic_dims`), other sizes
+    to run the written file at, resized, on fresh random inputs against PyTorch: each a shape
+    (one input), a list of shapes (one per input) or a dict from input to shape. A size beyond
+    tolerance fails the conversion as a divergent output does.
+
     `recurrent`: how `nn.LSTM` layers are written. "sequence" (the default, None) writes each
     direction as one UNIDIRECTIONAL_SEQUENCE_LSTM (a few operators in all, a builtin kernel
     XNNPACK does not take); "unrolled" spells every time step out in plain operators, which
@@ -180,6 +192,14 @@ def pytorch_to_tflite(
         from ferry.files import check_output_path
 
         target = check_output_path(os.fspath(path), (".tflite",))
+    sizes, examples = size_checks(
+        validate_shapes, model, args, kwargs, input_shapes, dynamic_dims, input_names
+    )
+    if sizes and not validate:
+        warnings.warn(
+            OptionNotUsedWarning("ferry: validate_shapes has no effect with validate=False"),
+            stacklevel=2,
+        )
     name = model_name(model)
     progress = Progress(verbose, name)
     progress.say(f"converting {name} to .tflite")
@@ -222,6 +242,20 @@ def pytorch_to_tflite(
                 report = validate_tflite(
                     source, trace, result, tolerance, full_validation, progress
                 )
+            if sizes:
+                assert result.graph is not None
+                with progress.stage("validating", f"at {len(sizes)} other sizes"):
+                    report.sizes = check_sizes(
+                        sizes,
+                        model,
+                        args or [],
+                        kwargs,
+                        examples,
+                        trace,
+                        result.graph,
+                        lambda feed: run_tflite(source, feed),
+                        tolerance,
+                    )
         show_report(conv, report if validate else None, verbose, html)
         if validate:
             if verbose is True:

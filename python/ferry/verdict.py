@@ -150,6 +150,11 @@ def judge(conv: Conversion, report: ValidationReport, on_mismatch: str, what: st
         return
     names = conv.trace.output_names
     lines = []
+    for check in report.failed_sizes:
+        lines.append(
+            "at another size the outputs differ from PyTorch beyond tolerance "
+            + check.describe(conv.trace.input_names)
+        )
     for i in failed:
         max_abs = report.outputs[i][0]
         name = names[i] if i < len(names) else f"output {i}"
@@ -168,7 +173,7 @@ def judge(conv: Conversion, report: ValidationReport, on_mismatch: str, what: st
         lines.append(f"first divergent call: {first}{by}")
     elif not report.nodes:
         lines.append("no call was checked one by one (full_validation=True shows which diverges)")
-    if not failed:
+    if not failed and not report.failed_sizes:
         warnings.warn(
             ValidationWarning(
                 "ferry: some calls differ from PyTorch beyond tolerance, although the outputs "
@@ -194,4 +199,7 @@ def summary(result: CoreResult, report: ValidationReport | None = None) -> str:
         text += f"; max abs diff of outputs: {diffs}"
         if report.first_divergent is not None:
             text += f"; first divergent call: {report.first_divergent}"
+    if report is not None and report.sizes:
+        names = result.graph.input_names if result.graph is not None else []
+        text += "; " + "; ".join(check.describe(names) for check in report.sizes)
     return text

@@ -556,3 +556,74 @@ def test_tensors_made_from_free_sizes_on_both_back_ends():
         for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
             assert got.shape == expected.shape
             assert np.abs(got - expected).max() <= TOLERANCE
+
+
+class Crop(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x[:, : x.shape[1] // 2 + 1]) * 2
+
+
+def test_validate_shapes_runs_the_converted_model_at_other_sizes_on_both_back_ends():
+    x = torch.randn(2, 8)
+    options = {
+        "input_shapes": {x: (None, None)},
+        "validate_shapes": [(1, 3), [(5, 20)], {"input_0": (2, 1)}],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+        "return_report": True,
+    }
+    _, report = ferry.pytorch_to_tflite(Crop(), [x], **options)
+    _, keras_report = ferry.pytorch_to_keras(Crop(), [x], **options)
+    for r in (report, keras_report):
+        assert [check.shapes for check in r.sizes] == [((1, 3),), ((5, 20),), ((2, 1),)]
+        assert all(check.ok and max(check.max_abs) <= TOLERANCE for check in r.sizes)
+
+
+def test_a_size_beyond_tolerance_fails_the_conversion_and_writes_nothing(tmp_path, monkeypatch):
+    """The traced size is right; another size (here a LiteRT run that returns zeros) is not."""
+    import ferry.tflite
+
+    def wrong(model: object, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.zeros((inputs[0].shape[0], inputs[0].shape[1] // 2 + 1), np.float32)]
+
+    monkeypatch.setattr(ferry.tflite, "run_tflite", wrong)
+    x = torch.rand(2, 8) + 1
+    path = tmp_path / "crop.tflite"
+    with pytest.raises(ferry.ValidationError, match=r"at another size .* input_0 \(3, 9\)"):
+        ferry.pytorch_to_tflite(
+            Crop(),
+            [x],
+            input_shapes={x: (None, None)},
+            validate_shapes=[(3, 9)],
+            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+            path=path,
+            verbose=False,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "shapes, message",
+    [
+        ([(3, 9, 1)], "another rank"),
+        ([(0, 9)], "dim 0 must be at least 1"),
+        ([[(3, 9), (3, 9)]], "2 shapes for 1 inputs"),
+        ([{"nothing": (3, 9)}], "not an input"),
+    ],
+)
+def test_bad_validate_shapes_are_clear_errors_before_any_work(shapes, message):
+    x = torch.rand(2, 8)
+    with pytest.raises(ValueError, match=message):
+        ferry.pytorch_to_tflite(
+            Crop(), [x], input_shapes={x: (None, None)}, validate_shapes=shapes, verbose=False
+        )
+
+
+def test_validate_shapes_needs_a_free_dim():
+    x = torch.rand(2, 8)
+    with pytest.raises(ValueError, match="no input dim is free"):
+        ferry.pytorch_to_tflite(Crop(), [x], validate_shapes=[(2, 8)], verbose=False)
+    with pytest.raises(ValueError, match="dim 0 is not free"):
+        ferry.pytorch_to_tflite(
+            Crop(), [x], input_shapes={x: (2, None)}, validate_shapes=[(3, 8)], verbose=False
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ import torch
 from ferry.progress import Progress
 from ferry.tfgraph import TfGraph
 from ferry.trace.model import Trace
+
+if TYPE_CHECKING:
+    from ferry.validate.sizes import SizeCheck
 
 
 @dataclass
@@ -61,6 +65,12 @@ class ValidationReport:
     # and, inside "converting", of each stage of the C++ core: where a slow conversion goes.
     stages: list[tuple[str, float]] = field(default_factory=list)
     core_stages: list[tuple[str, float]] = field(default_factory=list)
+    # With free sizes and validate_shapes: the converted model at each other size.
+    sizes: list[SizeCheck] = field(default_factory=list)
+
+    @property
+    def failed_sizes(self) -> list[SizeCheck]:
+        return [check for check in self.sizes if not check.ok]
 
     @property
     def max_output_abs(self) -> float:
@@ -77,7 +87,11 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         """Every output and every checked call within tolerance."""
-        return not self.failed_outputs and all(check.ok for check in self.nodes.values())
+        return (
+            not self.failed_outputs
+            and not self.failed_sizes
+            and all(check.ok for check in self.nodes.values())
+        )
 
     @property
     def worst_node(self) -> NodeCheck | None:
