@@ -172,7 +172,9 @@ Value* ScoreMask::fully_masked_rows() {
   Attrs attrs;
   attrs.set("axes", std::vector<int64_t>{static_cast<int64_t>(b->rank()) - 1});
   attrs.set("keepdims", true);
-  Value* row_max = ctx_.emit("max", {b}, std::move(attrs), b->dtype, rows);
+  SymDims row_sym = b->sym;
+  if (!row_sym.empty()) row_sym.back() = -1;
+  Value* row_max = ctx_.emit("max", {b}, std::move(attrs), b->dtype, rows, row_sym);
   return emit_binary(ctx_, "equal", row_max, typed_scalar(ctx_, -kInf, b->dtype));
 }
 
@@ -214,7 +216,8 @@ AttentionResult emit_attention(LowerContext& ctx, Value* q, Value* k, Value* v, 
   if (safe_softmax && (r.fully_masked = mask.fully_masked_rows())) {
     Value* zero = typed_scalar(ctx, 0.0, q->dtype);
     r.weights = ctx.emit("where", {r.fully_masked, zero, r.weights}, {}, q->dtype,
-                         broadcast_shapes(r.fully_masked->shape, r.weights->shape));
+                         broadcast_shapes(r.fully_masked->shape, r.weights->shape),
+                         broadcast_sym(*r.fully_masked, *r.weights));
   }
   Shape out_shape(r.weights->shape.begin(), r.weights->shape.end() - 2);
   out_shape = broadcast_shapes(out_shape, vb);
@@ -308,6 +311,14 @@ void lower_sdpa(LowerContext& ctx, bool with_logsumexp) {
 
 void lower_zeros_like(LowerContext& ctx) {
   const Value& out = ctx.torch_output();
+  if (has_free_dims(out.sym)) {
+    // Free sizes: zeros of the run-time shape (FILL takes float32, int32 and int64).
+    const DType fill =
+        out.dtype == DType::kInt32 || out.dtype == DType::kInt64 ? out.dtype : DType::kFloat32;
+    ctx.set_output(0, cast_to(ctx, emit_fill(ctx, typed_scalar(ctx, 0.0, fill), out.shape, out.sym),
+                              out.dtype));
+    return;
+  }
   // A fresh buffer is zero bytes, which is zero in every dtype.
   ctx.set_output(0, ctx.constant(std::make_shared<TensorData>(out.dtype, out.shape)));
 }
@@ -349,12 +360,16 @@ void register_attention_rules(Registry& registry) {
   registry.add({{"aten._scaled_dot_product_flash_attention_for_cpu.default"},
                 [](LowerContext& ctx) { lower_sdpa(ctx, true); },
                 "mul + matmul(transpose_b) + add/where mask + softmax + matmul (+ logsumexp)"});
-  registry.add({{"torch.zeros_like", "aten.zeros_like.default"}, lower_zeros_like, "constant"});
+  registry.add({{"torch.zeros_like", "aten.zeros_like.default"},
+                lower_zeros_like,
+                "constant; at free sizes fill",
+                /*free_sizes=*/true});
   registry.add({{"torch.masked_fill", "torch.Tensor.masked_fill", "torch.Tensor.masked_fill_",
                  "aten.masked_fill.Scalar", "aten.masked_fill.Tensor", "aten.masked_fill_.Scalar",
                  "aten.masked_fill_.Tensor"},
                 lower_masked_fill,
-                "where (folded for constants)"});
+                "where (folded for constants)",
+                /*free_sizes=*/true});
   register_mha_rules(registry);
 }
 

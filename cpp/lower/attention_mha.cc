@@ -225,19 +225,26 @@ void lower_mha_forward(LowerContext& ctx) {
   ScoreMask mask(ctx, query->dtype);
   Value* padding = ctx.in_opt("key_padding_mask");
   Value* attn_mask = ctx.in_opt("attn_mask");
-  if ((has_free_dims(query->sym) || has_free_dims(key->sym)) &&
-      (padding || attn_mask || flag(a, "is_causal", false))) {
-    throw LowerError("multi-head attention with a mask and free sizes is not supported yet");
+  // Free sizes: query and key are [L, B, E] and [S, B, E] here; a key padding mask [B, S].
+  auto free_at = [](const Value* v, size_t d) { return v->sym.empty() ? -1 : v->sym[d]; };
+  if (has_free_dims(query->sym) && attn_mask && attn_mask->rank() == 3) {
+    throw LowerError("a per-head (3-D) attn_mask at free sizes is not supported yet");
   }
   if (flag(a, "is_causal", false) && !padding && !need_weights) {
     // PyTorch drops attn_mask here and lets SDPA build the causal mask.
-    mask.add_causal(L, S);
+    mask.add_causal(L, S, free_at(query, 0), free_at(key, 0));
   } else {
     if (attn_mask) {
       mask.add(attn_mask->rank() == 3 ? reshape_value(ctx, attn_mask, {B, h, L, S}) : attn_mask,
                false);
     }
-    if (padding) mask.add(reshape_value(ctx, padding, {B, 1, 1, S}), false);
+    if (padding) {
+      const SymDims sym =
+          padding->sym.empty() ? SymDims{} : SymDims{padding->sym[0], -1, -1, padding->sym[1]};
+      mask.add(padding->is_constant() ? reshape_value(ctx, padding, {B, 1, 1, S})
+                                      : emit_sized_reshape(ctx, padding, {B, 1, 1, S}, sym),
+               false);
+    }
   }
   // SDPA (need_weights=False) zeroes fully masked rows; bmm + softmax gives NaN there.
   MhaResult r = emit_mha(ctx, m, mask, !need_weights);

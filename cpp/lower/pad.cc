@@ -68,6 +68,20 @@ void lower_pad(LowerContext& ctx, const std::string& fixed_mode) {
     grow[i] = std::max<int64_t>(pads[i], 0);
     crop[i] = std::max<int64_t>(-pads[i], 0);
   }
+  // Free sizes: pads are constants, which PAD and MIRROR_PAD take at any size; a crop is cut
+  // at fixed positions.
+  const Value& out = ctx.torch_output();
+  const bool free = has_free_dims(x->sym) || has_free_dims(out.sym);
+  if (free) {
+    for (size_t d = 0; d < x->rank(); ++d) {
+      if (crop[2 * d] || crop[2 * d + 1])
+        throw LowerError("pad cropping (negative pads) at free sizes is not supported yet");
+    }
+    // Their edge copies are slices at fixed positions over the whole tensor.
+    if (mode == "replicate" || mode == "circular")
+      throw LowerError("pad with mode='" + mode +
+                       "' at free sizes is not supported yet; make the sizes static");
+  }
   Value* y = x;
   if (mode == "constant") {
     const double value = a.has("value") && !a.is_none("value") ? a.get_float("value") : 0.0;
@@ -83,6 +97,7 @@ void lower_pad(LowerContext& ctx, const std::string& fixed_mode) {
   if (y == x) {
     ctx.emit_output("identity", {x});
   } else {
+    if (free) y->sym = out.sym;  // made here: the pad's sizes are the call's
     ctx.set_output(0, y);
   }
 }
@@ -94,7 +109,7 @@ void add_pad_rule(Registry& registry, std::vector<std::string> ops, std::string 
                   // A call that hands back its input has no output of its own.
                   if (ctx.num_outputs() > 0) lower_pad(ctx, mode);
                 },
-                std::move(mapping)});
+                std::move(mapping), /*free_sizes=*/true});
 }
 
 }  // namespace

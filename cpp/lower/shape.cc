@@ -173,7 +173,16 @@ void lower_cast(LowerContext& ctx) {
 // layout stage sees operand and result at the same rank); the same shape is a no-op.
 void lower_expand(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
-  const Shape& out = ctx.torch_output().shape;
+  const Value& result = ctx.torch_output();
+  if (has_free_dims(result.sym)) {
+    // Free sizes: a broadcasting multiply by ones of the run-time shape (FILL), exact for
+    // every value (x * 1 keeps -0, inf and NaN); broadcast_to's target would be fixed.
+    if (x->dtype == DType::kBool) throw LowerError("expand of bool at free sizes");
+    Value* ones = emit_fill(ctx, typed_scalar(ctx, 1.0, x->dtype), result.shape, result.sym);
+    ctx.emit_output("mul", {x, ones});
+    return;
+  }
+  const Shape& out = result.shape;
   Value* y = emit_broadcast_to(ctx, x, out);
   ctx.set_output(0, y == x ? ctx.emit("identity", {x}, {}, x->dtype, x->shape) : y);
 }
@@ -257,7 +266,8 @@ void register_shape_rules(Registry& registry) {
            lower_cast, "cast (identity when the dtype is unchanged)", /*free_sizes=*/true);
 
   add_rule(registry, method("expand", false, {"expand.default"}) + method("expand_as", false, {}),
-           lower_expand, "broadcast_to (identity for the same shape)");
+           lower_expand, "broadcast_to (identity for the same shape); at free sizes mul by fill",
+           /*free_sizes=*/true);
   add_rule(registry, method("repeat", false, {"repeat.default"}), lower_repeat,
            "reshape + broadcast_to + reshape");
 }

@@ -60,11 +60,12 @@ def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
 
 def run_tflite(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Runs a `.tflite` model (bytes or a path) in LiteRT with its default delegates
-    (XNNPACK) on inputs in subgraph order, resized to them where their shapes differ (a model
-    with free sizes)."""
+    (XNNPACK) on inputs in subgraph order; an input with free sizes is resized to its array
+    (a fixed one refuses another shape)."""
     interpreter = _interpreter(model)
     for detail, array in zip(interpreter.get_input_details(), inputs):
-        if tuple(np.shape(array)) != tuple(detail["shape"]):
+        free = any(int(d) < 0 for d in detail["shape_signature"])
+        if free and tuple(np.shape(array)) != tuple(detail["shape"]):
             interpreter.resize_tensor_input(detail["index"], list(np.shape(array)), strict=True)
     interpreter.allocate_tensors()
     for detail, array in zip(interpreter.get_input_details(), inputs):

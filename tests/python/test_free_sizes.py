@@ -354,9 +354,9 @@ def test_transformer_encoder_with_batch_and_length_free_on_both_back_ends():
         assert np.abs(np.asarray(keras_model(fresh.numpy())) - expected).max() <= 1e-5
 
 
-def test_attention_with_a_padding_mask_at_free_sizes_is_refused_clearly():
-    """Masks at free sizes are not built yet: PyTorch turns the bool mask into a float one
-    with zeros_like, the first op that refuses."""
+def test_attention_with_a_padding_mask_at_free_sizes_on_both_back_ends():
+    """The key padding mask is an input sharing the batch and length: PyTorch makes it a float
+    mask (zeros_like + masked_fill), which the attention adds to the scores at run time."""
     torch.manual_seed(0)
     attention = nn.MultiheadAttention(16, 2, batch_first=True).eval()
 
@@ -365,15 +365,25 @@ def test_attention_with_a_padding_mask_at_free_sizes_is_refused_clearly():
             return attention(x, x, x, key_padding_mask=pad, need_weights=False)[0]
 
     x, pad = torch.randn(2, 5, 16), torch.zeros(2, 5, dtype=torch.bool)
-    with pytest.raises(ConversionError) as error:
-        ferry.pytorch_to_tflite(
-            Masked(),
-            [x, pad],
-            dynamic_dims={x: {0: "b", 1: "t"}, pad: {0: "b", 1: "t"}},
-            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
-            verbose=False,
-        )
-    assert "zeros_like: cannot take a free size yet (dim 0 of 'input' is b)" in str(error.value)
+    pad[1, 3:] = True
+    options = {
+        "dynamic_dims": {x: {0: "b", 1: "t"}, pad: {0: "b", 1: "t"}},
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "outputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(Masked(), [x, pad], **options)
+    keras_model = ferry.pytorch_to_keras(Masked(), [x, pad], **options)
+    for batch, length in [(1, 3), (3, 9)]:
+        fresh = torch.randn(batch, length, 16)
+        mask = torch.zeros(batch, length, dtype=torch.bool)
+        mask[-1, length // 2 :] = True
+        with torch.no_grad():
+            expected = Masked()(fresh, mask).numpy()
+        got = run_resized(data, fresh.numpy(), mask.numpy())
+        assert np.abs(got - expected).max() <= 1e-5
+        got = np.asarray(keras_model([fresh.numpy(), mask.numpy()]))
+        assert np.abs(got - expected).max() <= 1e-5
 
 
 def test_attention_traced_at_a_batch_of_one_with_the_batch_free():
@@ -626,4 +636,32 @@ def test_validate_shapes_needs_a_free_dim():
     with pytest.raises(ValueError, match="dim 0 is not free"):
         ferry.pytorch_to_tflite(
             Crop(), [x], input_shapes={x: (2, None)}, validate_shapes=[(3, 8)], verbose=False
+        )
+
+
+class PadExpand(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.pad(x, (1, 2, 0, 3), value=0.5)
+        y = nn.functional.pad(y, (2, 2, 1, 1), mode="reflect")
+        weights = y.mean(dim=(2, 3), keepdim=True).expand(-1, -1, y.shape[2], y.shape[3])
+        return y * weights.expand_as(y)
+
+
+def test_pad_and_expand_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 7)
+    options = {
+        "input_shapes": {x: (None, 3, None, None)},
+        "validate_shapes": [(1, 3, 4, 9), (3, 3, 11, 6)],
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(PadExpand(), [x], **options)
+    ferry.pytorch_to_keras(PadExpand(), [x], **options)
+
+
+def test_replicate_padding_at_free_sizes_is_refused_clearly():
+    x = torch.randn(2, 3, 5, 7)
+    with pytest.raises(ConversionError, match="mode='replicate' at free sizes"):
+        ferry.pytorch_to_tflite(
+            nn.ReplicationPad2d(1), [x], input_shapes={x: (None, 3, 5, 7)}, verbose=False
         )

@@ -231,7 +231,7 @@ def trace_symbolic(
             mode,
             torch.no_grad(),
             _upsampling_on_symbolic_sizes(),
-            _recurrent_on_symbolic_sizes(),
+            _stand_ins_on_symbolic_sizes(),
         ):
             symbolic = trace_fn(fake_args, fake_kwargs)
     except SymbolicShapeError:
@@ -367,6 +367,34 @@ def _upsampling_on_symbolic_sizes() -> Iterator[None]:
                 decomposition_table[op] = decomposition
 
 
+def _constant_pad_on_symbolic_sizes() -> Callable[..., Any]:
+    """A stand-in for torch._C._nn.pad (what F.pad calls): PyTorch's constant_pad_nd reads
+    concrete sizes and would pin every free dim to its traced value. Non-negative constant
+    padding is a filled tensor with the input written into it, which runs on symbolic sizes;
+    anything else is PyTorch's own."""
+    original = torch._C._nn.pad
+
+    def call(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Any:
+        if torch.overrides.has_torch_function((input,)):
+            return torch.overrides.handle_torch_function(call, (input,), input, pad, mode, value)
+        symbolic = any(isinstance(s, torch.SymInt) for s in input.shape)
+        if not symbolic or mode != "constant" or any(int(p) < 0 for p in pad):
+            return original(input, pad, mode, value)
+        sizes = list(input.shape)
+        region: list[slice] = [slice(None)] * len(sizes)
+        for i in range(len(pad) // 2):
+            d = len(sizes) - 1 - i
+            before, after = int(pad[2 * i]), int(pad[2 * i + 1])
+            region[d] = slice(before, before + sizes[d])
+            sizes[d] = sizes[d] + before + after
+        out = input.new_full(sizes, 0 if value is None else value)
+        out[tuple(region)] = input
+        return out
+
+    call.__module__, call.__name__, call.__qualname__ = "torch._C._nn", "pad", "pad"
+    return call
+
+
 def _recurrent_shapes_only(name: str) -> Callable[..., Any]:
     """A stand-in for torch.lstm / gru / rnn_* (what nn.LSTM etc. call) that, on symbolic
     sizes, gives only the shapes of its outputs: PyTorch's own cannot run on them (it counts
@@ -395,15 +423,19 @@ def _recurrent_shapes_only(name: str) -> Callable[..., Any]:
 
 
 @contextlib.contextmanager
-def _recurrent_on_symbolic_sizes() -> Iterator[None]:
+def _stand_ins_on_symbolic_sizes() -> Iterator[None]:
+    """Recurrent layers and constant padding, which PyTorch cannot run on symbolic sizes."""
     names = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+    pad = torch._C._nn.pad
     try:
         for name in names:
             setattr(torch._VF, name, _recurrent_shapes_only(name))
+        torch._C._nn.pad = _constant_pad_on_symbolic_sizes()
         yield
     finally:
         for name in names:
             torch._VF.__dict__.pop(name, None)
+        torch._C._nn.pad = pad
 
 
 def to_core(
@@ -516,7 +548,7 @@ def _plain(expr: Any, sympy_symbols: dict[Any, int], symbols: list[Symbol]) -> s
 
 
 # Calls that PyTorch cannot run on symbolic sizes and that Ferry converts whole: while sizes
-# are traced a stand-in gives their outputs' shapes (`_recurrent_on_symbolic_sizes`), so
+# are traced a stand-in gives their outputs' shapes (`_stand_ins_on_symbolic_sizes`), so
 # their insides are not compared with the traced run's, only the calls and their outputs.
 _OPAQUE = frozenset({"torch.lstm", "torch.gru", "torch.rnn_tanh", "torch.rnn_relu"})
 
