@@ -19,7 +19,7 @@ from ferry.pipeline import (
     check_trace_shape,
     convert_trace,
     model_name,
-    size_checks,
+    trace_for,
     trace_model,
 )
 from ferry.progress import Progress, Verbosity
@@ -160,23 +160,21 @@ def pytorch_to_keras(
     """
     check_trace_shape(trace_shape)
     html = check_options(validation_tolerance, on_mismatch, verbose, save_trace_html)
-    sizes, examples = size_checks(
-        validate_shapes, model, args, kwargs, input_shapes, dynamic_dims, input_names
-    )
-    name = model_name(model)
-    progress = Progress(verbose, name)
-    progress.say(f"converting {name} to Keras")
-    trace = trace_model(
+    traced = trace_for(
+        "Keras",
         model,
         args,
         kwargs,
         input_shapes,
+        dynamic_dims,
         input_names,
         output_names,
-        progress,
-        dynamic_dims,
         trace_shape,
+        validate_shapes,
+        verbose,
     )
+    trace, name, progress = traced.trace, traced.name, traced.progress
+    sizes, examples = traced.sizes, traced.examples
     result = convert_trace(trace, inputs_channel_order, outputs_channel_order, dump_ir, progress)
     conv = Conversion(trace, result, name, progress, "keras")
     stop_on_failure(conv, verbose, html)

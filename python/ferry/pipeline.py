@@ -137,6 +137,52 @@ def _trace_shape_unused(trace_shape: bool, free: dict[int, dict[int, str]]) -> N
         )
 
 
+@dataclass
+class Traced:
+    """A model traced for a back end, with what validation will need."""
+
+    trace: Trace
+    name: str
+    progress: Progress
+    sizes: list[Shapes]  # other sizes to run the result at (validate_shapes)
+    examples: list[torch.Tensor]  # the example inputs those sizes replace
+
+
+def trace_for(
+    backend: str,
+    model: Any,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    input_shapes: Any,
+    dynamic_dims: dict[Any, dict[int, str]] | None,
+    input_names: list[str] | None,
+    output_names: list[str] | None,
+    trace_shape: bool,
+    validate_shapes: Any,
+    verbose: Any,
+) -> Traced:
+    """The steps both fronts start with: the other sizes checked, then the model traced (on
+    symbolic sizes too when dims are free). `backend` names the result in the progress line."""
+    sizes, examples = size_checks(
+        validate_shapes, model, args, kwargs, input_shapes, dynamic_dims, input_names
+    )
+    name = model_name(model)
+    progress = Progress(verbose, name)
+    progress.say(f"converting {name} to {backend}")
+    trace = trace_model(
+        model,
+        args,
+        kwargs,
+        input_shapes,
+        input_names,
+        output_names,
+        progress,
+        dynamic_dims,
+        trace_shape,
+    )
+    return Traced(trace, name, progress, sizes, examples)
+
+
 def size_checks(
     validate_shapes: Any,
     model: Any,

@@ -24,9 +24,7 @@ from ferry.pipeline import (
     check_options,
     check_trace_shape,
     convert_trace,
-    model_name,
-    size_checks,
-    trace_model,
+    trace_for,
 )
 from ferry.progress import Progress, Verbosity
 from ferry.quiet import quiet_stderr
@@ -193,28 +191,26 @@ def pytorch_to_tflite(
         from ferry.files import check_output_path
 
         target = check_output_path(os.fspath(path), (".tflite",))
-    sizes, examples = size_checks(
-        validate_shapes, model, args, kwargs, input_shapes, dynamic_dims, input_names
+    traced = trace_for(
+        ".tflite",
+        model,
+        args,
+        kwargs,
+        input_shapes,
+        dynamic_dims,
+        input_names,
+        output_names,
+        trace_shape,
+        validate_shapes,
+        verbose,
     )
+    trace, name, progress = traced.trace, traced.name, traced.progress
+    sizes, examples = traced.sizes, traced.examples
     if sizes and not validate:
         warnings.warn(
             OptionNotUsedWarning("ferry: validate_shapes has no effect with validate=False"),
             stacklevel=2,
         )
-    name = model_name(model)
-    progress = Progress(verbose, name)
-    progress.say(f"converting {name} to .tflite")
-    trace = trace_model(
-        model,
-        args,
-        kwargs,
-        input_shapes,
-        input_names,
-        output_names,
-        progress,
-        dynamic_dims,
-        trace_shape,
-    )
     identities = user_converters_for_tflite(trace)
     request = TfliteRequest(
         float16=float16_weights, placement=buffer_placement, recurrent=recurrent or ""

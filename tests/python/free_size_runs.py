@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+from typing import Any
+
 import numpy as np
 import torch
 from ai_edge_litert.interpreter import Interpreter
+
+import ferry
 
 
 def nhwc(t: torch.Tensor) -> np.ndarray:
@@ -22,3 +27,13 @@ def run_resized(data: bytes, *inputs: np.ndarray) -> np.ndarray:
         interpreter.set_tensor(detail["index"], x)
     interpreter.invoke()
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def convert_both(
+    model: torch.nn.Module, inputs: list[torch.Tensor], **options: Any
+) -> tuple[bytes, Any, collections.Counter]:
+    """The .tflite file, the Keras model and the file's operator counts."""
+    data = bytes(ferry.pytorch_to_tflite(model, inputs, **options))
+    keras_model = ferry.pytorch_to_keras(model, inputs, **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(data)["ops"])
+    return data, keras_model, ops

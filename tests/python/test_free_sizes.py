@@ -18,7 +18,7 @@ from ferry.zoo.blocks import GptBlock
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
-from free_size_runs import nhwc, run_resized  # noqa: E402
+from free_size_runs import convert_both, nhwc, run_resized  # noqa: E402
 
 TOLERANCE = 1e-5
 
@@ -233,9 +233,7 @@ def test_an_lstm_over_a_free_number_of_time_steps(model):
         "inputs_channel_order": ferry.ChannelOrder.PYTORCH,  # a sequence, not an image
         "verbose": False,
     }
-    data = ferry.pytorch_to_tflite(model, [x], **options)
-    keras_model = ferry.pytorch_to_keras(model, [x], **options)
-    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    data, keras_model, ops = convert_both(model, [x], **options)
     assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == (4 if batched else 2)
     for steps in (1, 5, 40):
         fresh = torch.randn(2, steps, 16) if batched else torch.randn(steps, 16)
@@ -434,9 +432,7 @@ def test_upsampling_to_computed_sizes_on_both_back_ends():
         "outputs_channel_order": ferry.ChannelOrder.TENSORFLOW,
         "verbose": False,
     }
-    data = ferry.pytorch_to_tflite(model, [x], **options)
-    keras_model = ferry.pytorch_to_keras(model, [x], **options)
-    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    data, keras_model, ops = convert_both(model, [x], **options)
     assert ops["RESIZE_NEAREST_NEIGHBOR"] == 1 and ops["RESIZE_BILINEAR"] == 1
     assert "TRANSPOSE" not in ops
     for shape in [(2, 3, 5, 7), (1, 3, 16, 9)]:
@@ -469,9 +465,7 @@ def test_segmentation_at_two_image_sizes_from_one_file():
         "outputs_channel_order": ferry.ChannelOrder.TENSORFLOW,
         "verbose": False,
     }
-    data = ferry.pytorch_to_tflite(model, [x], **options)
-    keras_model = ferry.pytorch_to_keras(model, [x], **options)
-    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    data, keras_model, ops = convert_both(model, [x], **options)
     assert ops["RESIZE_BILINEAR"] == 2 and "TRANSPOSE" not in ops
     for shape in [(1, 3, 80, 48), (2, 3, 57, 70)]:
         fresh = torch.rand(shape)
@@ -527,9 +521,7 @@ def test_gpt_style_decoder_with_batch_and_length_free_on_both_back_ends():
         "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
         "verbose": False,
     }
-    data = ferry.pytorch_to_tflite(model, [tokens], **options)
-    keras_model = ferry.pytorch_to_keras(model, [tokens], **options)
-    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    data, keras_model, ops = convert_both(model, [tokens], **options)
     assert ops["RANGE"] >= 2 and ops["LESS_EQUAL"] == 1
     for shape in [(1, 5), (3, 33), (2, 1)]:
         fresh = torch.randint(0, 100, shape)
