@@ -21,6 +21,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .control_flow import control_flow_traced
 from .functions import traceable_info
 from .model import TensorRef, Trace, TraceNode, TraceValue, ValueKind, iter_refs
 from .recorder import Recorder
@@ -95,7 +96,12 @@ def _observing(recorder: Recorder) -> Iterator[None]:
                 recorder.module_post_hook, with_kwargs=True, always_call=True
             )
         )
-        with torch.no_grad(), _FunctionMode(recorder), _DispatchMode(recorder):
+        with (
+            torch.no_grad(),
+            control_flow_traced(traceable),
+            _FunctionMode(recorder),
+            _DispatchMode(recorder),
+        ):
             yield
     finally:
         for handle in handles:
