@@ -86,6 +86,23 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _dynamic(text: str) -> dict[int, str]:
+    """'0:batch,2:height' -> {0: 'batch', 2: 'height'}: an input's free dims, by name."""
+    dims: dict[int, str] = {}
+    for item in text.split(","):
+        dim, sep, name = item.partition(":")
+        try:
+            index = int(dim)
+        except ValueError:
+            index = -1
+        if not sep or index < 0 or not name.isidentifier() or index in dims:
+            raise argparse.ArgumentTypeError(
+                f"expected free dims like 0:batch,2:height, got {text!r}"
+            )
+        dims[index] = name
+    return dims
+
+
 def _model_spec(spec: str) -> tuple[str, str]:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
@@ -194,6 +211,8 @@ def _convert(opts: argparse.Namespace) -> int:
             raise _BadInput("ferry: --float16 applies to .tflite output only")
         if opts.recurrent and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --recurrent applies to .tflite output only")
+        if len(opts.dynamic or []) > len(opts.input):
+            raise _BadInput("ferry: more --dynamic than --input; give them in the same order")
         # The first sign of life, before the seconds importing torch and the model take.
         print(f"ferry: loading {opts.model}…", file=sys.stderr, flush=True)
         model = _load_model(opts.model, module_name, attr)
@@ -207,6 +226,7 @@ def _convert(opts: argparse.Namespace) -> int:
 
     order = ferry.ChannelOrder(opts.channel_order)
     inputs = [torch.rand(*shape) for shape in opts.input]
+    dynamic = {i: dims for i, dims in enumerate(opts.dynamic or []) if dims} or None
     try:
         if opts.out.endswith(".tflite"):
             # Ferry's own writer: no TensorFlow involved, written atomically after validation.
@@ -216,6 +236,7 @@ def _convert(opts: argparse.Namespace) -> int:
                 inputs_channel_order=order,
                 outputs_channel_order=order,
                 path=opts.out,
+                dynamic_dims=dynamic,
                 validation_tolerance=opts.tolerance,
                 float16_weights=opts.float16,
                 recurrent=opts.recurrent,
@@ -224,6 +245,7 @@ def _convert(opts: argparse.Namespace) -> int:
             keras_model = ferry.pytorch_to_keras(
                 model.eval(),
                 args=inputs,
+                dynamic_dims=dynamic,
                 inputs_channel_order=order,
                 outputs_channel_order=order,
                 validation_tolerance=1e-4 if opts.tolerance is None else opts.tolerance,
@@ -265,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         required=True,
         help="input shape, e.g. 1x3x224x224 (repeat per input)",
+    )
+    conv.add_argument(
+        "--dynamic",
+        type=_dynamic,
+        action="append",
+        help="free dims of the input given in the same place, e.g. 0:batch,2:height,3:width "
+        "(PyTorch's dim numbers; one name shared by several inputs is one size)",
     )
     conv.add_argument(
         "--out", required=True, help="the file to write: .keras, or .tflite (no TensorFlow used)"

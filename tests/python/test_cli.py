@@ -75,6 +75,47 @@ def test_convert_writes_a_tflite_file_that_matches(tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_convert_with_dynamic_dims_writes_a_resizable_tflite_file(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from ferry.tflite import run_tflite
+
+    _write_netdef(tmp_path)
+    out = run_cli(
+        "convert",
+        "netdef:make",
+        "--input",
+        "1x3x8x8",
+        "--dynamic",
+        "0:batch,2:height,3:width",
+        "--out",
+        "net.tflite",
+        cwd=str(tmp_path),
+    )
+    assert out.returncode == 0, out.stderr
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
+    x = torch.rand(2, 3, 5, 11)
+    expected = reference(x).detach().permute(0, 2, 3, 1).numpy()
+    (got,) = run_tflite(str(tmp_path / "net.tflite"), [x.permute(0, 2, 3, 1).numpy()])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dynamic", ["0", "x:batch", "0:1batch", "0:a,0:b"])
+def test_a_malformed_dynamic_option_is_a_usage_error(tmp_path, dynamic):
+    out = run_cli(
+        "convert",
+        "m:f",
+        "--input",
+        "1x3",
+        "--dynamic",
+        dynamic,
+        "--out",
+        "m.tflite",
+        cwd=str(tmp_path),
+    )
+    assert out.returncode == 2 and "expected free dims like 0:batch,2:height" in out.stderr
+
+
 LSTM_NET = """
 import torch
 
