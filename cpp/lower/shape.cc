@@ -191,8 +191,51 @@ void lower_expand(LowerContext& ctx) {
 // pair is merged back: x[s0, s1].repeat(r0, r1) =
 // reshape(broadcast_to(reshape(x, [1, s0, 1, s1]), [r0, s0, r1, s1]), [r0*s0, r1*s1]).
 // The counts are read off the recorded result (out / in per dim); dims repeated once stay.
+// Free sizes: the same three steps with the sizes carried along; the broadcast is a multiply by
+// ones of the run-time shape (as expand) and the merged sizes are computed at run time.
+void lower_free_repeat(LowerContext& ctx, Value* x) {
+  if (!ctx.node().sym_args.empty()) {
+    throw LowerError("repeat counts that follow a free size are not supported yet");
+  }
+  if (x->dtype == DType::kBool) throw LowerError("repeat of bool at free sizes");
+  const Value& result = ctx.torch_output();
+  const size_t lead = result.rank() - x->rank();
+  Shape in(lead, 1), split, broadcast;
+  SymDims in_sym(lead, -1), split_sym, broadcast_sym;
+  in.insert(in.end(), x->shape.begin(), x->shape.end());
+  if (x->sym.empty()) {
+    in_sym.resize(in.size(), -1);
+  } else {
+    in_sym.insert(in_sym.end(), x->sym.begin(), x->sym.end());
+  }
+  for (size_t d = 0; d < result.rank(); ++d) {
+    const int64_t reps = in[d] == 0 ? 1 : result.shape[d] / in[d];
+    if (reps != 1) {
+      split.push_back(1);
+      split_sym.push_back(-1);
+      broadcast.push_back(reps);
+      broadcast_sym.push_back(-1);
+    }
+    split.push_back(in[d]);
+    split_sym.push_back(in_sym[d]);
+    broadcast.push_back(in[d]);
+    broadcast_sym.push_back(in_sym[d]);
+  }
+  Value* y = emit_sized_reshape(ctx, x, split, split_sym);
+  if (split.size() != result.rank()) {
+    Value* ones = emit_fill(ctx, typed_scalar(ctx, 1.0, x->dtype), broadcast, broadcast_sym);
+    y = ctx.emit("mul", {y, ones}, {}, x->dtype, broadcast, broadcast_sym);
+  }
+  y = emit_sized_reshape(ctx, y, result.shape, result.sym);
+  ctx.set_output(0, y == x ? ctx.emit("identity", {x}, {}, x->dtype, x->shape, x->sym) : y);
+}
+
 void lower_repeat(LowerContext& ctx) {
   Value* x = ctx.in(self_arg(ctx));
+  if (has_free_dims(x->sym) || has_free_dims(ctx.torch_output().sym)) {
+    lower_free_repeat(ctx, x);
+    return;
+  }
   const Shape& out = ctx.torch_output().shape;
   Shape in(out.size() - x->rank(), 1);
   in.insert(in.end(), x->shape.begin(), x->shape.end());
@@ -269,7 +312,7 @@ void register_shape_rules(Registry& registry) {
            lower_expand, "broadcast_to (identity for the same shape); at free sizes mul by fill",
            /*free_sizes=*/true);
   add_rule(registry, method("repeat", false, {"repeat.default"}), lower_repeat,
-           "reshape + broadcast_to + reshape");
+           "reshape + broadcast_to + reshape (at free sizes a mul by fill)", /*free_sizes=*/true);
 }
 
 }  // namespace ferry

@@ -657,3 +657,21 @@ def test_replicate_padding_at_free_sizes_is_refused_clearly():
         ferry.pytorch_to_tflite(
             nn.ReplicationPad2d(1), [x], input_shapes={x: (None, 3, 5, 7)}, verbose=False
         )
+
+
+class Repeat(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.repeat(2, 1, 3) + x.repeat(1, 2, 1).sum(dim=1, keepdim=True).repeat(2, 1, 3)
+
+
+def test_repeat_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 4)
+    options = {
+        "input_shapes": {x: (None, None, 4)},
+        "validate_shapes": [(1, 3, 4), (3, 8, 4)],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(Repeat(), [x], **options)
+    ferry.pytorch_to_keras(Repeat(), [x], **options)
