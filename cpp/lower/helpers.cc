@@ -497,8 +497,10 @@ Value* emit_binary_op(LowerContext& ctx, const std::string& op, Value* a, Value*
 }
 
 Value* emit_select(LowerContext& ctx, Value* cond, Value* a, Value* b) {
+  const SymDims ab = broadcast_sym(*a, *b);
   return ctx.emit("where", {cond, a, b}, {}, a->dtype,
-                  broadcast_shapes(cond->shape, broadcast_shapes(a->shape, b->shape)));
+                  broadcast_shapes(cond->shape, broadcast_shapes(a->shape, b->shape)),
+                  broadcast_sym(cond->sym, cond->rank(), ab, std::max(a->rank(), b->rank())));
 }
 
 std::vector<int64_t> reduction_axes(const Attrs& attrs, size_t rank) {

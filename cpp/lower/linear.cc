@@ -20,6 +20,11 @@ Value* emit_torch_matmul(LowerContext& ctx, Value* a, Value* b, bool transpose_b
   if (a->rank() == 0 || b->rank() == 0) {
     throw LowerError("matmul needs operands of at least one dimension");
   }
+  const Value& result = ctx.torch_output();
+  const bool free = has_free_dims(a->sym) || has_free_dims(b->sym) || has_free_dims(result.sym);
+  if (free && (a->rank() == 1 || b->rank() == 1)) {
+    throw LowerError("matmul of a vector at free sizes is not supported yet");
+  }
   if (a->rank() == 1) a = reshape_operand(ctx, a, {1, a->shape[0]});
   if (b->rank() == 1) {
     b = reshape_operand(ctx, b, transpose_b ? Shape{1, b->shape[0]} : Shape{b->shape[0], 1});
@@ -38,8 +43,12 @@ Value* emit_torch_matmul(LowerContext& ctx, Value* a, Value* b, bool transpose_b
   Attrs attrs;
   attrs.set("transpose_a", false);
   attrs.set("transpose_b", transpose_b);
-  Value* y = ctx.emit("matmul", {a, b}, std::move(attrs), ctx.torch_output().dtype, shape);
-  const Shape& want = ctx.torch_output().shape;
+  if (free && shape != result.shape) throw LowerError("internal: matmul at free sizes");
+  // Free sizes: batch dims broadcast and the rows and columns are the operands'; the
+  // recorded result says which are free.
+  Value* y = ctx.emit("matmul", {a, b}, std::move(attrs), result.dtype, shape,
+                      free ? result.sym : SymDims{});
+  const Shape& want = result.shape;
   if (shape == want) return y;
   if (num_elements(shape) != num_elements(want)) {
     throw LowerError("internal: matmul result does not match PyTorch's shape");
@@ -170,7 +179,8 @@ void register_linear_rules(Registry& registry) {
                  "aten.matmul.default", "torch.mm", "torch.Tensor.mm", "aten.mm.default",
                  "torch.bmm", "torch.Tensor.bmm", "aten.bmm.default"},
                 lower_matmul,
-                "matmul (+ reshape for 1-D operands)"});
+                "matmul (+ reshape for 1-D operands)",
+                /*free_sizes=*/true});
   registry.add({{"torch.Tensor.__rmatmul__"}, lower_rmatmul, "matmul"});
   registry.add({{"torch.addmm", "torch.Tensor.addmm", "aten.addmm.default"},
                 [](LowerContext& ctx) { lower_addmm(ctx, "mat1", "mat2"); },

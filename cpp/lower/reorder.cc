@@ -81,6 +81,20 @@ void lower_triangle(LowerContext& ctx, bool upper) {
     throw LowerError(std::string(upper ? "triu" : "tril") + " needs 2 or more dims");
   const int64_t diagonal = ctx.attrs().is_none("diagonal") ? 0 : ctx.attrs().get_int("diagonal");
   const int64_t rows = x->shape[x->rank() - 2], cols = x->shape[x->rank() - 1];
+  if (has_free_dims(x->sym)) {
+    // Free sizes: keep where col - row >= diagonal (triu) or <= diagonal (tril), compared over
+    // run-time positions [rows, 1] and [1, cols].
+    const int32_t row_sym = x->sym[x->rank() - 2], col_sym = x->sym[x->rank() - 1];
+    Value* row = emit_sized_reshape(ctx, emit_iota(ctx, rows, row_sym), {rows, 1}, {row_sym, -1});
+    Value* col = emit_sized_reshape(ctx, emit_iota(ctx, cols, col_sym), {1, cols}, {-1, col_sym});
+    Value* offset =
+        ctx.emit("sub", {col, row}, {}, DType::kInt32, {rows, cols}, {row_sym, col_sym});
+    Value* keep = ctx.emit(upper ? "greater_equal" : "less_equal",
+                           {offset, typed_int_scalar(ctx, diagonal, DType::kInt32)}, {},
+                           DType::kBool, {rows, cols}, {row_sym, col_sym});
+    ctx.set_output(0, emit_select(ctx, keep, x, typed_scalar(ctx, 0, x->dtype)));
+    return;
+  }
   std::vector<uint8_t> mask = triangle_mask(rows, cols, diagonal, upper);
   auto data = std::make_shared<TensorData>(DType::kBool, Shape{rows, cols});
   std::copy(mask.begin(), mask.end(), data->mutable_as<uint8_t>());
@@ -101,9 +115,11 @@ void register_reorder_rules(Registry& registry) {
                 "reverse"});
   registry.add({method_names("roll", false), lower_roll, "slice + concat per dim"});
   registry.add({method_names("tril", true), [](LowerContext& ctx) { lower_triangle(ctx, false); },
-                "where (constant bool mask)"});
+                "where (constant bool mask; at free sizes compared positions)",
+                /*free_sizes=*/true});
   registry.add({method_names("triu", true), [](LowerContext& ctx) { lower_triangle(ctx, true); },
-                "where (constant bool mask)"});
+                "where (constant bool mask; at free sizes compared positions)",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -675,3 +675,26 @@ def test_repeat_at_free_sizes_on_both_back_ends():
     }
     ferry.pytorch_to_tflite(Repeat(), [x], **options)
     ferry.pytorch_to_keras(Repeat(), [x], **options)
+
+
+class SquareMask(nn.Module):
+    """nn.Transformer's causal mask for the run-time length, added to scores."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[1]
+        mask = nn.Transformer.generate_square_subsequent_mask(t)
+        scores = x @ x.transpose(1, 2) + mask
+        return torch.softmax(scores, dim=-1) + torch.tril(torch.ones(t, t), diagonal=-1)
+
+
+def test_triangular_masks_of_the_run_time_length_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 4)
+    options = {
+        "input_shapes": {x: (None, None, 4)},
+        "validate_shapes": [(1, 1, 4), (3, 11, 4)],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(SquareMask(), [x], **options)
+    ferry.pytorch_to_keras(SquareMask(), [x], **options)
