@@ -565,7 +565,7 @@ class Crop(nn.Module):
         return torch.relu(x[:, : x.shape[1] // 2 + 1]) * 2
 
 
-def test_validate_shapes_runs_the_converted_model_at_other_sizes_on_both_back_ends():
+def test_validate_shapes_runs_the_converted_model_at_other_sizes_on_both_back_ends(tmp_path):
     x = torch.randn(2, 8)
     options = {
         "input_shapes": {x: (None, None)},
@@ -579,6 +579,10 @@ def test_validate_shapes_runs_the_converted_model_at_other_sizes_on_both_back_en
     for r in (report, keras_report):
         assert [check.shapes for check in r.sizes] == [((1, 3),), ((5, 20),), ((2, 1),)]
         assert all(check.ok and max(check.max_abs) <= TOLERANCE for check in r.sizes)
+    page = tmp_path / "report.html"
+    ferry.pytorch_to_tflite(Crop(), [x], **options, save_trace_html=str(page))
+    text = page.read_text()
+    assert "Other sizes" in text and "✓ at input_0 (5, 20): max abs diff" in text
 
 
 def test_a_size_beyond_tolerance_fails_the_conversion_and_writes_nothing(tmp_path, monkeypatch):

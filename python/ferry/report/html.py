@@ -122,6 +122,13 @@ def _header(s: PageSummary, tree: _Tree) -> str:
         facts.append(("First divergent call", tree.node_link(s.first_divergent)))
     elif s.tolerance is not None:
         facts.append(("First divergent call", "none: every checked call is within tolerance"))
+    if s.sizes:
+        facts.append(
+            (
+                "Other sizes",
+                "<br>".join(f"{'✓' if ok else '≠'} {_e(text)}" for text, ok in s.sizes),
+            )
+        )
     if s.transposes is not None:
         moved = f", {_bytes(s.bytes_moved)} moved per inference" if s.bytes_moved else ""
         facts.append(("Transposes", f"{s.transposes}{_e(moved)}"))

@@ -34,6 +34,8 @@ class PageSummary:
     diffs: dict[int, tuple[float, float]] = field(default_factory=dict)  # node -> (abs, rel)
     tolerance: float | None = None
     path: str | None = None  # where the page was written
+    # validate_shapes: each other size the converted model ran at, and whether it matched.
+    sizes: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def order_name(perm: Sequence[int]) -> str:
@@ -90,6 +92,9 @@ def summarize(
             page.bytes_moved = layout.bytes_moved
     if report is not None and getattr(report, "validated", True):
         page.tolerance = report.tolerance
+        page.sizes = [
+            (check.describe(trace.input_names), check.ok) for check in getattr(report, "sizes", [])
+        ]
         page.diffs = {nid: (c.max_abs, c.max_rel) for nid, c in report.nodes.items()}
         # The report's own verdicts when it has them (worst relative to each call's
         # tolerance, divergence followed along the data flow); else worked out here.
