@@ -17,12 +17,14 @@ namespace {
 // round once; bfloat16 rounds after every step (measured against PyTorch 2.x).
 DType pow_compute_type(DType dtype) { return dtype == DType::kFloat16 ? DType::kFloat32 : dtype; }
 
+// Both carry free sizes along (ir/dims.h), so every rule built from them takes them.
 Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b, DType dtype) {
-  return ctx.emit(op, {a, b}, {}, dtype, broadcast_shapes(a->shape, b->shape));
+  return ctx.emit(op, {a, b}, {}, dtype, broadcast_shapes(a->shape, b->shape),
+                  broadcast_sym(*a, *b));
 }
 
 Value* unary(LowerContext& ctx, const std::string& op, Value* x) {
-  return ctx.emit(op, {x}, {}, x->dtype, x->shape);
+  return ctx.emit(op, {x}, {}, x->dtype, x->shape, x->sym);
 }
 
 // Binds output 0 to v in the recorded output type.
@@ -76,7 +78,7 @@ Value* trunc_div(LowerContext& ctx, Value* a, Value* b, DType dtype) {
     Value* q = binary(ctx, "div", a, b, dtype);
     Value* negative = binary(ctx, "less", q, zero, DType::kBool);
     return ctx.emit("where", {negative, unary(ctx, "ceil", q), unary(ctx, "floor", q)}, {}, dtype,
-                    shape);
+                    shape, q->sym);
   }
   // Integers: the floored quotient is one too small when the division is inexact and the
   // operands' signs differ.
@@ -179,7 +181,7 @@ void lower_clamp(LowerContext& ctx, const std::string& min_arg, const std::strin
     Attrs clip_attrs;
     clip_attrs.set("min", with_min ? Attr(attrs.get_float(min_arg)) : Attr());
     clip_attrs.set("max", with_max ? Attr(attrs.get_float(max_arg)) : Attr());
-    return ctx.emit("clip", {v}, std::move(clip_attrs), dtype, v->shape);
+    return ctx.emit("clip", {v}, std::move(clip_attrs), dtype, v->shape, v->sym);
   };
   if (min_number && (max_number || !max_tensor)) {
     x = clip(x, true, max_number);
@@ -330,7 +332,8 @@ void register_elementwise_rules(Registry& registry) {
                 /*free_sizes=*/true});
   registry.add({{"torch.rsub", "torch.Tensor.__rsub__", "aten.rsub.Tensor", "aten.rsub.Scalar"},
                 [](LowerContext& ctx) { lower_add_sub(ctx, true, true); },
-                "sub (+ mul by alpha)"});
+                "sub (+ mul by alpha)",
+                /*free_sizes=*/true});
   registry.add({names("mul", {"Tensor", "Scalar"}) + names("multiply", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__mul__", "torch.Tensor.__rmul__",
                                              "torch.Tensor.__imul__"},
@@ -342,36 +345,46 @@ void register_elementwise_rules(Registry& registry) {
            std::vector<std::string>{"torch.Tensor.__truediv__", "torch.Tensor.__itruediv__",
                                     "torch.Tensor.__idiv__", "torch.Tensor.__div__"},
        [](LowerContext& ctx) { lower_div(ctx, self_arg(ctx), "other", rounding_mode(ctx)); },
-       "div (rounding_mode: floor_div, or trunc from floor/ceil)"});
-  registry.add({{"torch.Tensor.__rtruediv__", "torch.Tensor.__rdiv__"}, lower_rdiv, "div + mul"});
+       "div (rounding_mode: floor_div, or trunc from floor/ceil)", /*free_sizes=*/true});
+  registry.add({{"torch.Tensor.__rtruediv__", "torch.Tensor.__rdiv__"},
+                lower_rdiv,
+                "div + mul",
+                /*free_sizes=*/true});
   registry.add(
       {names("floor_divide", {"default", "Scalar"}) +
            std::vector<std::string>{"torch.Tensor.__floordiv__", "torch.Tensor.__ifloordiv__"},
-       [](LowerContext& ctx) { lower_div(ctx, self_arg(ctx), "other", "floor"); }, "floor_div"});
+       [](LowerContext& ctx) { lower_div(ctx, self_arg(ctx), "other", "floor"); }, "floor_div",
+       /*free_sizes=*/true});
   registry.add({{"torch.Tensor.__rfloordiv__"},
                 [](LowerContext& ctx) { lower_div(ctx, "other", self_arg(ctx), "floor"); },
-                "floor_div"});
+                "floor_div",
+                /*free_sizes=*/true});
   registry.add({names("pow", {"Tensor_Tensor", "Tensor_Scalar", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__pow__", "torch.Tensor.__ipow__"},
                 [](LowerContext& ctx) { lower_pow(ctx, self_arg(ctx), exponent_arg(ctx)); },
-                "pow (mul/sqrt/rsqrt/div for exponents PyTorch special-cases)"});
+                "pow (mul/sqrt/rsqrt/div for exponents PyTorch special-cases)",
+                /*free_sizes=*/true});
   registry.add({{"torch.Tensor.__rpow__"},
                 [](LowerContext& ctx) { lower_pow(ctx, reflected_base_arg(ctx), self_arg(ctx)); },
-                "pow"});
-  registry.add({names("maximum"), binary_rule("maximum"), "maximum"});
-  registry.add({names("minimum"), binary_rule("minimum"), "minimum"});
+                "pow",
+                /*free_sizes=*/true});
+  registry.add({names("maximum"), binary_rule("maximum"), "maximum", /*free_sizes=*/true});
+  registry.add({names("minimum"), binary_rule("minimum"), "minimum", /*free_sizes=*/true});
 
   registry.add({names("clamp", {"default", "Tensor"}) + names("clip", {"default", "Tensor"}),
                 [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); },
-                "clip (tensor bounds: maximum / minimum)"});
+                "clip (tensor bounds: maximum / minimum)", /*free_sizes=*/true});
   registry.add({names("clamp_min", {"default", "Tensor"}),
-                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or maximum"});
+                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or maximum",
+                /*free_sizes=*/true});
   registry.add({names("clamp_max", {"default", "Tensor"}),
-                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or minimum"});
+                [](LowerContext& ctx) { lower_clamp(ctx, "min", "max"); }, "clip or minimum",
+                /*free_sizes=*/true});
   registry.add({{"torch.nn.functional.hardtanh", "torch.nn.functional.hardtanh_",
                  "aten.hardtanh.default", "aten.hardtanh_.default"},
                 [](LowerContext& ctx) { lower_clamp(ctx, "min_val", "max_val"); },
-                "clip"});
+                "clip",
+                /*free_sizes=*/true});
 
   for (const auto& [name, tf_op, alias] : {std::tuple{"eq", "equal", "__eq__"},
                                            {"ne", "not_equal", "__ne__"},
@@ -383,35 +396,39 @@ void register_elementwise_rules(Registry& registry) {
     auto ops = names(name, {"Tensor", "Scalar"}) +
                std::vector<std::string>{std::string("torch.Tensor.") + alias};
     if (std::string(tf_op) != "equal") ops = ops + names(tf_op, {"Tensor", "Scalar"});
-    registry.add({ops, comparison_rule(tf_op), tf_op});
+    registry.add({ops, comparison_rule(tf_op), tf_op, /*free_sizes=*/true});
   }
-  registry.add({names("logical_and"), logical_rule("logical_and"), "logical_and"});
-  registry.add({names("logical_or"), logical_rule("logical_or"), "logical_or"});
-  registry.add({names("logical_xor"), logical_rule("not_equal"), "not_equal (of bools)"});
+  registry.add(
+      {names("logical_and"), logical_rule("logical_and"), "logical_and", /*free_sizes=*/true});
+  registry.add(
+      {names("logical_or"), logical_rule("logical_or"), "logical_or", /*free_sizes=*/true});
+  registry.add({names("logical_xor"), logical_rule("not_equal"), "not_equal (of bools)",
+                /*free_sizes=*/true});
   registry.add({names("logical_not"),
                 [](LowerContext& ctx) {
                   Value* x = cast_to(ctx, ctx.in(self_arg(ctx)), DType::kBool);
                   finish(ctx, unary(ctx, "logical_not", x));
                 },
-                "logical_not"});
+                "logical_not", /*free_sizes=*/true});
   registry.add({names("bitwise_and", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__and__", "torch.Tensor.__iand__",
                                              "torch.Tensor.__rand__"},
-                bitwise_rule("logical_and"), "logical_and (bool only)"});
+                bitwise_rule("logical_and"), "logical_and (bool only)", /*free_sizes=*/true});
   registry.add({names("bitwise_or", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__or__", "torch.Tensor.__ior__",
                                              "torch.Tensor.__ror__"},
-                bitwise_rule("logical_or"), "logical_or (bool only)"});
+                bitwise_rule("logical_or"), "logical_or (bool only)", /*free_sizes=*/true});
   registry.add({names("bitwise_xor", {"Tensor", "Scalar"}) +
                     std::vector<std::string>{"torch.Tensor.__xor__", "torch.Tensor.__ixor__",
                                              "torch.Tensor.__rxor__"},
-                bitwise_rule("not_equal"), "not_equal (bool only)"});
+                bitwise_rule("not_equal"), "not_equal (bool only)", /*free_sizes=*/true});
   registry.add({names("bitwise_not") + std::vector<std::string>{"torch.Tensor.__invert__"},
-                bitwise_rule("logical_not"), "logical_not (bool only)"});
+                bitwise_rule("logical_not"), "logical_not (bool only)", /*free_sizes=*/true});
   registry.add({{"torch.where", "aten.where.self", "aten.where.ScalarSelf",
                  "aten.where.ScalarOther", "aten.where.Scalar"},
                 lower_where,
-                "where"});
+                "where",
+                /*free_sizes=*/true});
 
   add_unary_math(registry, "neg", "neg",
                  names("negative") + std::vector<std::string>{"torch.Tensor.__neg__"});
@@ -427,7 +444,7 @@ void register_elementwise_rules(Registry& registry) {
   add_unary_math(registry, "sin", "sin");
   add_unary_math(registry, "cos", "cos");
   registry.add({names("positive") + std::vector<std::string>{"torch.Tensor.__pos__"},
-                unary_rule("identity"), "identity"});
+                unary_rule("identity"), "identity", /*free_sizes=*/true});
   registry.add({names("round", {"default", "decimals"}),
                 [](LowerContext& ctx) {
                   const Attrs& attrs = ctx.attrs();
@@ -436,7 +453,7 @@ void register_elementwise_rules(Registry& registry) {
                   }
                   unary_rule("round")(ctx);
                 },
-                "round (half to even)"});
+                "round (half to even)", /*free_sizes=*/true});
 
   registry.add({{"torch.nn.functional.leaky_relu", "torch.nn.functional.leaky_relu_",
                  "aten.leaky_relu.default", "aten.leaky_relu_.default"},
@@ -447,7 +464,8 @@ void register_elementwise_rules(Registry& registry) {
                             a.is_none("negative_slope") ? 0.01 : a.get_float("negative_slope"));
                   ctx.emit_output("leaky_relu", {ctx.in(self_arg(ctx))}, std::move(attrs));
                 },
-                "leaky_relu"});
+                "leaky_relu",
+                /*free_sizes=*/true});
   registry.add({{"torch.nn.functional.elu", "torch.nn.functional.elu_", "aten.elu.default",
                  "aten.elu_.default"},
                 [](LowerContext& ctx) {
@@ -462,7 +480,8 @@ void register_elementwise_rules(Registry& registry) {
                   attrs.set("alpha", a.is_none("alpha") ? 1.0 : a.get_float("alpha"));
                   ctx.emit_output("elu", {ctx.in(self_arg(ctx))}, std::move(attrs));
                 },
-                "elu"});
+                "elu",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -124,6 +124,14 @@ void LowerContext::set_output(size_t i, Value* value) {
   if (value->shape != t.shape && value->layout != Layout::kFixed) {
     throw LowerError("internal: lowered output " + std::to_string(i) + " has the wrong shape");
   }
+  // Free sizes: a value that lost them would be read at its traced size downstream, silently
+  // wrong at others; a rule that takes free sizes must say which of its sizes are.
+  const bool lost = has_free_dims(t.sym) && !has_free_dims(value->sym);
+  const bool extra = !has_free_dims(t.sym) && has_free_dims(value->sym);
+  if (value->layout != Layout::kFixed && (lost || extra)) {
+    throw LowerError("internal: lowered output " + std::to_string(i) +
+                     (lost ? " lost its free sizes" : " has free sizes PyTorch's has not"));
+  }
   if (value->origin < 0) value->origin = t.origin;
   mapping_[&t] = value;
 }

@@ -702,3 +702,25 @@ def test_triangular_masks_of_the_run_time_length_on_both_back_ends():
     }
     ferry.pytorch_to_tflite(SquareMask(), [x], **options)
     ferry.pytorch_to_keras(SquareMask(), [x], **options)
+
+
+class MoreElementwise(nn.Module):
+    """Division, powers, clamps, comparisons and selects at free sizes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.hardtanh(x, -0.5, 0.5) + torch.clamp(x, min=-1.0) / (x.abs() + 1)
+        y = y + torch.floor_divide(x * 4, 3) + x.pow(2) - torch.maximum(x, y) * 0.5
+        keep = (x > 0.2) & (y <= 1.0) | ~(x < -0.8)
+        return torch.where(keep, y, 1 - x) + torch.minimum(y, x.clamp(max=0.3))
+
+
+def test_more_elementwise_ops_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 7)
+    options = {
+        "input_shapes": {x: (None, 3, None, None)},
+        "validate_shapes": [(1, 3, 4, 9), (3, 3, 11, 2)],
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(MoreElementwise(), [x], **options)
+    ferry.pytorch_to_keras(MoreElementwise(), [x], **options)
