@@ -82,19 +82,8 @@ void lower_linear(LowerContext& ctx) {
   }
   // A weight computed at run time (tied or generated weights): x @ w^T (+ b).
   Value* y = emit_torch_matmul(ctx, x, w, true);
-  if (bias) y = ctx.emit("add", {y, bias}, {}, y->dtype, y->shape);
+  if (bias) y = ctx.emit("add", {y, bias}, {}, y->dtype, y->shape, broadcast_sym(*y, *bias));
   ctx.set_output(0, y);
-}
-
-// Free sizes: only the Dense form (constant weights), whose op works at any batch.
-void lower_free_size_linear(LowerContext& ctx) {
-  const Value* x = ctx.in("input");
-  const Value* w = ctx.in("weight");
-  const Value* bias = ctx.in_opt("bias");
-  if (has_free_dims(x->sym) && !(w->is_constant() && (!bias || bias->is_constant()))) {
-    throw LowerError("linear with weights computed at run time cannot take a free size yet");
-  }
-  lower_linear(ctx);
 }
 
 // The float `name` argument, `fallback` when absent or None.
@@ -173,7 +162,8 @@ void lower_addmm(LowerContext& ctx, const std::string& m1_arg, const std::string
 }  // namespace
 
 void register_linear_rules(Registry& registry) {
-  registry.add({function_aliases("linear", true, false, false), lower_free_size_linear,
+  // Free sizes: the Dense form works at any batch, a matmul (computed weights) carries them.
+  registry.add({function_aliases("linear", true, false, false), lower_linear,
                 "dense (matmul + add for a computed weight)", /*free_sizes=*/true});
   registry.add({{"torch.matmul", "torch.Tensor.matmul", "torch.Tensor.__matmul__",
                  "aten.matmul.default", "torch.mm", "torch.Tensor.mm", "aten.mm.default",

@@ -139,7 +139,21 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   const Window w = read_window(a, nsp, name);
   const bool include_pad = !a.has("count_include_pad") || a.get_bool("count_include_pad");
   const bool has_override = !a.is_none("divisor_override");
-  Value* x = with_batch_dim(ctx, ctx.in("input"), nsp, name);
+  Value* input = ctx.in("input");
+  // Free sizes: the divisor map below is fixed by the traced sizes. It holds at any batch; at
+  // a free image size only where every window is whole (no ceil_mode, padding counted).
+  bool free_spatial = false;
+  for (size_t d = input->rank() - nsp; d < input->sym.size(); ++d)
+    free_spatial = free_spatial || input->sym[d] >= 0;
+  bool padded = false;
+  for (int64_t p : w.padding) padded = padded || p > 0;
+  if ((free_spatial || has_free_dims(input->sym)) && input->rank() == nsp + 1)
+    throw LowerError(name + " of an unbatched input cannot take a free size yet");
+  if (free_spatial && (w.ceil_mode || (padded && !include_pad)))
+    throw LowerError(name +
+                     (w.ceil_mode ? " with ceil_mode=True" : " with count_include_pad=False") +
+                     " at a free image size is not supported yet");
+  Value* x = with_batch_dim(ctx, input, nsp, name);
   std::vector<int64_t> pads(2 * x->rank(), 0);
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < nsp; ++i) {
@@ -154,6 +168,7 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   }
   x = emit_constant_pad(ctx, x, pads, 0.0);
   Value* y = emit_pool(ctx, "avg_pool", x, w.kernel, w.strides);
+  if (y->rank() == ctx.torch_output().rank()) y->sym = ctx.torch_output().sym;
 
   // The pool divides each window sum by the whole window; PyTorch divides by the window
   // clipped to the padded input (count_include_pad) or to the input itself, or by the
@@ -163,7 +178,7 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   if (has_override) {
     const double scale = static_cast<double>(window) / a.get_float("divisor_override");
     Value* c = ctx.constant(float_tensor(y->dtype, {}, {scale}));
-    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
+    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape, y->sym);
     set_output_reshaped(ctx, y);
     return;
   }
@@ -188,7 +203,7 @@ void lower_avg_pool(LowerContext& ctx, size_t nsp) {
   }
   if (!uniform) {
     Value* c = ctx.constant(float_tensor(y->dtype, shape, scale));
-    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape);
+    y = ctx.emit("mul", {y, c}, {}, y->dtype, y->shape, y->sym);
   }
   set_output_reshaped(ctx, y);
 }
@@ -298,7 +313,8 @@ void register_pool_rules(Registry& registry) {
     registry.add(std::move(max_pool));
 
     registry.add({function_aliases("avg_pool" + d, true, false, true),
-                  [n](LowerContext& ctx) { lower_avg_pool(ctx, n); }, "avg_pool (+ pad, mul)"});
+                  [n](LowerContext& ctx) { lower_avg_pool(ctx, n); }, "avg_pool (+ pad, mul)",
+                  /*free_sizes=*/true});
 
     Rule adaptive_avg{
         {"torch.nn.functional.adaptive_avg_pool" + d, "aten.adaptive_avg_pool" + d + ".default"},

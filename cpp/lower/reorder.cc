@@ -45,9 +45,10 @@ Value* roll_axis(LowerContext& ctx, Value* x, int64_t axis, int64_t shift) {
   if (s == 0) return x;
   Attrs attrs;
   attrs.set("axis", axis);
+  // At free sizes the rolled dim must be fixed (emit_axis_slice says so); others are whole.
   return ctx.emit(
       "concat", {emit_axis_slice(ctx, x, axis, n - s, n), emit_axis_slice(ctx, x, axis, 0, n - s)},
-      std::move(attrs), x->dtype, x->shape);
+      std::move(attrs), x->dtype, x->shape, x->sym);
 }
 
 void lower_roll(LowerContext& ctx) {
@@ -57,6 +58,7 @@ void lower_roll(LowerContext& ctx) {
   const std::vector<int64_t> dims = a.is_none("dims") ? std::vector<int64_t>{} : a.get_ints("dims");
   Value* y = x;
   if (dims.empty()) {
+    if (has_free_dims(x->sym)) throw LowerError("roll without dims at free sizes");
     if (shifts.size() != 1)
       throw LowerError("roll without dims takes one shift, got " + std::to_string(shifts.size()));
     const Shape shape = x->shape;
@@ -70,7 +72,7 @@ void lower_roll(LowerContext& ctx) {
     for (size_t i = 0; i < dims.size(); ++i)
       y = roll_axis(ctx, y, normalize_axis(dims[i], x->rank()), shifts[i]);
   }
-  if (y == x) y = ctx.emit("identity", {x}, {}, x->dtype, x->shape);
+  if (y == x) y = ctx.emit("identity", {x}, {}, x->dtype, x->shape, x->sym);
   ctx.set_output(0, y);
 }
 
@@ -113,7 +115,8 @@ void register_reorder_rules(Registry& registry) {
   registry.add({{"torch.flipud", "torch.Tensor.flipud", "aten.flipud.default"},
                 [](LowerContext& ctx) { lower_flip(ctx, {0}); },
                 "reverse"});
-  registry.add({method_names("roll", false), lower_roll, "slice + concat per dim"});
+  registry.add(
+      {method_names("roll", false), lower_roll, "slice + concat per dim", /*free_sizes=*/true});
   registry.add({method_names("tril", true), [](LowerContext& ctx) { lower_triangle(ctx, false); },
                 "where (constant bool mask; at free sizes compared positions)",
                 /*free_sizes=*/true});

@@ -724,3 +724,30 @@ def test_more_elementwise_ops_at_free_sizes_on_both_back_ends():
     }
     ferry.pytorch_to_tflite(MoreElementwise(), [x], **options)
     ferry.pytorch_to_keras(MoreElementwise(), [x], **options)
+
+
+class PoolRoll(nn.Module):
+    """Average pooling (padding counted, as by default) and a roll along a fixed dim."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.avg_pool2d(x, 3, stride=2, padding=1)
+        return torch.roll(y, shifts=1, dims=1) + nn.functional.avg_pool2d(y, 2)[:, :, :1, :1]
+
+
+def test_average_pooling_and_roll_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 12)
+    options = {
+        "input_shapes": {x: (None, 3, None, None)},
+        "validate_shapes": [(1, 3, 7, 8), (3, 3, 16, 11)],
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(PoolRoll(), [x], **options)
+    ferry.pytorch_to_keras(PoolRoll(), [x], **options)
+
+
+def test_average_pooling_that_skips_padding_at_a_free_image_size_is_refused_clearly():
+    model = nn.AvgPool2d(3, 2, padding=1, count_include_pad=False)
+    x = torch.randn(1, 3, 9, 9)
+    with pytest.raises(ConversionError, match="count_include_pad=False at a free image size"):
+        ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
