@@ -751,3 +751,17 @@ def test_average_pooling_that_skips_padding_at_a_free_image_size_is_refused_clea
     x = torch.randn(1, 3, 9, 9)
     with pytest.raises(ConversionError, match="count_include_pad=False at a free image size"):
         ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
+
+
+class FixedUpsampling(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=(12, 10), mode="bilinear", align_corners=False)
+
+
+def test_upsampling_to_a_fixed_size_with_the_batch_free():
+    """PyTorch's own upsampling reads every input size, the free batch too (a segmentation
+    head at a fixed image size)."""
+    x = torch.randn(1, 3, 6, 5)
+    options = {"input_shapes": {x: (None, 3, 6, 5)}, "validate_shapes": [(3, 3, 6, 5)]}
+    ferry.pytorch_to_tflite(FixedUpsampling(), [x], verbose=False, **options)
+    ferry.pytorch_to_keras(FixedUpsampling(), [x], verbose=False, **options)

@@ -341,7 +341,9 @@ def _upsampling_on_symbolic_sizes() -> Iterator[None]:
                     output_size.append(
                         s * int(f) if isinstance(s, torch.SymInt) else math.floor(s * f)
                     )
-            if output_size is None or not any(isinstance(s, torch.SymInt) for s in output_size):
+            # A free batch alone is enough: PyTorch's own reads every size of the input.
+            sizes = [*input.shape, *(output_size or [])]
+            if output_size is None or not any(isinstance(s, torch.SymInt) for s in sizes):
                 return original(input, output_size, *rest)
             scales = list(factors) if factors is not None else [None] * len(output_size)
             if _UPSAMPLING[name]:  # takes align_corners
