@@ -102,9 +102,13 @@ class Writer {
   int temp(const Value* like, const Shape& shape, const std::string& suffix) {
     const int index =
         m_.add_tensor(tensor_type(like->dtype), shape, "tmp" + std::to_string(like->id) + suffix);
-    if (has_free_dims(like->sym) && shape.size() == like->rank()) {
-      const Shape ls = like->physical_shape();
-      const SymDims sym = like->physical_sym();
+    Shape ls = like->physical_shape();
+    SymDims sym = has_free_dims(like->sym) ? like->physical_sym() : SymDims{};
+    if (!sym.empty() && shape.size() == ls.size() + 1 && shape.size() > 1 && shape[1] == 1) {
+      ls.insert(ls.begin() + 1, 1);  // the 1-D ops' image form [N, 1, W, C]
+      sym.insert(sym.begin() + 1, -1);
+    }
+    if (!sym.empty() && shape.size() == ls.size()) {
       std::vector<int32_t> signature;
       for (size_t d = 0; d < shape.size(); ++d)
         signature.push_back(sym[d] >= 0 && shape[d] == ls[d] ? -1 : static_cast<int32_t>(shape[d]));

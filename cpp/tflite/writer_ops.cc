@@ -26,16 +26,40 @@ std::vector<int64_t> pair_attr(const Node* n, const char* name, bool line = fals
   return v;
 }
 
-// RESHAPE of tensor `in` into tensor `out` (1-D ops: [N, W, C] <-> [N, 1, W, C]).
+// RESHAPE of tensor `in` into tensor `out` (1-D ops: [N, W, C] <-> [N, 1, W, C]). At free
+// sizes (-1 in `out`'s shape_signature) one free size is RESHAPE's -1; with several, the unit
+// dim at 1 is added by EXPAND_DIMS or dropped by SQUEEZE, which hold at any size.
 void reshape(ModelBuilder& m, int in, int out, const std::string& name) {
-  const std::vector<int32_t>& shape = m.tensor(out).shape;
-  m.add_op(fb::BuiltinOperator_RESHAPE, 1,
-           {in, m.add_int32(shape, {static_cast<int64_t>(shape.size())}, name)}, {out});
+  std::vector<int32_t> shape = m.tensor(out).shape;
+  const std::vector<int32_t>& signature = m.tensor(out).signature;
+  const auto free = std::count(signature.begin(), signature.end(), -1);
+  if (free == 1) shape[std::find(signature.begin(), signature.end(), -1) - signature.begin()] = -1;
+  if (free <= 1) {
+    m.add_op(fb::BuiltinOperator_RESHAPE, 1,
+             {in, m.add_int32(shape, {static_cast<int64_t>(shape.size())}, name)}, {out});
+    return;
+  }
+  const size_t in_rank = m.tensor(in).shape.size();
+  if (shape.size() == in_rank + 1 && shape[1] == 1) {
+    m.add_op(fb::BuiltinOperator_EXPAND_DIMS, 1, {in, m.add_int32({1}, {}, name + "_axis")}, {out});
+  } else if (shape.size() + 1 == in_rank && m.tensor(in).shape[1] == 1) {
+    auto& f = m.fbb();
+    m.add_op(fb::BuiltinOperator_SQUEEZE, 1, {in}, {out}, fb::BuiltinOptions_SqueezeOptions,
+             fb::CreateSqueezeOptions(f, f.CreateVector(std::vector<int32_t>{1})).Union());
+  } else {
+    throw TfliteError("TFLite writer: a reshape of several free sizes (" + name + ")");
+  }
 }
 
-// A new tensor of `shape` holding tensor `in` reshaped.
+// A new tensor of `shape` holding tensor `in` reshaped; `shape` is `in`'s with a unit dim at 1
+// (the 1-D ops' image form), so free sizes carry over.
 int reshaped(ModelBuilder& m, int in, const Shape& shape, const std::string& name) {
   int out = m.add_tensor(m.tensor(in).type, shape, name);
+  std::vector<int32_t> signature = m.tensor(in).signature;
+  if (!signature.empty() && signature.size() + 1 == shape.size()) {
+    signature.insert(signature.begin() + 1, 1);
+    m.set_signature(out, std::move(signature));
+  }
   reshape(m, in, out, name + "/shape");
   return out;
 }

@@ -765,3 +765,23 @@ def test_upsampling_to_a_fixed_size_with_the_batch_free():
     options = {"input_shapes": {x: (None, 3, 6, 5)}, "validate_shapes": [(3, 3, 6, 5)]}
     ferry.pytorch_to_tflite(FixedUpsampling(), [x], verbose=False, **options)
     ferry.pytorch_to_keras(FixedUpsampling(), [x], verbose=False, **options)
+
+
+def test_one_dimensional_convolutions_with_batch_and_length_free():
+    """A 1-D op runs as a 2-D one on [N, 1, W, C]; with two free sizes the unit dim is added and
+    dropped by EXPAND_DIMS and SQUEEZE (a RESHAPE's target holds one -1 only)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(8, 16, 3, padding=1), nn.GELU(), nn.Conv1d(16, 16, 3, stride=2, padding=1)
+    ).eval()
+    x = torch.randn(1, 8, 20)
+    options = {
+        "input_shapes": {x: (None, 8, None)},
+        "validate_shapes": [(3, 8, 13), (2, 8, 41)],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    data = ferry.pytorch_to_tflite(model, [x], **options)
+    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
+    assert ops["EXPAND_DIMS"] == 2 and ops["SQUEEZE"] == 2
+    ferry.pytorch_to_keras(model, [x], **options)
