@@ -23,10 +23,42 @@ Bounds whole(const Value& x) {
   return b;
 }
 
+// Free sizes: a selection along one fixed dim, every other dim whole (emit_axis_slice), then
+// reshaped to the recorded shape; a bound on a free dim would need its run-time size.
+void lower_free_selection(LowerContext& ctx, Value* x, const Bounds& b) {
+  int64_t axis = -1;
+  for (size_t i = 0; i < x->rank(); ++i) {
+    const bool whole = b.begin[i] == 0 && b.end[i] >= x->shape[i] && b.step[i] == 1;
+    if (whole) continue;
+    if (axis >= 0 || x->sym[i] >= 0 || b.step[i] != 1) {
+      throw LowerError(
+          "slicing a free dim, or several dims, at free sizes is not supported "
+          "here yet (x[...] indexing is)");
+    }
+    axis = static_cast<int64_t>(i);
+  }
+  Value* y = axis < 0 ? x : emit_axis_slice(ctx, x, axis, b.begin[axis], b.end[axis]);
+  const Value& out = ctx.torch_output();
+  if (y->shape != out.shape) {
+    y = emit_sized_reshape(ctx, y, out.shape, out.sym);
+  } else if (y == x) {
+    y = ctx.emit("identity", {x}, {}, x->dtype, x->shape, x->sym);
+  }
+  ctx.set_output(0, y);
+}
+
 // Slices x to `b` (skipped when it selects everything) and binds output 0, reshaped to the
 // recorded shape when that differs.
 void lower_selection(LowerContext& ctx, Value* x, Bounds b) {
   const size_t rank = x->rank();
+  if (has_free_dims(x->sym)) {
+    for (size_t i = 0; i < rank && i < b.begin.size() && i < b.end.size(); ++i) {
+      b.begin[i] = std::clamp<int64_t>(b.begin[i], 0, x->shape[i]);
+      b.end[i] = std::clamp<int64_t>(b.end[i], b.begin[i], x->shape[i]);
+    }
+    lower_free_selection(ctx, x, b);
+    return;
+  }
   if (b.begin.size() != rank || b.end.size() != rank || b.step.size() != rank) {
     throw LowerError("the index has " + std::to_string(b.begin.size()) + " entries for a " +
                      std::to_string(rank) + "-d tensor");
@@ -135,6 +167,14 @@ void lower_slice(LowerContext& ctx) {
   const Attrs& attrs = ctx.attrs();
   const int64_t dim = dim_arg(ctx, *x);
   const int64_t size = x->shape[dim];
+  if (x->sym.size() > static_cast<size_t>(dim) && x->sym[dim] >= 0) {
+    // A free dim: only all of it, whatever its size (the bounds below are the traced size's).
+    const bool from_start = attrs.is_none("start") || attrs.get_int("start") == 0;
+    const bool to_end = attrs.is_none("end") || attrs.get_int("end") >= (int64_t{1} << 31);
+    const bool unit_step = attrs.is_none("step") || attrs.get_int("step") == 1;
+    if (!from_start || !to_end || !unit_step)
+      throw LowerError("slicing a free dim here is not supported yet (x[...] indexing is)");
+  }
   Bounds b = whole(*x);
   b.begin[dim] = clamp_bound(attrs, "start", 0, size);
   b.end[dim] = clamp_bound(attrs, "end", size, size);
@@ -165,6 +205,8 @@ void lower_narrow(LowerContext& ctx) {
   const Attrs& attrs = ctx.attrs();
   const int64_t dim = dim_arg(ctx, *x);
   const int64_t size = x->shape[dim];
+  if (x->sym.size() > static_cast<size_t>(dim) && x->sym[dim] >= 0)
+    throw LowerError("narrow of a free dim is not supported yet (x[...] indexing is)");
   int64_t start = attrs.get_int("start");
   const int64_t length = attrs.get_int("length");
   if (start < 0) start += size;
@@ -218,12 +260,16 @@ void register_index_rules(Registry& registry) {
                 lower_getitem,
                 "slice + reshape",
                 /*free_sizes=*/true});
-  registry.add({{"aten.slice.Tensor"}, lower_slice, "slice"});
+  // At free sizes: along a fixed dim, every other dim taken whole.
+  registry.add({{"aten.slice.Tensor"}, lower_slice, "slice", /*free_sizes=*/true});
   registry.add({{"torch.select", "torch.Tensor.select", "aten.select.int"},
                 lower_select,
-                "slice + reshape"});
-  registry.add(
-      {{"torch.narrow", "torch.Tensor.narrow", "aten.narrow.default"}, lower_narrow, "slice"});
+                "slice + reshape",
+                /*free_sizes=*/true});
+  registry.add({{"torch.narrow", "torch.Tensor.narrow", "aten.narrow.default"},
+                lower_narrow,
+                "slice",
+                /*free_sizes=*/true});
   registry.add({{"torch.cat", "torch.concat", "torch.concatenate", "aten.cat.default",
                  "aten.concat.default", "aten.concatenate.default"},
                 lower_cat,

@@ -3,6 +3,7 @@ and the core. The back ends (`ferry.api` for Keras, `ferry.tflite`) plug in afte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -17,6 +18,7 @@ from ferry.core_bridge import CoreResult, TfliteRequest, run_core
 from ferry.errors import ConversionError, OptionNotUsedWarning
 from ferry.progress import Progress, check_verbose
 from ferry.trace import trace_module
+from ferry.trace.libraries import libraries_see_tracing
 from ferry.trace.model import Trace
 from ferry.trace.structures import map_tensors
 from ferry.trace.symbolic import free_dims_from_input_shapes, trace_symbolic
@@ -243,10 +245,15 @@ def trace_model(
         # PyTorch treats a size of 1 as a constant, so a free dim given at 1 (nobuco's batch of
         # one) is traced at 2: the example repeated along it, the caller's tensors untouched.
         args, kwargs, inputs = widen_unit_free_dims(args, kwargs, inputs, free)
-    with progress.stage("tracing", model_name(model)):
+    # With free sizes both traces must take the paths that hold for any input.
+    seen_as_traced = libraries_see_tracing() if free else contextlib.nullcontext()
+    with progress.stage("tracing", model_name(model)), seen_as_traced:
         result = trace(args, kwargs)
     if free:
-        with progress.stage("tracing sizes", "free: " + _free_text(free, result.input_names)):
+        with (
+            progress.stage("tracing sizes", "free: " + _free_text(free, result.input_names)),
+            libraries_see_tracing(),
+        ):
             symbols, dims = trace_symbolic(
                 trace, args, kwargs or {}, inputs, result.input_names, free, result
             )

@@ -785,3 +785,38 @@ def test_one_dimensional_convolutions_with_batch_and_length_free():
     ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
     assert ops["EXPAND_DIMS"] == 2 and ops["SQUEEZE"] == 2
     ferry.pytorch_to_keras(model, [x], **options)
+
+
+class Pick(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(2, 1)[:, :, None] * torch.narrow(x, 2, 1, 2) + x[..., :1]
+
+
+def test_select_and_narrow_along_a_fixed_dim_at_free_sizes():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 4)
+    options = {
+        "input_shapes": {x: (None, None, 4)},
+        "validate_shapes": [(1, 2, 4), (3, 9, 4)],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(Pick(), [x], **options)
+    ferry.pytorch_to_keras(Pick(), [x], **options)
+
+
+class NarrowFree(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.narrow(x, 1, 0, 3)
+
+
+def test_narrow_of_a_free_dim_is_refused_clearly():
+    x = torch.randn(2, 5, 4)
+    with pytest.raises(ConversionError, match="narrow of a free dim is not supported yet"):
+        ferry.pytorch_to_tflite(
+            NarrowFree(),
+            [x],
+            input_shapes={x: (2, None, 4)},
+            verbose=False,
+            inputs_channel_order=ferry.ChannelOrder.PYTORCH,
+        )
