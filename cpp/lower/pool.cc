@@ -294,6 +294,8 @@ void lower_adaptive(LowerContext& ctx, size_t nsp, bool is_max) {
   } else {
     for (size_t i = 0; i < nsp; ++i) x = adaptive_axis(ctx, x, i + 2, out[i], is_max);
   }
+  // Free sizes reach here only outside the pooled dims (a batch): the result's are PyTorch's.
+  if (x != input && x->rank() == ctx.torch_output().rank()) x->sym = ctx.torch_output().sym;
   set_output_reshaped(ctx, x);
   bind_unused_indices(ctx);
 }

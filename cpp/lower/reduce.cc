@@ -128,19 +128,19 @@ void lower_normalize(LowerContext& ctx) {
   if (!is_floating(x->dtype)) throw LowerError("normalize needs a floating-point input");
   Value* norm = nullptr;
   if (p == 2.0) {
-    Value* squares = ctx.emit("mul", {x, x}, {}, x->dtype, x->shape);
+    Value* squares = ctx.emit("mul", {x, x}, {}, x->dtype, x->shape, x->sym);
     Value* sum = emit_reduction(ctx, "sum", squares, {dim}, true);
-    norm = ctx.emit("sqrt", {sum}, {}, sum->dtype, sum->shape);
+    norm = ctx.emit("sqrt", {sum}, {}, sum->dtype, sum->shape, sum->sym);
   } else if (p == 1.0) {
-    Value* magnitudes = ctx.emit("abs", {x}, {}, x->dtype, x->shape);
+    Value* magnitudes = ctx.emit("abs", {x}, {}, x->dtype, x->shape, x->sym);
     norm = emit_reduction(ctx, "sum", magnitudes, {dim}, true);
   } else {
     char shown[32];
     std::snprintf(shown, sizeof shown, "%g", p);
     throw LowerError(std::string("normalize supports p=1 and p=2, got p=") + shown);
   }
-  Value* denominator =
-      ctx.emit("maximum", {norm, typed_scalar(ctx, eps, x->dtype)}, {}, x->dtype, norm->shape);
+  Value* denominator = ctx.emit("maximum", {norm, typed_scalar(ctx, eps, x->dtype)}, {}, x->dtype,
+                                norm->shape, norm->sym);
   ctx.emit_output("div", {x, denominator});
 }
 
@@ -176,7 +176,8 @@ void register_reduce_rules(Registry& registry) {
        softmax("log_softmax"), "log_softmax", /*free_sizes=*/true});
   registry.add({{"torch.nn.functional.normalize"},
                 lower_normalize,
-                "sum (of mul or abs) + sqrt + maximum + div"});
+                "sum (of mul or abs) + sqrt + maximum + div",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

@@ -705,11 +705,12 @@ def test_triangular_masks_of_the_run_time_length_on_both_back_ends():
 
 
 class MoreElementwise(nn.Module):
-    """Division, powers, clamps, comparisons and selects at free sizes."""
+    """Division, powers, clamps, normalization, comparisons and selects at free sizes."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.hardtanh(x, -0.5, 0.5) + torch.clamp(x, min=-1.0) / (x.abs() + 1)
         y = y + torch.floor_divide(x * 4, 3) + x.pow(2) - torch.maximum(x, y) * 0.5
+        y = y + nn.functional.normalize(x, dim=1) + nn.functional.normalize(x, p=1.0, dim=3)
         keep = (x > 0.2) & (y <= 1.0) | ~(x < -0.8)
         return torch.where(keep, y, 1 - x) + torch.minimum(y, x.clamp(max=0.3))
 
@@ -820,3 +821,15 @@ def test_narrow_of_a_free_dim_is_refused_clearly():
             verbose=False,
             inputs_channel_order=ferry.ChannelOrder.PYTORCH,
         )
+
+
+def test_adaptive_pooling_to_a_fixed_size_with_the_batch_free():
+    """VGG's and AlexNet's pooling to 7x7 (here 3x3) keeps the batch free."""
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(4 * 9, 2)).eval()
+    x = torch.randn(2, 4, 6, 6)
+    options = {
+        "input_shapes": {x: (None, 4, 6, 6)},
+        "validate_shapes": [(1, 4, 6, 6), (5, 4, 6, 6)],
+    }
+    ferry.pytorch_to_tflite(model, [x], verbose=False, **options)
+    ferry.pytorch_to_keras(model, [x], verbose=False, **options)
