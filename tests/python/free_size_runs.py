@@ -37,3 +37,23 @@ def convert_both(
     keras_model = ferry.pytorch_to_keras(model, inputs, **options)
     ops = collections.Counter(op[0] for op in ferry._core.read_tflite(data)["ops"])
     return data, keras_model, ops
+
+
+def check_at_sizes(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    free: tuple[int | None, ...],
+    sizes: list[tuple[int, ...]],
+    channels_last: bool = True,
+) -> None:
+    """Converts to both back ends with `free` (None at the free dims) and has each run at
+    `sizes` against PyTorch (validate_shapes: a size beyond tolerance raises)."""
+    order = ferry.ChannelOrder.TENSORFLOW if channels_last else ferry.ChannelOrder.PYTORCH
+    options: dict[str, Any] = {
+        "input_shapes": {x: free},
+        "validate_shapes": sizes,
+        "inputs_channel_order": order,
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(model, [x], **options)
+    ferry.pytorch_to_keras(model, [x], **options)

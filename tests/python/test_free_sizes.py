@@ -18,7 +18,7 @@ from ferry.zoo.blocks import GptBlock
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
-from free_size_runs import convert_both, nhwc, run_resized  # noqa: E402
+from free_size_runs import check_at_sizes, convert_both, nhwc, run_resized  # noqa: E402
 
 TOLERANCE = 1e-5
 
@@ -646,13 +646,7 @@ class PadExpand(nn.Module):
 def test_pad_and_expand_at_free_sizes_on_both_back_ends():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 5, 7)
-    options = {
-        "input_shapes": {x: (None, 3, None, None)},
-        "validate_shapes": [(1, 3, 4, 9), (3, 3, 11, 6)],
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(PadExpand(), [x], **options)
-    ferry.pytorch_to_keras(PadExpand(), [x], **options)
+    check_at_sizes(PadExpand(), x, (None, 3, None, None), [(1, 3, 4, 9), (3, 3, 11, 6)])
 
 
 def test_replicate_padding_at_free_sizes_is_refused_clearly():
@@ -671,14 +665,7 @@ class Repeat(nn.Module):
 def test_repeat_at_free_sizes_on_both_back_ends():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 4)
-    options = {
-        "input_shapes": {x: (None, None, 4)},
-        "validate_shapes": [(1, 3, 4), (3, 8, 4)],
-        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(Repeat(), [x], **options)
-    ferry.pytorch_to_keras(Repeat(), [x], **options)
+    check_at_sizes(Repeat(), x, (None, None, 4), [(1, 3, 4), (3, 8, 4)], channels_last=False)
 
 
 class SquareMask(nn.Module):
@@ -694,14 +681,7 @@ class SquareMask(nn.Module):
 def test_triangular_masks_of_the_run_time_length_on_both_back_ends():
     torch.manual_seed(0)
     x = torch.randn(2, 6, 4)
-    options = {
-        "input_shapes": {x: (None, None, 4)},
-        "validate_shapes": [(1, 1, 4), (3, 11, 4)],
-        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(SquareMask(), [x], **options)
-    ferry.pytorch_to_keras(SquareMask(), [x], **options)
+    check_at_sizes(SquareMask(), x, (None, None, 4), [(1, 1, 4), (3, 11, 4)], channels_last=False)
 
 
 class MoreElementwise(nn.Module):
@@ -718,13 +698,7 @@ class MoreElementwise(nn.Module):
 def test_more_elementwise_ops_at_free_sizes_on_both_back_ends():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 5, 7)
-    options = {
-        "input_shapes": {x: (None, 3, None, None)},
-        "validate_shapes": [(1, 3, 4, 9), (3, 3, 11, 2)],
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(MoreElementwise(), [x], **options)
-    ferry.pytorch_to_keras(MoreElementwise(), [x], **options)
+    check_at_sizes(MoreElementwise(), x, (None, 3, None, None), [(1, 3, 4, 9), (3, 3, 11, 2)])
 
 
 class PoolRoll(nn.Module):
@@ -738,13 +712,7 @@ class PoolRoll(nn.Module):
 def test_average_pooling_and_roll_at_free_sizes_on_both_back_ends():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 9, 12)
-    options = {
-        "input_shapes": {x: (None, 3, None, None)},
-        "validate_shapes": [(1, 3, 7, 8), (3, 3, 16, 11)],
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(PoolRoll(), [x], **options)
-    ferry.pytorch_to_keras(PoolRoll(), [x], **options)
+    check_at_sizes(PoolRoll(), x, (None, 3, None, None), [(1, 3, 7, 8), (3, 3, 16, 11)])
 
 
 def test_average_pooling_that_skips_padding_at_a_free_image_size_is_refused_clearly():
@@ -796,14 +764,7 @@ class Pick(nn.Module):
 def test_select_and_narrow_along_a_fixed_dim_at_free_sizes():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 4)
-    options = {
-        "input_shapes": {x: (None, None, 4)},
-        "validate_shapes": [(1, 2, 4), (3, 9, 4)],
-        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
-        "verbose": False,
-    }
-    ferry.pytorch_to_tflite(Pick(), [x], **options)
-    ferry.pytorch_to_keras(Pick(), [x], **options)
+    check_at_sizes(Pick(), x, (None, None, 4), [(1, 2, 4), (3, 9, 4)], channels_last=False)
 
 
 class NarrowFree(nn.Module):
