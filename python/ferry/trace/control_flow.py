@@ -13,19 +13,18 @@ express yet: it is refused at the user's line.
 from __future__ import annotations
 
 import contextlib
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch.utils import _pytree as pytree
 
+from .locations import Locator
+
 
 def _user_line() -> str:
-    for frame in reversed(traceback.extract_stack()[:-2]):
-        if "/torch/" not in frame.filename and "/ferry/" not in frame.filename:
-            return f"{frame.filename}:{frame.lineno}"
-    return "?"
+    where = Locator().invoked()
+    return str(where) if where is not None else "?"
 
 
 def cond_both_ways(
