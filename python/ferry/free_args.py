@@ -63,7 +63,10 @@ def free_getitem(trace: Trace, node: TraceNode, add_expr: Callable[[DimExpr], in
                 b, e, _ = slice(item.start, item.stop, step).indices(hint)
                 bounds = (b, -1, max(e, b), -1)
             else:
-                bounds = (*_begin(item.start, size, add_expr), *_end(item.stop, size, add_expr))
+                bounds = (
+                    *_bound(item.start, size, 0, add_expr),
+                    *_bound(item.stop, size, TO_THE_END, add_expr),
+                )
             length = out_dims[position]
             shape.append(int(out.shape[position]))
             sym.append(add_expr(length) if isinstance(length, DimExpr) else -1)
@@ -117,28 +120,20 @@ def _from_end(size: Any, offset: int) -> DimExpr:
     return DimExpr("max", (DimExpr("add", (size, offset)), 0))
 
 
-def _begin(start: Any, size: Any, add_expr: Callable[[DimExpr], int]) -> tuple[int, int]:
-    if start is None:
-        return 0, -1
-    if isinstance(start, DimExpr):
-        return 0, add_expr(start)
-    if start >= 0:
-        return int(start), -1
+def _bound(
+    value: Any, size: Any, absent: int, add_expr: Callable[[DimExpr], int]
+) -> tuple[int, int]:
+    """A slice bound as (constant, expression index or -1); `absent` stands for None (0 for a
+    start, past every size for an end)."""
+    if value is None:
+        return absent, -1
+    if isinstance(value, DimExpr):
+        return 0, add_expr(value)
+    if value >= 0:
+        return int(value), -1
     if isinstance(size, int):
-        return max(size + start, 0), -1
-    return 0, add_expr(_from_end(size, int(start)))
-
-
-def _end(stop: Any, size: Any, add_expr: Callable[[DimExpr], int]) -> tuple[int, int]:
-    if stop is None:
-        return TO_THE_END, -1
-    if isinstance(stop, DimExpr):
-        return 0, add_expr(stop)
-    if stop >= 0:
-        return int(stop), -1
-    if isinstance(size, int):
-        return max(size + stop, 0), -1
-    return 0, add_expr(_from_end(size, int(stop)))
+        return max(size + value, 0), -1
+    return 0, add_expr(_from_end(size, int(value)))
 
 
 def _at(item: Any, size: Any, add_expr: Callable[[DimExpr], int]) -> tuple[int, ...]:
