@@ -193,6 +193,7 @@ ImportResult import_trace(const Trace& trace,
     node->scope = tn.scope;
     node->origin = id;
     node->sym_args = tn.sym_args;
+    for (const auto& [role, body] : tn.bodies) node->bodies.push_back({role, body, nullptr});
     for (int64_t vid : tn.outputs) {
       if (mapping.count(vid)) continue;  // handed through unchanged
       const TraceValue& tv = trace.values.at(vid);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/attr.h"
@@ -15,6 +16,8 @@ namespace ferry {
 // The recorded call tree, as handed over from Python's tracer. Only what conversion needs:
 // recorded activations stay in Python (validation compares against them there).
 enum class TraceKind : uint8_t { kModule, kFunction, kAten };
+
+struct Trace;
 
 struct TraceArg {
   std::string name;
@@ -50,6 +53,9 @@ struct TraceNode {
   // Arguments given a free size (view's `size` holding the batch, say): a rule must build
   // them at run time, so only rules that can are given such a call.
   std::vector<std::string> sym_args;
+  // The functions a control-flow call runs, each traced on its own: a while loop's "cond"
+  // and "body". Their inputs are the call's tensor arguments, in order.
+  std::vector<std::pair<std::string, std::shared_ptr<const Trace>>> bodies;
 };
 
 struct Trace {

@@ -60,6 +60,12 @@ std::string dump(const Graph& graph) {
     }
     if (!node->scope.empty()) out << "  # " << node->scope;
     out << "\n";
+    for (const Body& body : node->bodies) {
+      if (!body.graph) continue;  // still a trace: converted after the layout around it
+      std::istringstream inner(dump(*body.graph));
+      out << "    " << body.role << ":\n";
+      for (std::string line; std::getline(inner, line);) out << "    " << line << "\n";
+    }
   }
   out << "  return ";
   for (size_t i = 0; i < graph.outputs.size(); ++i) out << (i ? ", " : "") << ref(graph.outputs[i]);

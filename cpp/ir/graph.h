@@ -14,6 +14,17 @@
 namespace ferry {
 
 struct Node;
+struct Trace;
+class Graph;
+
+// A function a control-flow node runs (a while loop's condition or body), as traced and,
+// once the layout around the node is known, converted on its own. Its inputs bind the
+// node's inputs in order.
+struct Body {
+  std::string role;                    // "cond", "body"
+  std::shared_ptr<const Trace> trace;  // PyTorch level, as the tracer recorded it
+  std::shared_ptr<Graph> graph;        // TF level, in the physical order of the node's values
+};
 
 // Where a tensor's dimensions sit relative to PyTorch's. Values carry their PyTorch (logical)
 // shape; `kChannelsLast` means the physical tensor is logical.permute(0, 2, ..., r-1, 1).
@@ -61,6 +72,7 @@ struct Node {
   std::string scope;                  // PyTorch module path, "" for the root
   int64_t origin = -1;                // trace node id
   std::vector<std::string> sym_args;  // imported arguments holding a free size
+  std::vector<Body> bodies;           // control flow: the functions the node runs
 
   Value* input(const std::string& arg) const;  // first input bound to `arg`, or nullptr
   std::vector<Value*> inputs_of(const std::string& arg) const;

@@ -30,6 +30,21 @@ void verify(const Graph& graph, const std::string& stage) {
         fail(stage, "use list of " + in->name + " does not match node " + node->op);
       }
     }
+    for (const Body& body : node->bodies) {
+      if (!body.graph) continue;
+      // A body binds the node's inputs in order, as they are held physically.
+      const Graph& g = *body.graph;
+      if (g.inputs.size() != node->inputs.size())
+        fail(stage, "the " + body.role + " of " + node->op + " takes " +
+                        std::to_string(g.inputs.size()) + " inputs for " +
+                        std::to_string(node->inputs.size()));
+      for (size_t i = 0; i < g.inputs.size(); ++i) {
+        if (g.inputs[i]->physical_shape() != node->inputs[i]->physical_shape() ||
+            g.inputs[i]->dtype != node->inputs[i]->dtype)
+          fail(stage, "input " + std::to_string(i) + " of the " + body.role + " of " + node->op +
+                          " differs from the value it binds");
+      }
+    }
     for (const Value* out : node->outputs) {
       if (out->producer != node)
         fail(stage, "output " + out->name + " of " + node->op + " has another producer");

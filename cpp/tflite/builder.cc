@@ -57,6 +57,8 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 14, 0};
     case fb::BuiltinOperator_HARD_SWISH:
       return {1, 15, 0};
+    case fb::BuiltinOperator_WHILE:
+      return {2, 0, 0};
     case fb::BuiltinOperator_RSQRT:
     case fb::BuiltinOperator_SHAPE:
       return {1, 10, 0};
@@ -298,6 +300,17 @@ void SerializedModel::write(std::FILE* file) const {
 
 ModelBuilder::ModelBuilder(const WriteOptions& options) : options_(options), fbb_(1 << 20) {
   buffers_.emplace_back();
+  subgraphs_.push_back({"main", {}, {}, {}, {}, {}});
+}
+
+int ModelBuilder::add_subgraph(std::string name) {
+  subgraphs_.push_back({std::move(name), {}, {}, {}, {}, {}});
+  return static_cast<int>(subgraphs_.size() - 1);
+}
+
+void ModelBuilder::set_subgraph_io(std::vector<int> inputs, std::vector<int> outputs) {
+  sg().inputs.assign(inputs.begin(), inputs.end());
+  sg().outputs.assign(outputs.begin(), outputs.end());
 }
 
 int ModelBuilder::add_tensor(fb::TensorType type, const Shape& shape, std::string name) {
@@ -305,13 +318,13 @@ int ModelBuilder::add_tensor(fb::TensorType type, const Shape& shape, std::strin
   for (int64_t d : shape) t.shape.push_back(static_cast<int32_t>(d));
   t.type = type;
   t.name = std::move(name);
-  tensors_.push_back(std::move(t));
-  return static_cast<int>(tensors_.size() - 1);
+  sg().tensors.push_back(std::move(t));
+  return static_cast<int>(sg().tensors.size() - 1);
 }
 
 int ModelBuilder::add_variable(fb::TensorType type, const Shape& shape, std::string name) {
   int index = add_tensor(type, shape, std::move(name));
-  tensors_[index].variable = true;
+  sg().tensors[index].variable = true;
   return index;
 }
 
@@ -349,7 +362,7 @@ int ModelBuilder::add_constant(fb::TensorType type, const Shape& shape, const vo
   }
   rec.keep = std::move(keep);
   rec.raw_size = rec.size = size;
-  tensors_[index].buffer = add_buffer(std::move(rec));
+  sg().tensors[index].buffer = add_buffer(std::move(rec));
   return index;
 }
 
@@ -359,19 +372,19 @@ int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::strin
   const bool half = options_.float16_weights && shape.size() >= 2 && num_elements(shape) >= 16;
   if (!half) {
     int index = add_tensor(fb::TensorType_FLOAT32, shape, std::move(name));
-    if (rec.size > 0) tensors_[index].buffer = add_buffer(std::move(rec));
+    if (rec.size > 0) sg().tensors[index].buffer = add_buffer(std::move(rec));
     return index;
   }
   rec.half = true;
   rec.size = rec.raw_size / 2;
   uint32_t buffer = add_buffer(std::move(rec));
   std::vector<int32_t> dims(shape.begin(), shape.end());
-  auto [it, inserted] = dequantized_.try_emplace({buffer, dims}, -1);
+  auto [it, inserted] = sg().dequantized.try_emplace({buffer, dims}, -1);
   if (!inserted) return it->second;
   // The float16 bytes, then the float32 tensor every consumer reads: XNNPACK folds the
   // DEQUANTIZE into the consumer's packed weights once, at load time.
   int stored = add_tensor(fb::TensorType_FLOAT16, shape, name + "/float16");
-  tensors_[stored].buffer = buffer;
+  sg().tensors[stored].buffer = buffer;
   int out = add_tensor(fb::TensorType_FLOAT32, shape, std::move(name));
   add_op(fb::BuiltinOperator_DEQUANTIZE, 3, {stored}, {out});
   it->second = out;
@@ -410,7 +423,7 @@ int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
   if (!identity) rec.perm = std::move(perm);
   if (data->dtype() == DType::kFloat32) return add_float_buffer(std::move(rec), shape, name);
   int index = add_tensor(tensor_type(data->dtype()), shape, std::move(name));
-  if (rec.size > 0) tensors_[index].buffer = add_buffer(std::move(rec));
+  if (rec.size > 0) sg().tensors[index].buffer = add_buffer(std::move(rec));
   return index;
 }
 
@@ -446,7 +459,7 @@ void ModelBuilder::add_op(fb::BuiltinOperator code, int version, std::vector<int
   op.outputs = std::move(outputs);
   op.options_type = options_type;
   op.options = options;
-  ops_.push_back(std::move(op));
+  sg().ops.push_back(std::move(op));
 }
 
 std::string ModelBuilder::min_runtime_version() const {
@@ -501,18 +514,24 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
                                           inline_string("outside flatbuffers")));
   }
 
-  std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
-  for (const TensorRec& t : tensors_) {
-    // A tensor without free sizes is written exactly as before signatures existed.
-    flatbuffers::Offset<flatbuffers::Vector<int32_t>> signature = 0;
-    if (!t.signature.empty()) signature = b.CreateVector(t.signature);
-    tensors.push_back(fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer,
-                                       b.CreateString(t.name), 0, t.variable, 0, signature));
-  }
-  std::vector<flatbuffers::Offset<fb::Operator>> ops;
-  for (const OpRec& op : ops_) {
-    ops.push_back(fb::CreateOperator(b, op.opcode, b.CreateVector(op.inputs),
-                                     b.CreateVector(op.outputs), op.options_type, op.options));
+  subgraphs_[0].inputs.assign(inputs.begin(), inputs.end());
+  subgraphs_[0].outputs.assign(outputs.begin(), outputs.end());
+  // Tensors and operators of every subgraph, then the codes, then the subgraph tables: for
+  // one subgraph, the order (and so the bytes) of files written before subgraphs existed.
+  std::vector<std::vector<flatbuffers::Offset<fb::Tensor>>> tensors(subgraphs_.size());
+  std::vector<std::vector<flatbuffers::Offset<fb::Operator>>> ops(subgraphs_.size());
+  for (size_t k = 0; k < subgraphs_.size(); ++k) {
+    for (const TensorRec& t : subgraphs_[k].tensors) {
+      // A tensor without free sizes is written exactly as before signatures existed.
+      flatbuffers::Offset<flatbuffers::Vector<int32_t>> signature = 0;
+      if (!t.signature.empty()) signature = b.CreateVector(t.signature);
+      tensors[k].push_back(fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer,
+                                            b.CreateString(t.name), 0, t.variable, 0, signature));
+    }
+    for (const OpRec& op : subgraphs_[k].ops) {
+      ops[k].push_back(fb::CreateOperator(b, op.opcode, b.CreateVector(op.inputs),
+                                          b.CreateVector(op.outputs), op.options_type, op.options));
+    }
   }
   std::vector<flatbuffers::Offset<fb::OperatorCode>> codes;
   for (const auto& [code, version] : opcodes_) {
@@ -520,10 +539,13 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
     codes.push_back(
         fb::CreateOperatorCode(b, deprecated, 0, version, static_cast<fb::BuiltinOperator>(code)));
   }
-  std::vector<int32_t> in(inputs.begin(), inputs.end()), out(outputs.begin(), outputs.end());
-  auto subgraph =
-      fb::CreateSubGraph(b, b.CreateVector(tensors), b.CreateVector(in), b.CreateVector(out),
-                         b.CreateVector(ops), b.CreateString("main"));
+  std::vector<flatbuffers::Offset<fb::SubGraph>> subgraphs;
+  for (size_t k = 0; k < subgraphs_.size(); ++k) {
+    const SubgraphRec& g = subgraphs_[k];
+    subgraphs.push_back(fb::CreateSubGraph(b, b.CreateVector(tensors[k]), b.CreateVector(g.inputs),
+                                           b.CreateVector(g.outputs), b.CreateVector(ops[k]),
+                                           b.CreateString(g.name)));
+  }
 
   auto maps = [&](const std::vector<std::pair<std::string, int>>& items) {
     std::vector<flatbuffers::Offset<fb::TensorMap>> v;
@@ -535,7 +557,7 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
   auto sig_out = maps(signature.outputs);
   auto sig = fb::CreateSignatureDef(b, sig_in, sig_out, b.CreateString("serving_default"), 0, 0);
 
-  auto model = fb::CreateModel(b, 3, b.CreateVector(codes), b.CreateVector(&subgraph, 1),
+  auto model = fb::CreateModel(b, 3, b.CreateVector(codes), b.CreateVector(subgraphs),
                                b.CreateString("Ferry"), b.CreateVector(buffers), 0,
                                b.CreateVector(metadata), b.CreateVector(&sig, 1));
   fb::FinishModelBuffer(b, model);

@@ -85,7 +85,7 @@ class ModelBuilder {
   int add_tensor(fb::TensorType type, const Shape& shape, std::string name);
   // Marks the tensor's free sizes (-1 in `signature`), so an interpreter may resize them.
   void set_signature(int index, std::vector<int32_t> signature) {
-    tensors_.at(static_cast<size_t>(index)).signature = std::move(signature);
+    sg().tensors.at(static_cast<size_t>(index)).signature = std::move(signature);
   }
   // A variable tensor: state that a kernel (UNIDIRECTIONAL_SEQUENCE_LSTM) reads and
   // overwrites in place, kept by the interpreter across invoke() calls.
@@ -112,8 +112,15 @@ class ModelBuilder {
               fb::BuiltinOptions options_type = fb::BuiltinOptions_NONE,
               flatbuffers::Offset<void> options = 0);
 
-  const TensorRec& tensor(int index) const { return tensors_.at(index); }
-  size_t num_ops() const { return ops_.size(); }
+  const TensorRec& tensor(int index) const { return sg().tensors.at(index); }
+  size_t num_ops() const { return sg().ops.size(); }
+
+  // Subgraphs: tensors and operators go to the current one (0, "main", at first). Buffers and
+  // operator codes are shared by all. A control-flow op names the others by index.
+  int add_subgraph(std::string name);
+  int current_subgraph() const { return static_cast<int>(current_); }
+  void select_subgraph(int index) { current_ = static_cast<size_t>(index); }
+  void set_subgraph_io(std::vector<int> inputs, std::vector<int> outputs);
 
   struct Signature {
     std::vector<std::pair<std::string, int>> inputs, outputs;
@@ -126,13 +133,23 @@ class ModelBuilder {
   int add_float_buffer(BufferRec rec, const Shape& shape, std::string name);
   std::string min_runtime_version() const;
 
+  struct SubgraphRec {
+    std::string name;
+    std::vector<TensorRec> tensors;
+    std::vector<OpRec> ops;
+    std::vector<int32_t> inputs, outputs;
+    // float16 buffer and shape -> the DEQUANTIZE output (tensor indices are per subgraph)
+    std::map<std::pair<uint32_t, std::vector<int32_t>>, int> dequantized;
+  };
+  SubgraphRec& sg() { return subgraphs_[current_]; }
+  const SubgraphRec& sg() const { return subgraphs_[current_]; }
+
   WriteOptions options_;
   flatbuffers::FlatBufferBuilder fbb_;
-  std::vector<TensorRec> tensors_;
+  std::vector<SubgraphRec> subgraphs_;
+  size_t current_ = 0;
   std::vector<BufferRec> buffers_;  // [0] is the empty sentinel
   std::unordered_map<uint64_t, std::vector<uint32_t>> buffers_by_hash_;
-  std::map<std::pair<uint32_t, std::vector<int32_t>>, int> dequantized_;
-  std::vector<OpRec> ops_;
   // (code, version) -> opcode index, ordered by first use for determinism.
   std::map<std::pair<int32_t, int>, uint32_t> opcode_index_;
   std::vector<std::pair<int32_t, int>> opcodes_;

@@ -8,6 +8,7 @@
 //   RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR 1, or 3 with half_pixel_centers;
 //   every other op from the format's type and rank rules (op_versions.h).
 #include <cmath>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,14 +27,14 @@ inline std::vector<int32_t> to_i32(const std::vector<int64_t>& v) {
 
 class Writer {
  public:
-  Writer(const Graph& g, const WriteOptions& options) : g_(g), m_(options), options_(options) {}
+  Writer(const Graph& g, const WriteOptions& options)
+      : g_(g), own_(std::make_unique<ModelBuilder>(options)), m_(*own_), options_(options) {}
+  // The writer of a control-flow node's body: it fills another subgraph of the same model.
+  Writer(const Graph& g, ModelBuilder& model, const WriteOptions& options)
+      : g_(g), m_(model), options_(options) {}
 
   WriteResult run() {
-    for (const Value* v : g_.outputs) outputs_.insert(v);
-    for (const Node* n : g_.nodes())
-      if (n->op == "identity") alias_[n->outputs[0]] = n->inputs.at(0);
-    for (const Node* n : g_.nodes())
-      if (!absorbed_.count(n) && n->op != "identity") emit(n);
+    emit_nodes();
     report_recurrent_option();
     std::vector<int> in, out;
     ModelBuilder::Signature sig;
@@ -56,7 +57,32 @@ class Writer {
     return result;
   }
 
+  // Writes the graph as a new subgraph named `name` and returns its index; the model's
+  // current subgraph stays what it was.
+  int write_subgraph(const std::string& name) {
+    const int previous = m_.current_subgraph();
+    const int index = m_.add_subgraph(name);
+    m_.select_subgraph(index);
+    emit_nodes();
+    std::vector<int> in, out;
+    for (const Value* v : g_.inputs) in.push_back(tensor(v));
+    for (const Value* v : g_.outputs) out.push_back(tensor(v));
+    m_.set_subgraph_io(std::move(in), std::move(out));
+    m_.select_subgraph(previous);
+    return index;
+  }
+
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
  private:
+  void emit_nodes() {
+    for (const Value* v : g_.outputs) outputs_.insert(v);
+    for (const Node* n : g_.nodes())
+      if (n->op == "identity") alias_[n->outputs[0]] = n->inputs.at(0);
+    for (const Node* n : g_.nodes())
+      if (!absorbed_.count(n) && n->op != "identity") emit(n);
+  }
+
   static std::string name_of(const std::vector<std::string>& names, size_t i, const char* prefix) {
     return i < names.size() && !names[i].empty() ? names[i] : prefix + std::to_string(i);
   }
@@ -327,6 +353,7 @@ class Writer {
   void emit_pool3d(const Node* n, fb::BuiltinOperator code);  // writer_ops_pool3d.cc
   void emit_group_norm(const Node* n);                        // writer_ops_group_norm.cc
   void emit_conv_transpose(const Node* n);                    // writer_ops_conv_transpose.cc
+  void emit_while(const Node* n);                             // writer_ops_control.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)
@@ -335,7 +362,8 @@ class Writer {
   }
 
   const Graph& g_;
-  ModelBuilder m_;
+  std::unique_ptr<ModelBuilder> own_;  // the model, unless this writes a body into another's
+  ModelBuilder& m_;
   std::unordered_map<const Value*, int> tensor_of_;
   std::unordered_map<const Value*, const Value*> alias_;  // identity outputs -> their inputs
   std::unordered_set<const Node*> absorbed_;              // folded or fused into an earlier op
