@@ -212,7 +212,11 @@ nb::dict graph_to_python(const Graph& g, bool constants) {
     }
     nb::dict attrs;
     for (const auto& [name, attr] : n->attrs.items()) attrs[name.c_str()] = attr_to_python(attr);
-    nodes.append(nb::make_tuple(n->id, n->op, inputs, outputs, attrs, n->scope, n->origin));
+    nb::list bodies;  // control flow: (role, graph) of each function the node runs
+    for (const Body& body : n->bodies)
+      if (body.graph)
+        bodies.append(nb::make_tuple(body.role, graph_to_python(*body.graph, constants)));
+    nodes.append(nb::make_tuple(n->id, n->op, inputs, outputs, attrs, n->scope, n->origin, bodies));
   }
   nb::list values;
   for (const auto& v : g.values()) {
@@ -415,6 +419,12 @@ NB_MODULE(_core, m) {
             v.sym = std::move(sym);
           },
           "id"_a, "sym"_a)
+      .def(
+          "add_body",
+          [](Trace& t, int64_t id, const std::string& role, const Trace& body) {
+            t.nodes.at(id).bodies.emplace_back(role, std::make_shared<const Trace>(body));
+          },
+          "id"_a, "role"_a, "body"_a)
       .def(
           "set_sym_args",
           [](Trace& t, int64_t id, std::vector<std::string> names) {

@@ -88,6 +88,15 @@ LayoutPlan assign_layouts_greedy(Graph& graph, const LayoutOptions& options) {
       case LayoutClass::kPyTorchOrder:
         want_data(Layout::kPyTorch);
         break;
+      case LayoutClass::kCarried: {
+        size_t rank = 0;
+        for (const Value* in : node->inputs) rank = std::max(rank, in ? in->rank() : 0);
+        out_layout = rank >= 3 ? vote(*node, info, rank) : Layout::kPyTorch;
+        for (size_t i = 0; i < node->inputs.size(); ++i) {
+          if (node->inputs[i]) want[i] = canonical(out_layout, node->inputs[i]->rank());
+        }
+        break;
+      }
       case LayoutClass::kPassThrough:
         for (size_t i = 0; i < node->inputs.size(); ++i) {
           if (node->inputs[i]) want[i] = node->inputs[i]->layout;

@@ -130,6 +130,15 @@ LayoutModel build_layout_model(Graph& graph, const LayoutOptions& options) {
         choice.mode = Literal::of(Layout::kPyTorch);
         want_data();
         break;
+      case LayoutClass::kCarried: {
+        bool free = false;
+        for (const Value* in : node->inputs)
+          free |= in && in->layout != Layout::kFixed && in->rank() >= 3;
+        choice.mode = free ? modes.free_mode() : Literal::of(Layout::kPyTorch);
+        want_data();
+        if (free) outputs_follow_mode();
+        break;
+      }
       case LayoutClass::kPassThrough: {
         // The user's code sees its inputs as they are; its outputs are taken to be in the
         // order of its first input.
@@ -193,8 +202,12 @@ LayoutModel build_layout_model(Graph& graph, const LayoutOptions& options) {
       }
     }
     for (size_t i = 0; i < node->inputs.size(); ++i) {
+      // A loop value keeps its rank: a constant below rank 3 has one order only.
+      const bool low_rank_loop_value =
+          info.cls == LayoutClass::kCarried && node->inputs[i] && node->inputs[i]->rank() < 3;
       choice.data.push_back(info.cls != LayoutClass::kTranspose &&
-                            info.cls != LayoutClass::kPassThrough && is_data_input(info, i));
+                            info.cls != LayoutClass::kPassThrough && is_data_input(info, i) &&
+                            !low_rank_loop_value);
     }
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       if (choice.input_wants[i].var != kNoWant)

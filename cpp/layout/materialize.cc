@@ -157,9 +157,13 @@ void materialize_layouts(Graph& graph, const LayoutPlan& plan) {
     if (it == plan.wanted_inputs.end()) continue;  // inserted by this stage
     const OpLayout info = op_layout(*node);
     const size_t out_rank = node->outputs.empty() ? 0 : node->outputs[0]->rank();
+    // Operands broadcast to the output's rank; loop values keep their own.
+    const bool broadcasts = info.cls != LayoutClass::kCarried;
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       Value* in = node->inputs[i];
-      Value* now = m.convert(in, it->second[i], std::max(out_rank, in ? in->rank() : 0), node);
+      const size_t in_rank = in ? in->rank() : 0;
+      Value* now =
+          m.convert(in, it->second[i], broadcasts ? std::max(out_rank, in_rank) : in_rank, node);
       if (now != in) graph.set_input(node, i, now);
     }
     Value* in0 = node->inputs.empty() ? nullptr : node->inputs[0];

@@ -76,6 +76,9 @@ const std::map<std::string, OpLayout>& table() {
     // lowering (an order hint before it), since its last axis holds (x, y), not channels.
     t["grid_sample"] = {C::kChannelsLast, {}, {0}};
     t["conv_transpose"] = {C::kChannelsLast, {}, {0}};  // as conv: [N, *spatial, C]
+    // A loop's values enter and leave its body in one order: the body is converted for
+    // whichever order its surroundings chose.
+    t["while"] = {C::kCarried, {}, {}};
     return t;
   }();
   return kTable;
@@ -105,6 +108,8 @@ std::string layout_class_name(LayoutClass cls) {
       return "any order when only unit dims change, else PyTorch order";
     case LayoutClass::kPassThrough:
       return "as the user converter declares";
+    case LayoutClass::kCarried:
+      return "any order (each result keeps its value's)";
   }
   return "?";
 }

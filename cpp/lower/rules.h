@@ -41,6 +41,7 @@ void register_group_norm_rules(Registry& registry);
 void register_rms_norm_rules(Registry& registry);
 void register_local_response_norm_rules(Registry& registry);
 void register_grid_sample_rules(Registry& registry);
+void register_control_flow_rules(Registry& registry);
 
 void register_all(Registry& registry);
 

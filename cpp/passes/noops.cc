@@ -86,6 +86,12 @@ bool eliminate_dead_code(Graph& graph) {
 TransposeStats transpose_stats(const Graph& graph) {
   TransposeStats stats;
   for (const Node* node : graph.nodes()) {
+    for (const Body& body : node->bodies) {
+      if (!body.graph) continue;
+      TransposeStats inner = transpose_stats(*body.graph);  // once per run of the body
+      stats.count += inner.count;
+      stats.bytes += inner.bytes;
+    }
     if (node->op != "transpose") continue;
     ++stats.count;
     const Value* in = node->inputs[0];

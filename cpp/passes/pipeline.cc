@@ -8,6 +8,48 @@
 
 namespace ferry {
 
+namespace {
+
+OrderRequest order_of(const Value* v) {
+  return canonical(v->layout, v->rank()) == Layout::kChannelsLast ? OrderRequest::kTensorFlow
+                                                                  : OrderRequest::kPyTorch;
+}
+
+// Converts the functions control-flow nodes run, once the graph around them is final: each
+// body's inputs (and a loop body's outputs) come in the physical order of the node's values,
+// so no transpose is needed at the boundary. A body's problems are said of the node.
+void convert_bodies(Graph& graph, const Registry& registry,
+                    const std::function<bool(const std::string&)>& has_rule,
+                    const ConvertOptions& options, ConvertResult& result) {
+  for (Node* node : graph.nodes()) {
+    for (Body& body : node->bodies) {
+      ConvertOptions inner = options;
+      inner.layout.inputs.clear();
+      inner.layout.outputs.clear();
+      for (const Value* in : node->inputs) inner.layout.inputs.push_back(order_of(in));
+      if (body.role == "body") inner.layout.outputs = inner.layout.inputs;
+      ConvertResult r = convert(*body.trace, registry, has_rule, inner);
+      const std::string where =
+          "the loop's " + std::string(body.role == "cond" ? "condition" : "body");
+      for (const auto& p : r.imported.unsupported) {
+        const auto& tn = body.trace->nodes.at(p.node);
+        result.errors.push_back(
+            {node->origin,
+             where + ": " + p.message + (tn.scope.empty() ? "" : " [" + tn.scope + "]")});
+      }
+      // Errors downstream of a call with no converter only echo it.
+      if (r.imported.unsupported.empty())
+        for (const auto& p : r.errors)
+          result.errors.push_back({node->origin, where + ": " + p.message});
+      for (auto& [stage, text] : r.dumps)
+        result.dumps.emplace_back(where + ", " + stage, std::move(text));
+      if (r.graph) body.graph = std::move(r.graph);
+    }
+  }
+}
+
+}  // namespace
+
 // The cleanup group runs to a fixed point: each pass can expose work for the others.
 void cleanup(Graph& graph) {
   while (remove_noops(graph) | fold_transposes(graph) | fold_reshapes(graph) |
@@ -44,6 +86,8 @@ ConvertResult convert(const Trace& trace, const Registry& registry,
   stage("layout", *graph);
   cleanup(*graph);
   stage("cleanup", *graph);
+  convert_bodies(*graph, registry, has_rule, options, result);
+  if (!result.errors.empty()) return result;
   result.transposes = transpose_stats(*graph);
   result.transposes_node_by_node = {result.solve.node_by_node_count,
                                     result.solve.node_by_node_cost};
