@@ -25,6 +25,7 @@ from ferry.fold import FOLDED_OP, folded_calls
 from ferry.free_args import free_getitem, free_size_args
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace import symbolic
+from ferry.trace.control_flow import WHILE_OP, LoopBodies
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
 _DTYPE_NAMES = {
@@ -139,8 +140,9 @@ def run_core(
 
 
 def _to_core(
-    trace: Trace, identity_users: dict[int, str], folded: set[int]
+    trace: Trace, identity_users: dict[int, str], folded: set[int], nested: bool = False
 ) -> tuple[Any, dict[int, UserConverter], list[int]]:
+    """`nested`: the trace of a loop's condition or body, converted as part of a call."""
     complex_values.refuse_complex_boundary(trace)
     t = _core.Trace()
     for v in trace.values:
@@ -200,7 +202,14 @@ def _to_core(
             op, user = identity_users[node.id], None
         if user is None and _unrolled(node):
             op = f"{node.op} (unrolled)"  # no rule: the core converts the calls inside
-        args = _encode_args(trace, node.op, node.args)
+        loop = node.args.get("bodies") if node.op == WHILE_OP else None
+        if isinstance(loop, LoopBodies):
+            args = [
+                _encode_arg("carried_inputs", node.args["carried_inputs"]),
+                _encode_arg("captured", node.args["captured"]),
+            ]
+        else:
+            args = _encode_args(trace, node.op, node.args)
         if trace.symbols and node.op.endswith("__getitem__") and not _has_tensor_index(node):
             args += free_getitem(trace, node, add_expr)
         elif node.sym_values:
@@ -221,6 +230,9 @@ def _to_core(
         add(node.id, node.kind.value, op, node.scope, node.parent, args, outputs, user)
         if user is not None:
             users[len(core_to_trace) - 1] = user
+        if isinstance(loop, LoopBodies) and op == WHILE_OP:
+            for role, body in (("cond", loop.cond), ("body", loop.body)):
+                t.add_body(len(core_to_trace) - 1, role, _loop_body(body, node, role))
         for write in pending.get(node.id, []):
             writer = trace.nodes[write.writer]
             add(
@@ -232,12 +244,25 @@ def _to_core(
                 write.args,
                 [write.output],
             )
-    _warn_unmatched(trace, matched)
+    if not nested:
+        _warn_unmatched(trace, matched)
     t.inputs = list(trace.inputs)
     t.outputs = [ref.value for ref in trace.output_refs()]
     t.input_names = list(trace.input_names)
     t.output_names = list(trace.output_names)
     return t, users, core_to_trace
+
+
+def _loop_body(body: Trace, node: TraceNode, role: str) -> Any:
+    core, users, _ = _to_core(body, {}, set(folded_calls(body)), nested=True)
+    if users:
+        where = f" ({node.invoked})" if node.invoked else ""
+        raise NotImplementedError(
+            f"ferry: the {'condition' if role == 'cond' else 'body'} of the while_loop{where} "
+            "calls a function with a user converter; converters inside a loop are not "
+            "supported yet"
+        )
+    return core
 
 
 def _warn_unmatched(trace: Trace, matched: set[int]) -> None:
@@ -513,9 +538,11 @@ def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
             list(outputs),
             dict(attrs),
             scope,
-            core_to_trace[origin] if origin >= 0 else -1,
+            core_to_trace[origin] if origin >= 0 and core_to_trace else -1,
+            # A body's nodes come from its own trace: they are checked as part of the node.
+            {role: _graph_from_core(body, []) for role, body in bodies},
         )
-        for nid, op, inputs, outputs, attrs, scope, origin in raw["nodes"]
+        for nid, op, inputs, outputs, attrs, scope, origin, bodies in raw["nodes"]
     ]
     return TfGraph(
         values=values,

@@ -42,6 +42,9 @@ class TfNode:
     attrs: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
     origin: int = -1
+    # Control flow: the functions the node runs, by role ("cond", "body"), each a graph whose
+    # inputs bind the node's inputs in order.
+    bodies: dict[str, TfGraph] = field(default_factory=dict)
 
 
 @dataclass

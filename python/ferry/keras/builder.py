@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from ferry.keras.control_flow import FerryWhile
 from ferry.keras.layers import (
     ABSENT,
     CONST,
@@ -155,17 +156,19 @@ class _Builder:
         raise ValueError(f"graph output {i} (value {vid}) is computed by no node")
 
     def _node(self, node: TfNode) -> None:
-        if node.op not in NATIVE and node.op not in OPS and node.op != "user":
+        if node.op not in NATIVE and node.op not in OPS and node.op not in ("user", "while"):
             raise NotImplementedError(f"Ferry's Keras builder does not support {_where(node)}")
         present = [vid for vid in node.inputs if vid >= 0]
         missing = [v for v in present if v not in self.tensors and v not in self.constants]
         if missing:
             raise ValueError(f"{_where(node)} uses values {missing} that nothing computes")
-        if all(vid in self.constants for vid in present):
+        if all(vid in self.constants for vid in present) and node.op != "while":
             self._fold(node)
             return
         if node.op == "user":
             outputs = self._user(node)
+        elif node.op == "while":
+            outputs = self._while(node)
         elif node.op in NATIVE and self._has_constant_weights(node) and self._keras_accepts(node):
             outputs = self._native(node)
         else:
@@ -245,6 +248,19 @@ class _Builder:
             node.op,
             attrs=_plain(node.attrs),
             **self._operand_layer_kwargs(node, kinds, constants, node.op),
+        )
+        y = layer(tensors)
+        layer.set_constants(constants)
+        return list(y) if isinstance(y, (list, tuple)) else [y]
+
+    def _while(self, node: TfNode) -> list[KerasTensor]:
+        kinds, constants, tensors = self._operands(node)
+        cond, body = (
+            _Builder(node.bodies[role], {}).build(self.names.for_op(node.scope, name, False)).model
+            for role, name in (("cond", "while_cond"), ("body", "while_body"))
+        )
+        layer = FerryWhile(
+            cond, body, **self._operand_layer_kwargs(node, kinds, constants, "while")
         )
         y = layer(tensors)
         layer.set_constants(constants)

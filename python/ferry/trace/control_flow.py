@@ -6,20 +6,31 @@ result with `torch.where(pred, true_result, false_result)`: the converted model 
 and selects, exact for branches without side effects (PyTorch requires them so). A predicate
 that is a Python bool is a constant: that branch alone is traced, as PyTorch does.
 
-`while_loop` repeats its body a data-dependent number of times, which a flat graph cannot
-express yet: it is refused at the user's line.
+`while_loop` repeats its body a data-dependent number of times. Its condition and body are
+traced once each, on their own (`trace_nested`), and the call is recorded as one node that
+carries both traces: the converted model runs them as a loop (WHILE with two subgraphs in
+`.tflite`, a while loop in Keras). Tensors the functions read from outside (closures over
+values the model computed) become loop values too, carried through unchanged. The example
+runs the loop eagerly, unrecorded, for the values the rest of the trace sees.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils import _pytree as pytree
 
 from .locations import Locator
+from .model import TensorRef, Trace, TraceValue, ValueKind
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+    from .tracer import Nested
 
 
 def _user_line() -> str:
@@ -62,20 +73,160 @@ def cond_both_ways(
     return pytree.tree_unflatten(selected, spec)
 
 
-def while_loop_refused(cond_fn: Any, body_fn: Any, carried_inputs: Any, *rest: Any) -> Any:
-    raise NotImplementedError(
-        f"ferry: {_user_line()}: torch while_loop (a data-dependent number of iterations) is "
-        "not supported yet; a loop with a fixed count traces as plain Python"
-    )
+WHILE_OP = "torch._higher_order_ops.while_loop"  # how a while_loop call is recorded
+
+
+@dataclass
+class LoopBodies:
+    """The traced condition and body of one while_loop call (argument `bodies` of its node).
+    Both take the carried values then the captured ones; the body returns the new carried
+    values then the captured ones unchanged."""
+
+    cond: Trace
+    body: Trace
+
+
+def _predicate(value: Any, where: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or value.numel() != 1 or value.dtype != torch.bool:
+        raise TypeError(
+            f"ferry: {where}: the condition of while_loop must return a one-element bool tensor "
+            f"(a Python bool would make the loop run forever or never), got "
+            f"{type(value).__name__ if not isinstance(value, torch.Tensor) else value.dtype}"
+        )
+    return value.reshape(())
+
+
+def _checked_results(values: Any, carried: list[torch.Tensor], where: str) -> tuple[Any, ...]:
+    results = tuple(values) if isinstance(values, (list, tuple)) else (values,)
+    if len(results) != len(carried) or any(
+        not isinstance(r, torch.Tensor) or r.shape != c.shape or r.dtype != c.dtype
+        for r, c in zip(results, carried)
+    ):
+        raise TypeError(
+            f"ferry: {where}: the body of while_loop must return as many tensors as it is "
+            "given, each with the shape and dtype of the one it replaces"
+        )
+    return results
+
+
+def _captured(
+    traces: list[tuple[Trace, Recorder]], outer: Recorder
+) -> tuple[list[torch.Tensor], list[dict[int, int]]]:
+    """Tensors the functions read that the outer trace computed or took as input, in first-use
+    order, and for each trace which of its constant values is which of them."""
+    captured: list[torch.Tensor] = []
+    index: dict[int, int] = {}
+    uses: list[dict[int, int]] = []
+    for trace, recorder in traces:
+        found: dict[int, int] = {}
+        for value in trace.values:
+            if value.kind != ValueKind.CONSTANT:
+                continue
+            t = recorder.table.tensor(value.id)
+            outer_id = outer.table.find(t)
+            if outer_id is None or outer.table.values[outer_id].kind == ValueKind.CONSTANT:
+                continue  # a parameter, buffer or tensor from outside the model: a constant
+            if id(t) not in index:
+                index[id(t)] = len(captured)
+                captured.append(t)
+            found[value.id] = index[id(t)]
+        uses.append(found)
+    return captured, uses
+
+
+def _take_captured(
+    trace: Trace, uses: dict[int, int], captured: list[torch.Tensor], returns_them: bool
+) -> None:
+    """Makes the captured tensors inputs of `trace` (after the carried ones), and outputs too
+    when it is the body."""
+    slots: list[int | None] = [None] * len(captured)
+    for vid, k in uses.items():
+        trace.values[vid].kind = ValueKind.INPUT
+        slots[k] = vid
+    for k, t in enumerate(captured):
+        if slots[k] is None:  # read by the other function only: an unused input here
+            vid = len(trace.values)
+            data = t.detach()
+            trace.values.append(
+                TraceValue(vid, ValueKind.INPUT, data.dtype, tuple(data.shape), data)
+            )
+            slots[k] = vid
+    names = [f"captured_{k}" for k in range(len(captured))]
+    for vid, name in zip(slots, names):
+        trace.values[vid].name = name
+    trace.inputs += [vid for vid in slots if vid is not None]
+    trace.input_names += names
+    if returns_them:
+        trace.outputs = [trace.outputs, [TensorRef(vid) for vid in slots if vid is not None]]
+        trace.output_names += [f"{name}_out" for name in names]
+
+
+def _run_loop(
+    cond_fn: Callable[..., Any], body_fn: Callable[..., Any], carried: list[torch.Tensor]
+) -> tuple[Any, ...]:
+    values = tuple(carried)
+    while bool(cond_fn(*values)):
+        values = tuple(body_fn(*values))
+    return values
+
+
+def while_loop_traced(traceable: Callable[[Any], Any], nested: Nested) -> Callable[..., Any]:
+    """torch's while_loop as Ferry traces it (`nested` traces a function inside the trace)."""
+
+    def loop(
+        cond_fn: Callable[..., Any],
+        body_fn: Callable[..., Any],
+        carried_inputs: list[torch.Tensor],
+        captured: list[torch.Tensor],
+        bodies: LoopBodies,
+    ) -> tuple[Any, ...]:
+        """The recorded call: the loop runs eagerly and unrecorded (`bodies` holds its traces)."""
+        with nested.unrecorded():
+            return _run_loop(cond_fn, body_fn, carried_inputs)
+
+    loop.__module__, loop.__qualname__ = "torch._higher_order_ops", "while_loop"
+    recorded = traceable(loop)
+
+    def while_loop(
+        cond_fn: Callable[..., Any], body_fn: Callable[..., Any], carried_inputs: Any
+    ) -> Any:
+        where = _user_line()
+        outer = nested.recorder()
+        carried = list(carried_inputs) if isinstance(carried_inputs, (list, tuple)) else None
+        if outer is None or outer.quiet:
+            return _run_loop(cond_fn, body_fn, carried or [carried_inputs])
+        if not carried or any(not isinstance(c, torch.Tensor) for c in carried):
+            raise TypeError(
+                f"ferry: {where}: while_loop takes a tuple of tensors as carried_inputs"
+            )
+        if any(
+            isinstance(c, FakeTensor) or not all(isinstance(d, int) for d in c.shape)
+            for c in carried
+        ):
+            raise NotImplementedError(
+                f"ferry: {where}: a while_loop over values with a free size is not supported "
+                "yet; make those dims static"
+            )
+        names = [f"carried_{i}" for i in range(len(carried))]
+        cond = nested.trace(lambda *v: _predicate(cond_fn(*v), where), carried, names)
+        body = nested.trace(
+            lambda *v: _checked_results(body_fn(*v), carried, where), carried, names
+        )
+        captured, uses = _captured([cond, body], outer)
+        _take_captured(cond[0], uses[0], captured, returns_them=False)
+        _take_captured(body[0], uses[1], captured, returns_them=True)
+        return recorded(cond_fn, body_fn, carried, captured, LoopBodies(cond[0], body[0]))
+
+    return while_loop
 
 
 cond_both_ways.__module__, cond_both_ways.__qualname__ = "torch", "cond"
 
 
 @contextlib.contextmanager
-def control_flow_traced(traceable: Callable[[Any], Any]) -> Iterator[None]:
-    """torch.cond recorded as one call (its branches and the select inside), while_loop
-    refused, for the duration of a trace."""
+def control_flow_traced(traceable: Callable[[Any], Any], nested: Nested) -> Iterator[None]:
+    """torch.cond recorded as one call (its branches and the select inside), while_loop as
+    one call carrying its traced condition and body, for the duration of a trace."""
     import torch._higher_order_ops as hops
 
     traced_cond = traceable(cond_both_ways)
@@ -87,7 +238,7 @@ def control_flow_traced(traceable: Callable[[Any], Any]) -> Iterator[None]:
     try:
         torch.cond = traced_cond
         hops.cond = traced_cond
-        hops.while_loop = while_loop_refused
+        hops.while_loop = while_loop_traced(traceable, nested)
         yield
     finally:
         for owner, name, original in saved:

@@ -105,6 +105,7 @@ class Quiet:
 
 class Recorder:
     def __init__(self, root: torch.nn.Module | None) -> None:
+        self.root = root
         self.nodes: list[TraceNode] = []
         self.discarded: set[int] = set()
         self.stack: list[Frame] = []

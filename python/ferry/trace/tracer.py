@@ -88,6 +88,7 @@ class _DispatchMode(TorchDispatchMode):
 def _observing(recorder: Recorder) -> Iterator[None]:
     module_hooks = torch.nn.modules.module
     handles = []
+    outer = getattr(_active, "recorder", None)  # a trace this one is nested in, if any
     _active.recorder = recorder
     try:
         handles.append(module_hooks.register_module_forward_pre_hook(recorder.module_pre_hook))
@@ -98,7 +99,7 @@ def _observing(recorder: Recorder) -> Iterator[None]:
         )
         with (
             torch.no_grad(),
-            control_flow_traced(traceable),
+            control_flow_traced(traceable, Nested()),
             _FunctionMode(recorder),
             _DispatchMode(recorder),
         ):
@@ -108,7 +109,7 @@ def _observing(recorder: Recorder) -> Iterator[None]:
             handle.remove()
             # RemovableHandle forgets this flag dict (torch 2.13): leave no entry behind.
             module_hooks._global_forward_hooks_with_kwargs.pop(handle.id, None)
-        _active.recorder = None
+        _active.recorder = outer
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -185,6 +186,52 @@ def trace_module(
     if output_names is None:
         output_names = _keyed_names(outputs)
     return _finish(recorder, outputs, input_ids, names, _names(output_names, n_outputs, "output"))
+
+
+class Nested:
+    """Tracing inside a trace, for control flow (control_flow.py)."""
+
+    @staticmethod
+    def recorder() -> Recorder | None:
+        """The recorder of the trace running in this thread, if any."""
+        return getattr(_active, "recorder", None)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def unrecorded() -> Iterator[None]:
+        """What runs inside is not recorded by the running trace."""
+        outer: Recorder | None = getattr(_active, "recorder", None)
+        if outer is None:
+            yield
+            return
+        previous, outer.quiet = outer.quiet, True
+        try:
+            yield
+        finally:
+            outer.quiet = previous
+
+    @staticmethod
+    def trace(
+        fn: Callable[..., Any], args: Sequence[torch.Tensor], input_names: list[str]
+    ) -> tuple[Trace, Recorder]:
+        """Traces `fn(*args)` on its own while another trace runs (a loop's body, say): the
+        running trace sees nothing of it. Parameters and module paths are named as in the
+        running trace's model. The recorder comes back too: its table knows the live tensors
+        the function read."""
+        outer: Recorder = _active.recorder
+        recorder = Recorder(outer.root)
+        with Nested.unrecorded():
+            copies = [t.detach().clone() for t in args]
+            input_ids = [
+                recorder.table.add(t, ValueKind.INPUT, name=name)
+                for t, name in zip(copies, input_names)
+            ]
+            with _observing(recorder):
+                result = fn(*copies)
+        outputs = recorder.refs(result)
+        count = sum(1 for _ in iter_refs(outputs))
+        names = _names(None, count, "output")
+        return _finish(recorder, outputs, input_ids, input_names, names), recorder
 
 
 def _refuse_arrays(obj: Any, path: str) -> None:

@@ -1,5 +1,6 @@
-"""torch.cond converts with both branches computed and the result selected; while_loop is
-refused clearly."""
+"""torch.cond converts with both branches computed and the result selected; while_loop
+converts to a real loop (WHILE with its condition and body as subgraphs, a while loop in
+Keras) that runs a data-dependent number of times."""
 
 from __future__ import annotations
 
@@ -84,11 +85,124 @@ class Loop(nn.Module):
         return while_loop(lambda i, t: i < 3, lambda i, t: (i + 1, t * 2), (torch.tensor(0), x))[1]
 
 
-def test_while_loop_is_refused_at_its_line():
-    with pytest.raises(NotImplementedError) as error:
-        ferry.pytorch_to_tflite(Loop(), [torch.randn(2, 5)], verbose=False)
-    assert "while_loop" in str(error.value)
-    assert f"{__file__}:{line_of(Loop.forward, 'return while_loop')}" in str(error.value)
+class Refine(nn.Module):
+    """A channels-last CNN that refines its features until they are small: how often depends
+    on the input. The body also reads `gain`, computed outside the loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.relu(self.stem(x))
+        gain = torch.sigmoid(y.mean(dim=(2, 3), keepdim=True))  # captured by the body
+
+        def cond(i: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return (t.abs().mean() > 0.05) & (i < 20)
+
+        def body(i: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return i + 1, torch.relu(self.block(t)) * gain
+
+        steps, y = torch._higher_order_ops.while_loop(
+            cond, body, (torch.zeros((), dtype=torch.int64), y)
+        )
+        return self.head(y), steps
+
+
+def _subgraph_ops(data: bytes) -> list[list[str]]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(data, 0)
+    return [
+        [
+            names[model.OperatorCodes(sg.Operators(i).OpcodeIndex()).BuiltinCode()]
+            for i in range(sg.OperatorsLength())
+        ]
+        for sg in (model.Subgraphs(k) for k in range(model.SubgraphsLength()))
+    ]
+
+
+def test_while_loop_runs_a_data_dependent_number_of_times_on_both_back_ends():
+    torch.manual_seed(0)
+    model = Refine().eval()
+    x = torch.randn(1, 3, 16, 16)
+    data = ferry.pytorch_to_tflite(model, [x], verbose=False)
+    keras_model = ferry.pytorch_to_keras(model, [x], verbose=False)
+    main, cond, body = _subgraph_ops(bytes(data))
+    assert main.count("WHILE") == 1 and main.count("CONV_2D") == 2
+    assert "LOGICAL_AND" in cond and body.count("CONV_2D") == 1
+    # The loop's values stay channels-last across the boundary: no transpose anywhere.
+    assert all("TRANSPOSE" not in ops for ops in (main, cond, body))
+    counts = set()
+    for scale in (0.1, 1.0, 4.0, 30.0):  # fresh inputs; bigger ones need more steps
+        fresh = torch.randn(1, 3, 16, 16) * scale
+        with torch.no_grad():
+            features, steps = model(fresh)
+        counts.add(int(steps))
+        for got in (
+            ferry.tflite.run_tflite(data, [nhwc(fresh)]),
+            [np.asarray(t) for t in keras_model(nhwc(fresh))],
+        ):
+            assert np.abs(got[0] - nhwc(features)).max() <= 1e-5
+            assert int(got[1]) == int(steps)
+    assert len(counts) >= 3, counts
+
+
+def test_a_loop_imported_inside_forward_converts():
+    x = torch.randn(2, 5)
+    data = ferry.pytorch_to_tflite(Loop(), [x], verbose=False)
+    fresh = torch.randn(2, 5)
+    assert np.abs(ferry.tflite.run_tflite(data, [fresh.numpy()])[0] - fresh.numpy() * 8).max() == 0
+
+
+def test_a_converted_loop_survives_a_keras_file(tmp_path):
+    import keras
+
+    torch.manual_seed(1)
+    model = Refine().eval()
+    x = torch.randn(1, 3, 16, 16)
+    keras_model = ferry.pytorch_to_keras(model, [x], verbose=False)
+    keras_model.save(tmp_path / "loop.keras")
+    loaded = keras.models.load_model(tmp_path / "loop.keras")
+    fresh = nhwc(torch.randn(1, 3, 16, 16) * 3)
+    for a, b in zip(keras_model(fresh), loaded(fresh)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+class ForeverLoop(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch._higher_order_ops.while_loop(lambda t: True, lambda t: (t + 1,), (x,))[0]
+
+
+class GrowingLoop(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch._higher_order_ops.while_loop(
+            lambda t: t.sum() < 10, lambda t: (torch.cat([t, t]),), (x,)
+        )[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (ForeverLoop(), "must return a one-element bool tensor"),
+        (GrowingLoop(), "each with the shape and dtype of the one it replaces"),
+    ],
+)
+def test_a_malformed_loop_is_refused_at_its_line(model, message):
+    with pytest.raises(TypeError) as error:
+        ferry.pytorch_to_tflite(model, [torch.ones(2)], verbose=False)
+    assert message in str(error.value)
+    assert f"{__file__}:{line_of(type(model).forward, 'while_loop')}" in str(error.value)
+
+
+def test_a_loop_over_a_free_size_is_refused_clearly():
+    with pytest.raises(Exception, match="free size"):
+        ferry.pytorch_to_tflite(
+            Loop(), [torch.randn(2, 5)], input_shapes={0: (None, 5)}, verbose=False
+        )
 
 
 def test_torch_cond_is_unchanged_outside_a_conversion():
