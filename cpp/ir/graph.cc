@@ -56,6 +56,11 @@ Shape Value::reshape_target() const {
   return target;
 }
 
+std::vector<Value*> body_inputs(const Node& node) {
+  if (node.op != "if") return node.inputs;
+  return std::vector<Value*>(node.inputs.begin() + 1, node.inputs.end());
+}
+
 bool same_sizes(const Value& a, const Value& b) {
   if (a.physical_shape() != b.physical_shape()) return false;
   SymDims sa = a.physical_sym(), sb = b.physical_sym();

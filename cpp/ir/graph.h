@@ -21,7 +21,7 @@ class Graph;
 // once the layout around the node is known, converted on its own. Its inputs bind the
 // node's inputs in order.
 struct Body {
-  std::string role;                    // "cond", "body"
+  std::string role;                    // "cond", "body"; "then", "else"
   std::shared_ptr<const Trace> trace;  // PyTorch level, as the tracer recorded it
   std::shared_ptr<Graph> graph;        // TF level, in the physical order of the node's values
 };
@@ -56,6 +56,9 @@ struct Value {
   // sizes needs a shape computed at run time, which Ferry does not write yet: throws.
   Shape reshape_target() const;
 };
+
+// The node's inputs its bodies bind, in order: all of them, but an `if` node's predicate.
+std::vector<Value*> body_inputs(const Node& node);
 
 // Same physical sizes, free ones included (equal hints alone do not make equal sizes).
 bool same_sizes(const Value& a, const Value& b);

@@ -34,13 +34,14 @@ void verify(const Graph& graph, const std::string& stage) {
       if (!body.graph) continue;
       // A body binds the node's inputs in order, as they are held physically.
       const Graph& g = *body.graph;
-      if (g.inputs.size() != node->inputs.size())
+      const std::vector<Value*> bound = body_inputs(*node);
+      if (g.inputs.size() != bound.size())
         fail(stage, "the " + body.role + " of " + node->op + " takes " +
                         std::to_string(g.inputs.size()) + " inputs for " +
-                        std::to_string(node->inputs.size()));
+                        std::to_string(bound.size()));
       for (size_t i = 0; i < g.inputs.size(); ++i) {
-        if (g.inputs[i]->physical_shape() != node->inputs[i]->physical_shape() ||
-            g.inputs[i]->dtype != node->inputs[i]->dtype)
+        if (g.inputs[i]->physical_shape() != bound[i]->physical_shape() ||
+            g.inputs[i]->dtype != bound[i]->dtype)
           fail(stage, "input " + std::to_string(i) + " of the " + body.role + " of " + node->op +
                           " differs from the value it binds");
       }

@@ -79,6 +79,8 @@ const std::map<std::string, OpLayout>& table() {
     // A loop's values enter and leave its body in one order: the body is converted for
     // whichever order its surroundings chose.
     t["while"] = {C::kCarried, {}, {}};
+    // A branch's values likewise: its predicate is a scalar, without order.
+    t["if"] = {C::kCarried, {}, {}};
     return t;
   }();
   return kTable;

@@ -19,7 +19,8 @@ enum class LayoutClass : uint8_t {
   kTranspose,     // a permutation: absorbs an order change for free
   kReshape,       // passes the order through when it only adds/removes unit dims
   kPassThrough,   // user converter with MANUAL strategy: inputs as they are
-  kCarried,       // loop values: any order, shared by all; output i keeps input i's order
+  kCarried,  // control flow: any order, shared by all its values (a loop's result i keeps value
+             // i's)
 };
 
 // How the attributes of a kAxes op name axes, so they can be remapped.

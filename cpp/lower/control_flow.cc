@@ -1,6 +1,6 @@
-// Control flow: a while loop whose condition and body were traced as functions of their own
-// (python/ferry/trace/control_flow.py). The call becomes one `while` node that keeps them as
-// bodies; the pipeline converts each once the layout of the loop's values is known.
+// Control flow: a while loop, or torch.cond, whose functions were traced on their own
+// (python/ferry/trace/control_flow.py). The call becomes one `while` or `if` node that keeps
+// them as bodies; the pipeline converts each once the layout of the node's values is known.
 #include <string>
 #include <vector>
 
@@ -47,9 +47,37 @@ void lower_while_loop(LowerContext& ctx) {
   }
 }
 
+// torch.cond whose branches were traced as functions (the bridge names the call
+// "torch.cond (branches)"): an `if` node on the predicate, then the operands and the tensors
+// the branches read from outside; each branch returns every output.
+void lower_cond(LowerContext& ctx) {
+  const Node& n = ctx.node();
+  std::vector<Value*> inputs = {ctx.in("pred")};
+  for (const char* arg : {"operands", "captured"}) {
+    for (Value* v : ctx.ins(arg)) inputs.push_back(v);
+  }
+  if (inputs[0]->dtype != DType::kBool || num_elements(inputs[0]->shape) != 1)
+    throw LowerError("internal: the predicate must be one bool");
+  for (const Value* v : inputs) {
+    if (has_free_dims(v->sym))
+      throw LowerError("a branch over values with a free size is not supported yet");
+  }
+  Node* branch = ctx.graph().add_node("if", inputs);
+  branch->scope = n.scope;
+  branch->origin = n.origin;
+  branch->bodies = {find_body(n, "then"), find_body(n, "else")};
+  for (size_t i = 0; i < ctx.num_outputs(); ++i) {
+    const Value& result = ctx.torch_output(i);
+    Value* out = ctx.graph().add_value(result.dtype, result.shape);
+    ctx.graph().add_output_to(branch, out);
+    ctx.set_output(i, out);
+  }
+}
+
 }  // namespace
 
 void register_control_flow_rules(Registry& registry) {
+  registry.add({{"torch.cond (branches)"}, lower_cond, "if (each branch as a subgraph)"});
   registry.add({{"torch._higher_order_ops.while_loop"},
                 lower_while_loop,
                 "while (condition and body as subgraphs)"});

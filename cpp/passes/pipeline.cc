@@ -26,11 +26,14 @@ void convert_bodies(Graph& graph, const Registry& registry,
       ConvertOptions inner = options;
       inner.layout.inputs.clear();
       inner.layout.outputs.clear();
-      for (const Value* in : node->inputs) inner.layout.inputs.push_back(order_of(in));
-      if (body.role == "body") inner.layout.outputs = inner.layout.inputs;
+      for (const Value* in : body_inputs(*node)) inner.layout.inputs.push_back(order_of(in));
+      if (body.role == "body") inner.layout.outputs = inner.layout.inputs;  // fed back in
+      if (body.role == "then" || body.role == "else")
+        for (const Value* out : node->outputs) inner.layout.outputs.push_back(order_of(out));
       ConvertResult r = convert(*body.trace, registry, has_rule, inner);
-      const std::string where =
-          "the loop's " + std::string(body.role == "cond" ? "condition" : "body");
+      const std::string where = body.role == "cond"   ? "the loop's condition"
+                                : body.role == "body" ? "the loop's body"
+                                                      : "the " + body.role + " branch";
       for (const auto& p : r.imported.unsupported) {
         const auto& tn = body.trace->nodes.at(p.node);
         result.errors.push_back(

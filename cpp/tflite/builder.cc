@@ -57,6 +57,7 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 14, 0};
     case fb::BuiltinOperator_HARD_SWISH:
       return {1, 15, 0};
+    case fb::BuiltinOperator_IF:
     case fb::BuiltinOperator_WHILE:
       return {2, 0, 0};
     case fb::BuiltinOperator_RSQRT:

@@ -7,6 +7,7 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"conv", "CONV_2D (1-D as a one-row image; grouped: version 6), CONV_3D"},
       {"depthwise_conv", "DEPTHWISE_CONV_2D"},
       {"while", "WHILE, its condition and body as subgraphs"},
+      {"if", "IF, each branch as a subgraph"},
       {"dense", "FULLY_CONNECTED"},
       {"batch_norm", "MUL + ADD (folded into a neighbouring conv or dense when possible)"},
       {"layer_norm", "MEAN, SQUARED_DIFFERENCE, RSQRT, MUL, ADD"},

@@ -353,7 +353,7 @@ class Writer {
   void emit_pool3d(const Node* n, fb::BuiltinOperator code);  // writer_ops_pool3d.cc
   void emit_group_norm(const Node* n);                        // writer_ops_group_norm.cc
   void emit_conv_transpose(const Node* n);                    // writer_ops_conv_transpose.cc
-  void emit_while(const Node* n);                             // writer_ops_control.cc
+  void emit_control_flow(const Node* n);                      // writer_ops_control.cc
 
   void check_rank(const Node* n, size_t max_rank) const {
     for (const Value* v : n->inputs)

@@ -81,7 +81,7 @@ void Writer::emit(const Node* n) {
   if ((op == "conv" || op == "depthwise_conv") && n->inputs[0]->rank() == 5) return emit_conv3d(n);
   if (op == "conv") return emit_conv(n);
   if (op == "conv_transpose") return emit_conv_transpose(n);
-  if (op == "while") return emit_while(n);
+  if (op == "while" || op == "if") return emit_control_flow(n);
   if (op == "depthwise_conv") return emit_depthwise(n);
   if (op == "dense") return emit_dense(n);
   if (op == "batch_norm") return emit_batch_norm(n);

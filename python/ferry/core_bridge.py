@@ -25,7 +25,13 @@ from ferry.fold import FOLDED_OP, folded_calls
 from ferry.free_args import free_getitem, free_size_args
 from ferry.tfgraph import TfGraph, TfNode, TfValue
 from ferry.trace import symbolic
-from ferry.trace.control_flow import WHILE_OP, LoopBodies
+from ferry.trace.control_flow import (
+    COND_OP,
+    IF_OP,
+    WHILE_OP,
+    BranchBodies,
+    LoopBodies,
+)
 from ferry.trace.model import NodeKind, TensorRef, Trace, TraceNode, ValueKind
 
 _DTYPE_NAMES = {
@@ -202,12 +208,15 @@ def _to_core(
             op, user = identity_users[node.id], None
         if user is None and _unrolled(node):
             op = f"{node.op} (unrolled)"  # no rule: the core converts the calls inside
-        loop = node.args.get("bodies") if node.op == WHILE_OP else None
-        if isinstance(loop, LoopBodies):
+        bodies = _bodies(node)
+        if isinstance(bodies, LoopBodies):
             args = [
                 _encode_arg("carried_inputs", node.args["carried_inputs"]),
                 _encode_arg("captured", node.args["captured"]),
             ]
+        elif isinstance(bodies, BranchBodies):
+            op = IF_OP
+            args = [_encode_arg(name, node.args[name]) for name in ("pred", "operands", "captured")]
         else:
             args = _encode_args(trace, node.op, node.args)
         if trace.symbols and node.op.endswith("__getitem__") and not _has_tensor_index(node):
@@ -230,9 +239,9 @@ def _to_core(
         add(node.id, node.kind.value, op, node.scope, node.parent, args, outputs, user)
         if user is not None:
             users[len(core_to_trace) - 1] = user
-        if isinstance(loop, LoopBodies) and op == WHILE_OP:
-            for role, body in (("cond", loop.cond), ("body", loop.body)):
-                t.add_body(len(core_to_trace) - 1, role, _loop_body(body, node, role))
+        if bodies is not None and op in (WHILE_OP, IF_OP):
+            for role, body in _roles(bodies):
+                t.add_body(len(core_to_trace) - 1, role, _body_to_core(body, node, role))
         for write in pending.get(node.id, []):
             writer = trace.nodes[write.writer]
             add(
@@ -253,14 +262,28 @@ def _to_core(
     return t, users, core_to_trace
 
 
-def _loop_body(body: Trace, node: TraceNode, role: str) -> Any:
+def _bodies(node: TraceNode) -> LoopBodies | BranchBodies | None:
+    """The traced functions a control-flow call carries, if it is one."""
+    bodies = node.args.get("bodies") if node.op in (WHILE_OP, COND_OP) else None
+    return bodies if isinstance(bodies, (LoopBodies, BranchBodies)) else None
+
+
+def _roles(bodies: LoopBodies | BranchBodies) -> list[tuple[str, Trace]]:
+    if isinstance(bodies, LoopBodies):
+        return [("cond", bodies.cond), ("body", bodies.body)]
+    return [("then", bodies.then), ("else", bodies.otherwise)]
+
+
+def _body_to_core(body: Trace, node: TraceNode, role: str) -> Any:
     core, users, _ = _to_core(body, {}, set(folded_calls(body)), nested=True)
     if users:
+        what = {"cond": "condition of the while_loop", "body": "body of the while_loop"}.get(
+            role, f"{role} branch of torch.cond"
+        )
         where = f" ({node.invoked})" if node.invoked else ""
         raise NotImplementedError(
-            f"ferry: the {'condition' if role == 'cond' else 'body'} of the while_loop{where} "
-            "calls a function with a user converter; converters inside a loop are not "
-            "supported yet"
+            f"ferry: the {what}{where} calls a function with a user converter; converters "
+            "inside control flow are not supported yet"
         )
     return core
 

@@ -18,6 +18,7 @@ from ferry.core_bridge import CoreResult, TfliteRequest, run_core
 from ferry.errors import ConversionError, OptionNotUsedWarning
 from ferry.progress import Progress, check_verbose
 from ferry.trace import trace_module
+from ferry.trace.control_flow import branches_selected
 from ferry.trace.libraries import libraries_see_tracing
 from ferry.trace.model import Trace
 from ferry.trace.structures import map_tensors
@@ -245,14 +246,17 @@ def trace_model(
         # PyTorch treats a size of 1 as a constant, so a free dim given at 1 (nobuco's batch of
         # one) is traced at 2: the example repeated along it, the caller's tensors untouched.
         args, kwargs, inputs = widen_unit_free_dims(args, kwargs, inputs, free)
-    # With free sizes both traces must take the paths that hold for any input.
+    # With free sizes both traces must take the paths that hold for any input, and
+    # torch.cond computes both branches (they cannot be traced on their own at free sizes).
     seen_as_traced = libraries_see_tracing() if free else contextlib.nullcontext()
-    with progress.stage("tracing", model_name(model)), seen_as_traced:
+    both_branches = branches_selected() if free else contextlib.nullcontext()
+    with progress.stage("tracing", model_name(model)), seen_as_traced, both_branches:
         result = trace(args, kwargs)
     if free:
         with (
             progress.stage("tracing sizes", "free: " + _free_text(free, result.input_names)),
             libraries_see_tracing(),
+            branches_selected(),
         ):
             symbols, dims = trace_symbolic(
                 trace, args, kwargs or {}, inputs, result.input_names, free, result

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from ferry.keras.control_flow import FerryWhile
+from ferry.keras.control_flow import FerryIf, FerryWhile
 from ferry.keras.layers import (
     ABSENT,
     CONST,
@@ -34,6 +34,9 @@ KerasTensor = keras.KerasTensor
 # [..., In] (nn.Linear on a 1-D tensor): such a node runs as Ferry's own op instead, whose
 # TF implementation (nn_ops.dense) handles the vector case.
 _NATIVE_MIN_RANK = {"dense": 2}
+
+# Control flow: the layer and the roles of the functions it runs, in its order.
+_BODIES = {"while": (FerryWhile, ("cond", "body")), "if": (FerryIf, ("then", "else"))}
 
 
 @dataclass
@@ -156,19 +159,19 @@ class _Builder:
         raise ValueError(f"graph output {i} (value {vid}) is computed by no node")
 
     def _node(self, node: TfNode) -> None:
-        if node.op not in NATIVE and node.op not in OPS and node.op not in ("user", "while"):
+        if node.op not in NATIVE and node.op not in OPS and node.op not in ("user", *_BODIES):
             raise NotImplementedError(f"Ferry's Keras builder does not support {_where(node)}")
         present = [vid for vid in node.inputs if vid >= 0]
         missing = [v for v in present if v not in self.tensors and v not in self.constants]
         if missing:
             raise ValueError(f"{_where(node)} uses values {missing} that nothing computes")
-        if all(vid in self.constants for vid in present) and node.op != "while":
+        if all(vid in self.constants for vid in present) and node.op not in _BODIES:
             self._fold(node)
             return
         if node.op == "user":
             outputs = self._user(node)
-        elif node.op == "while":
-            outputs = self._while(node)
+        elif node.op in _BODIES:
+            outputs = self._control_flow(node)
         elif node.op in NATIVE and self._has_constant_weights(node) and self._keras_accepts(node):
             outputs = self._native(node)
         else:
@@ -253,15 +256,17 @@ class _Builder:
         layer.set_constants(constants)
         return list(y) if isinstance(y, (list, tuple)) else [y]
 
-    def _while(self, node: TfNode) -> list[KerasTensor]:
+    def _control_flow(self, node: TfNode) -> list[KerasTensor]:
         kinds, constants, tensors = self._operands(node)
-        cond, body = (
-            _Builder(node.bodies[role], {}).build(self.names.for_op(node.scope, name, False)).model
-            for role, name in (("cond", "while_cond"), ("body", "while_body"))
+        layer_class, roles = _BODIES[node.op]
+        first, second = (
+            _Builder(node.bodies[role], {})
+            .build(self.names.for_op(node.scope, f"{node.op}_{role}", False))
+            .model
+            for role in roles
         )
-        layer = FerryWhile(
-            cond, body, **self._operand_layer_kwargs(node, kinds, constants, "while")
-        )
+        kwargs = self._operand_layer_kwargs(node, kinds, constants, node.op)
+        layer = layer_class(first, second, **kwargs)
         y = layer(tensors)
         layer.set_constants(constants)
         return list(y) if isinstance(y, (list, tuple)) else [y]

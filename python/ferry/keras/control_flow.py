@@ -1,4 +1,4 @@
-"""Control flow in Keras: a loop whose condition and body are Keras models of their own."""
+"""Control flow in Keras: a loop or a branch whose functions are Keras models of their own."""
 
 from __future__ import annotations
 
@@ -15,38 +15,59 @@ def _call(model: keras.Model, values: tuple[tf.Tensor, ...]) -> list[tf.Tensor]:
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
-@keras.saving.register_keras_serializable(package="ferry")
-class FerryWhile(_OperandLayer):
-    """A `while` node: runs `body` on the loop values while `cond` gives true. Both models
-    take every loop value in order; `body` returns them all, in the same shapes. Constant loop
-    values are this layer's weights, as for FerryOp."""
+class _BodiesLayer(_OperandLayer):
+    """An op that runs two Keras models (kept in `.keras` files with the layer)."""
 
-    def __init__(self, cond: keras.Model, body: keras.Model, **kwargs: Any) -> None:
+    def __init__(self, first: keras.Model, second: keras.Model, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.cond = cond
-        self.body = body
+        self.first = first
+        self.second = second
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "first": keras.saving.serialize_keras_object(self.first),
+            "second": keras.saving.serialize_keras_object(self.second),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> _BodiesLayer:
+        config = dict(config)
+        first = keras.saving.deserialize_keras_object(config.pop("first"))
+        second = keras.saving.deserialize_keras_object(config.pop("second"))
+        return cls(first, second, **config)
+
+
+@keras.saving.register_keras_serializable(package="ferry")
+class FerryIf(_BodiesLayer):
+    """An `if` node: its first operand is the predicate; `first` (then) or `second` (else)
+    runs on the others. Both return every output."""
+
+    def call(self, inputs: Any) -> tf.Tensor | list[tf.Tensor]:
+        pred, *values = self._operand_tensors(inputs)
+        operands = tuple(values)
+        return self._finish(
+            tf.cond(
+                tf.reshape(pred, []),
+                lambda: _call(self.first, operands),
+                lambda: _call(self.second, operands),
+            )
+        )
+
+
+@keras.saving.register_keras_serializable(package="ferry")
+class FerryWhile(_BodiesLayer):
+    """A `while` node: runs `second` (the body) on the loop values while `first` (the
+    condition) gives true. Both take every loop value in order; the body returns them all, in
+    the same shapes. Constant loop values are this layer's weights, as for FerryOp."""
 
     def call(self, inputs: Any) -> tf.Tensor | list[tf.Tensor]:
         values = tuple(self._operand_tensors(inputs))
 
         def keep_going(*v: tf.Tensor) -> tf.Tensor:
-            return tf.reshape(_call(self.cond, v)[0], [])
+            return tf.reshape(_call(self.first, v)[0], [])
 
         def step(*v: tf.Tensor) -> tuple[tf.Tensor, ...]:
-            return tuple(_call(self.body, v))
+            return tuple(_call(self.second, v))
 
         return self._finish(list(tf.while_loop(keep_going, step, values)))
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "cond": keras.saving.serialize_keras_object(self.cond),
-            "body": keras.saving.serialize_keras_object(self.body),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> FerryWhile:
-        config = dict(config)
-        cond = keras.saving.deserialize_keras_object(config.pop("cond"))
-        body = keras.saving.deserialize_keras_object(config.pop("body"))
-        return cls(cond, body, **config)

@@ -1,13 +1,16 @@
 """torch.cond and while_loop while Ferry traces.
 
 Eager PyTorch runs one branch of `torch.cond`, so a trace would hold only the branch the
-example took. While tracing, `torch.cond` runs both branches on the operands and chooses each
-result with `torch.where(pred, true_result, false_result)`: the converted model computes both
-and selects, exact for branches without side effects (PyTorch requires them so). A predicate
-that is a Python bool is a constant: that branch alone is traced, as PyTorch does.
+example took. While tracing, each branch is traced once on its own (`Nested.trace`) and the
+call is recorded as one node carrying both traces: the converted model runs one branch (IF
+with two subgraphs in `.tflite`, `tf.cond` in Keras). A predicate that is a Python bool is a
+constant: that branch alone is traced, as PyTorch does. In a model with free sizes, whose
+branches cannot be traced on their own yet, `torch.cond` runs both branches on the operands
+and chooses each result with `torch.where(pred, true_result, false_result)`: exact for
+branches without side effects (PyTorch requires them so), but both are computed.
 
 `while_loop` repeats its body a data-dependent number of times. Its condition and body are
-traced once each, on their own (`trace_nested`), and the call is recorded as one node that
+traced once each, on their own, and the call is recorded as one node that
 carries both traces: the converted model runs them as a loop (WHILE with two subgraphs in
 `.tflite`, a while loop in Keras). Tensors the functions read from outside (closures over
 values the model computed) become loop values too, carried through unchanged. The example
@@ -17,6 +20,7 @@ runs the loop eagerly, unrecorded, for the values the rest of the trace sees.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +78,97 @@ def cond_both_ways(
 
 
 WHILE_OP = "torch._higher_order_ops.while_loop"  # how a while_loop call is recorded
+COND_OP = "torch.cond"  # how a torch.cond call is recorded
+IF_OP = "torch.cond (branches)"  # the core's name for one that carries its traced branches
+
+_select_branches = contextvars.ContextVar("ferry_select_branches", default=False)
+
+
+@contextlib.contextmanager
+def branches_selected() -> Iterator[None]:
+    """While active, torch.cond computes both branches and selects (free sizes)."""
+    token = _select_branches.set(True)
+    try:
+        yield
+    finally:
+        _select_branches.reset(token)
+
+
+@dataclass
+class BranchBodies:
+    """The traced branches of one torch.cond call (argument `bodies` of its node). Both take
+    the operands then the captured tensors, and return the branch's tensors in order."""
+
+    then: Trace
+    otherwise: Trace
+
+
+def _leaves(value: Any, specs: list[Any], where: str) -> list[torch.Tensor]:
+    leaves, spec = pytree.tree_flatten(value)
+    if any(not isinstance(t, torch.Tensor) for t in leaves):
+        raise TypeError(f"ferry: {where}: a branch of torch.cond must return tensors only")
+    specs.append(spec)
+    return leaves
+
+
+def cond_traced(traceable: Callable[[Any], Any], nested: Nested) -> Callable[..., Any]:
+    """torch.cond as Ferry traces it: each branch traced on its own, or (free sizes, Python
+    bools, operands that are not tensors) as `cond_both_ways`."""
+    both_ways = traceable(cond_both_ways)
+
+    def branch(
+        pred: torch.Tensor,
+        true_fn: Callable[..., Any],
+        false_fn: Callable[..., Any],
+        operands: list[torch.Tensor],
+        captured: list[torch.Tensor],
+        bodies: BranchBodies,
+    ) -> Any:
+        """The recorded call: the branch taken runs eagerly and unrecorded."""
+        with nested.unrecorded():
+            return (true_fn if bool(pred) else false_fn)(*operands)
+
+    branch.__module__, branch.__qualname__ = "torch", "cond"
+    recorded = traceable(branch)
+
+    def cond(
+        pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], operands: Any = ()
+    ) -> Any:
+        args = tuple(operands) if isinstance(operands, (list, tuple)) else (operands,)
+        outer = nested.recorder()
+        if (
+            _select_branches.get()
+            or outer is None
+            or outer.quiet
+            or not isinstance(pred, torch.Tensor)
+            or pred.numel() != 1
+            or not args
+            or any(not isinstance(a, torch.Tensor) or isinstance(a, FakeTensor) for a in args)
+        ):
+            return both_ways(pred, true_fn, false_fn, operands)
+        where = _user_line()
+        chosen = (pred if pred.dtype == torch.bool else pred != 0).reshape(())
+        names = [f"operand_{i}" for i in range(len(args))]
+        specs: list[Any] = []
+        then = nested.trace(lambda *v: _leaves(true_fn(*v), specs, where), list(args), names)
+        other = nested.trace(lambda *v: _leaves(false_fn(*v), specs, where), list(args), names)
+        shapes = [
+            [(t.values[r.value].shape, t.values[r.value].dtype) for r in t.output_refs()]
+            for t in (then[0], other[0])
+        ]
+        if specs[0] != specs[1] or shapes[0] != shapes[1]:
+            raise TypeError(
+                f"ferry: {where}: the branches of torch.cond return different structures, "
+                "shapes or dtypes; PyTorch requires them to match"
+            )
+        captured, uses = _captured([then, other], outer)
+        _take_captured(then[0], uses[0], captured, returns_them=False)
+        _take_captured(other[0], uses[1], captured, returns_them=False)
+        return recorded(
+            chosen, true_fn, false_fn, list(args), captured, BranchBodies(then[0], other[0])
+        )
+
+    return cond
 
 
 @dataclass
@@ -225,11 +320,11 @@ cond_both_ways.__module__, cond_both_ways.__qualname__ = "torch", "cond"
 
 @contextlib.contextmanager
 def control_flow_traced(traceable: Callable[[Any], Any], nested: Nested) -> Iterator[None]:
-    """torch.cond recorded as one call (its branches and the select inside), while_loop as
-    one call carrying its traced condition and body, for the duration of a trace."""
+    """torch.cond and while_loop each recorded as one call carrying its traced functions, for
+    the duration of a trace."""
     import torch._higher_order_ops as hops
 
-    traced_cond = traceable(cond_both_ways)
+    traced_cond = cond_traced(traceable, nested)
     saved = [
         (torch, "cond", torch.cond),
         (hops, "cond", hops.cond),

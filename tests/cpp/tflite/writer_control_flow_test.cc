@@ -86,6 +86,37 @@ TEST(TfliteWriterControlFlow, WhileWritesItsFunctionsAsSubgraphs) {
   }
 }
 
+TEST(TfliteWriterControlFlow, IfWritesEachBranchAsASubgraph) {
+  auto branch = [](const std::string& op_name, double operand) {
+    auto g = std::make_shared<Graph>();
+    Value* x = g->add_value(DType::kFloat32, {2, 3}, "x");
+    g->inputs = {x};
+    g->outputs = {
+        op(*g, op_name, {x, scalar(*g, DType::kFloat32, operand)}, DType::kFloat32, {2, 3})};
+    return g;
+  };
+  Graph g;
+  Value* pred = g.add_value(DType::kBool, {}, "pred");
+  Value* x = g.add_value(DType::kFloat32, {2, 3}, "x");
+  g.inputs = {pred, x};
+  Node* node = g.add_node("if", {pred, x});
+  node->bodies = {{"then", nullptr, branch("mul", 2)}, {"else", nullptr, branch("add", 1)}};
+  Value* out = g.add_value(DType::kFloat32, {2, 3});
+  g.add_output_to(node, out);
+  g.outputs = {out};
+
+  const std::string bytes = write_tflite(g);
+  const auto* model = tflite_fb::GetModel(bytes.data());
+  ASSERT_EQ(model->subgraphs()->size(), 3u);
+  const auto* main = model->subgraphs()->Get(0)->operators()->Get(0);
+  EXPECT_EQ(main->inputs()->size(), 2u);  // the predicate, then what the branches take
+  const auto* options = main->builtin_options_as_IfOptions();
+  ASSERT_NE(options, nullptr);
+  EXPECT_EQ(options->then_subgraph_index(), 1);
+  EXPECT_EQ(options->else_subgraph_index(), 2);
+  EXPECT_EQ(model->subgraphs()->Get(1)->inputs()->size(), 1u);
+}
+
 TEST(TfliteWriterControlFlow, AnUnconvertedBodyIsRefused) {
   Graph g;
   Value* x = g.add_value(DType::kFloat32, {2, 3}, "x");

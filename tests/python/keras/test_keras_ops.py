@@ -451,9 +451,10 @@ def test_every_documented_op_is_tested_and_supported() -> None:
     # Tested in other files through the ops that make them, on the Keras back end too: gru,
     # lstm (ops/test_rnn.py), conv_transpose (ops/test_conv.py), gather, scatter_nd
     # (ops/test_index.py), top_k (ops/test_sort.py), grid_sample (ops/test_grid_sample.py),
-    # group_norm (ops/test_norm.py), while (trace/test_control_flow.py: it needs bodies).
+    # group_norm (ops/test_norm.py), while and if (trace/test_control_flow.py: they need
+    # bodies).
     tested = {c.op for c in CASES} | {"max_pool", "avg_pool", "user", "gru", "lstm"}
     tested |= {"conv_transpose", "gather", "scatter_nd", "top_k", "grid_sample", "group_norm"}
-    tested |= {"while"}
+    tested |= {"while", "if"}
     assert documented - tested == set()
-    assert documented - set(OPS) - set(NATIVE) == {"user", "while"}
+    assert documented - set(OPS) - set(NATIVE) == {"user", "while", "if"}

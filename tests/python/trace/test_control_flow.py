@@ -1,5 +1,5 @@
-"""torch.cond converts with both branches computed and the result selected; while_loop
-converts to a real loop (WHILE with its condition and body as subgraphs, a while loop in
+"""torch.cond converts to a real branch (IF with a subgraph per branch, tf.cond in Keras), or
+with free sizes to both branches and a select; while_loop converts to a real loop (WHILE with its condition and body as subgraphs, a while loop in
 Keras) that runs a data-dependent number of times."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from trace_helpers import line_of
 import ferry
 
 pytest.importorskip("ai_edge_litert")
-from free_size_runs import nhwc  # noqa: E402
+from free_size_runs import nhwc, run_resized  # noqa: E402
 
 import ferry.tflite  # noqa: E402
 
@@ -46,8 +46,11 @@ def test_cond_takes_either_branch_on_both_back_ends_without_transposes():
     x = torch.randn(1, 3, 16, 16)
     data = ferry.pytorch_to_tflite(model, [x], verbose=False)
     keras_model = ferry.pytorch_to_keras(model, [x], verbose=False)
-    ops = collections.Counter(op[0] for op in ferry._core.read_tflite(bytes(data))["ops"])
-    assert "TRANSPOSE" not in ops and ops["SELECT_V2"] == 1
+    main, then, otherwise = _subgraph_ops(bytes(data))
+    assert main.count("IF") == 1 and "SELECT_V2" not in main
+    assert then == ["CONV_2D"] and otherwise == ["CONV_2D", "LOGISTIC", "MUL"]
+    # The branches take and give channels-last values: no transpose anywhere.
+    assert all("TRANSPOSE" not in ops for ops in (main, then, otherwise))
     taken = []
     for shift in (4.0, -4.0):  # the stem's mean follows the input's sign enough to flip
         fresh = torch.randn(1, 3, 16, 16) + shift
@@ -60,6 +63,42 @@ def test_cond_takes_either_branch_on_both_back_ends_without_transposes():
         ):
             assert np.abs(got - expected).max() <= 1e-5
     assert sorted(taken) == [False, True]  # each branch was taken once
+
+
+def test_cond_with_a_free_batch_computes_both_branches_and_selects():
+    torch.manual_seed(0)
+    model = Gate().eval()
+    x = torch.randn(2, 3, 16, 16)
+    data = ferry.pytorch_to_tflite(model, [x], input_shapes={0: (None, 3, 16, 16)}, verbose=False)
+    (main,) = _subgraph_ops(bytes(data))
+    assert main.count("SELECT_V2") == 1 and "IF" not in main
+    for batch, shift in ((1, 4.0), (3, -4.0)):
+        fresh = torch.randn(batch, 3, 16, 16) + shift
+        with torch.no_grad():
+            expected = nhwc(model(fresh))
+        assert np.abs(run_resized(data, nhwc(fresh)) - expected).max() <= 1e-5
+
+
+class Passes(nn.Module):
+    """One branch hands back a copy of its operand (PyTorch refuses the operand itself), which
+    converts to the operand; the other reads a tensor computed outside the branch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        offset = x.mean(dim=0)
+        return torch.cond(x.sum() > 0, lambda t: t.clone(), lambda t: t - offset, (x,))
+
+
+def test_a_branch_may_return_its_operand_or_read_outside_tensors():
+    data = ferry.pytorch_to_tflite(Passes(), [torch.randn(4, 5)], verbose=False)
+    keras_model = ferry.pytorch_to_keras(Passes(), [torch.randn(4, 5)], verbose=False)
+    for shift in (3.0, -3.0):
+        fresh = torch.randn(4, 5) + shift
+        expected = Passes()(fresh).numpy()
+        for got in (
+            ferry.tflite.run_tflite(data, [fresh.numpy()])[0],
+            np.asarray(keras_model(fresh.numpy())),
+        ):
+            assert np.abs(got - expected).max() <= 1e-6
 
 
 class ConstantGate(nn.Module):
