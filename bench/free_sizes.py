@@ -3,14 +3,16 @@ traced size, in one LiteRT process.
 
 Run from the repository root:
     .venv/bin/python bench/free_sizes.py
-        [--model resnet50|transformer_encoder|gpt_block|<torchvision name>]
+        [--model resnet50|transformer_encoder|gpt_block|gru_tagger|<torchvision name>]
         [--invokes 30] [--rounds 5]
 
 Converts the model twice, alternating (static, free, static, free), with validation off, and
 reports each conversion's median time. The free file has batch, height and width free (an
 image model) or batch and length free (the encoder: 4 layers, 256 wide, 2 x 64 tokens; the
 GPT-style block of ferry.zoo.blocks, causal attention with rotary positions, 256 wide, 8 heads,
-2 x 64 tokens) and is resized to the traced size (strict) before allocation. Both files are timed with the default
+2 x 64 tokens; the GRU tagger, 2 bidirectional layers of 128 over 2 x 64 steps of 64 features,
+with only the length free: a free-length GRU is a WHILE loop per layer and direction, the
+static one unrolled) and is resized to the traced size (strict) before allocation. Both files are timed with the default
 delegates (XNNPACK) at 1 thread: 5 warm-ups each, then rounds that alternate between the files,
 each round the median of --invokes invokes. The table gives each file's operators, its number
 of XNNPACK partitions (DELEGATE nodes) and the median latency, and the free file's latency as
@@ -40,13 +42,25 @@ SIZE = 224
 TOKENS, WIDTH = 64, 256  # the encoder: 2 x 64 tokens of 256
 
 
-SEQUENCE_MODELS = ("transformer_encoder", "gpt_block")
+SEQUENCE_MODELS = ("transformer_encoder", "gpt_block", "gru_tagger")
+
+
+class GruTagger(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(64, 128, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = torch.nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])
 
 
 def build(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     if name == "gpt_block":
         return GptBlock(WIDTH, 8).eval()
+    if name == "gru_tagger":
+        return GruTagger().eval()
     if name == "transformer_encoder":
         layer = torch.nn.TransformerEncoderLayer(WIDTH, 8, 4 * WIDTH, batch_first=True)
         return torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False).eval()
@@ -56,6 +70,8 @@ def build(name: str) -> torch.nn.Module:
 
 def example(name: str) -> tuple[torch.Tensor, tuple[int | None, ...], list[int]]:
     """The traced input, its shape with the free dims as None, and the file's input shape."""
+    if name == "gru_tagger":  # recurrent layers take a free length, not a free batch
+        return torch.rand(2, TOKENS, 64), (2, None, 64), [2, TOKENS, 64]
     if name in SEQUENCE_MODELS:
         # A batch of 2, timed at that size.
         return torch.rand(2, TOKENS, WIDTH), (None, None, WIDTH), [2, TOKENS, WIDTH]

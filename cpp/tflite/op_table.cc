@@ -14,7 +14,9 @@ const std::map<std::string, std::string>& builtin_forms() {
       {"embedding", "GATHER"},
       {"max_pool", "MAX_POOL_2D (3-D: two 2-D pools over reshaped views)"},
       {"avg_pool", "AVERAGE_POOL_2D (3-D: two 2-D pools over reshaped views)"},
-      {"gru", "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},
+      {"gru",
+       "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step; over a free length a WHILE "
+       "loop over the steps"},
       {"lstm",
        "UNIDIRECTIONAL_SEQUENCE_LSTM per direction; with recurrent=\"unrolled\" (or c_n read) "
        "FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per step"},

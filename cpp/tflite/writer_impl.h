@@ -323,6 +323,7 @@ class Writer {
   // Why the sequence form cannot write this `lstm` node ("" when it can).
   std::string sequence_refusal(const Node* n) const;
   void emit_lstm_sequence(const Node* n);
+  void emit_gru_loop(const Node* n);  // writer_ops_gru_loop.cc: a GRU over free time steps
   // "LSTM 'encoder.rnn' layer 1": the node in the user's terms (layers of one module are
   // written in order, so the count of earlier nodes of its scope is its layer index).
   std::string layer_name(const Node* n);

@@ -200,10 +200,10 @@ def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
 class Tagger(nn.Module):
     """A 2-layer bidirectional tagger, as in the benchmarks."""
 
-    def __init__(self, rnn: type[nn.RNNBase]) -> None:
+    def __init__(self, rnn: type[nn.RNNBase], bidirectional: bool = True) -> None:
         super().__init__()
-        self.rnn = rnn(16, 24, num_layers=2, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(48, 5)
+        self.rnn = rnn(16, 24, num_layers=2, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(48 if bidirectional else 24, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.rnn(x)[0])
@@ -244,26 +244,27 @@ def test_an_lstm_over_a_free_number_of_time_steps(model):
             assert np.abs(got - expected).max() <= TOLERANCE
 
 
-def test_a_gru_over_a_free_number_of_time_steps_in_tflite_is_refused_clearly():
-    """Keras runs a GRU over any length; TFLite has no GRU builtin to do so."""
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+def test_a_gru_over_a_free_number_of_time_steps(bidirectional):
+    """TFLite has no GRU builtin: each direction loops over the steps (WHILE), Keras runs its
+    GRU layer over any length."""
     torch.manual_seed(0)
-    model = Tagger(nn.GRU).eval()
+    model = Tagger(nn.GRU, bidirectional).eval()
     x = torch.randn(2, 12, 16)
     options = {
         "input_shapes": {x: (2, None, 16)},
         "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
         "verbose": False,
     }
-    keras_model = ferry.pytorch_to_keras(model, [x], **options)
-    for steps in (3, 30):
+    data, keras_model, ops = convert_both(model, [x], **options)
+    assert ops["WHILE"] == 2 * (2 if bidirectional else 1)  # per layer and direction
+    for steps in (1, 5, 40):
         fresh = torch.randn(2, steps, 16)
         with torch.no_grad():
             expected = model(fresh).numpy()
-        got = np.asarray(keras_model(fresh.numpy()))
-        assert got.shape == expected.shape
-        assert np.abs(got - expected).max() <= TOLERANCE
-    with pytest.raises(ConversionError, match="GRU over a free number of time steps"):
-        ferry.pytorch_to_tflite(model, [x], **options)
+        for got in (run_resized(data, fresh.numpy()), np.asarray(keras_model(fresh.numpy()))):
+            assert got.shape == expected.shape
+            assert np.abs(got - expected).max() <= TOLERANCE
 
 
 def test_a_recurrent_layer_with_a_free_batch_is_refused_clearly():
