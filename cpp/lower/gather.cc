@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lower/index_free.h"
 #include "lower/indexing.h"
 #include "lower/rules.h"
 
@@ -23,6 +24,28 @@ void lower_gather(LowerContext& ctx) {
   if (index->rank() != x->rank() && !(x->rank() == 0 && index->rank() <= 1)) {
     throw LowerError("gather: index has " + std::to_string(index->rank()) + " dims, input has " +
                      std::to_string(x->rank()));
+  }
+  if (x->rank() >= 1 && index_is_free(*x, {index})) {
+    // Free sizes: x[iota_0, ..., index, ..., iota_r] as advanced indexing, each iota the
+    // run-time positions along one of index's dims.
+    std::vector<Value*> indices;
+    std::vector<int64_t> positions;
+    const SymDims isym = index->sym.empty() ? SymDims(index->rank(), -1) : index->sym;
+    for (size_t d = 0; d < index->rank(); ++d) {
+      positions.push_back(static_cast<int64_t>(d));
+      if (static_cast<int64_t>(d) == dim) {
+        indices.push_back(index);
+        continue;
+      }
+      Shape placed(index->rank(), 1);
+      SymDims placed_sym(index->rank(), -1);
+      placed[d] = index->shape[d];
+      placed_sym[d] = isym[d];
+      indices.push_back(
+          emit_sized_reshape(ctx, emit_iota(ctx, index->shape[d], isym[d]), placed, placed_sym));
+    }
+    ctx.set_output(0, free_advanced_index(ctx, x, indices, positions));
+    return;
   }
   Value* i = emit_index(ctx, index, x->rank() ? x->shape[dim] : 1, "gather's index");
   if (x->rank() <= 1) {
@@ -84,6 +107,10 @@ void lower_index(LowerContext& ctx) {
           "data-dependent shape, which a converted graph cannot have; keep the shape with "
           "torch.where(mask, x, fill) (or x * mask) instead");
     }
+  }
+  if (index_is_free(*x, indices)) {
+    ctx.set_output(0, free_advanced_index(ctx, x, indices, positions));
+    return;
   }
   if (indices.size() == 1) {
     const int64_t p = positions[0];
@@ -248,7 +275,8 @@ void lower_take(LowerContext& ctx) {
 void register_gather_rules(Registry& registry) {
   registry.add({{"torch.gather", "torch.Tensor.gather", "aten.gather.default"},
                 lower_gather,
-                "gather (flat positions: mul + add)"});
+                "gather (flat positions: mul + add)",
+                true});
   registry.add({{"torch.index_select", "torch.Tensor.index_select", "aten.index_select.default"},
                 lower_index_select,
                 "gather"});
@@ -258,7 +286,8 @@ void register_gather_rules(Registry& registry) {
        "gather (flat positions)"});
   registry.add({{"aten.index.Tensor", "aten._unsafe_index.Tensor"},
                 lower_index,
-                "gather (several indices: flat positions)"});
+                "gather (several indices: flat positions)",
+                true});
   registry.add({{"torch.nonzero", "torch.Tensor.nonzero", "aten.nonzero.default", "torch.argwhere",
                  "torch.Tensor.argwhere", "aten.argwhere.default"},
                 [](LowerContext&) { refuse_data_dependent("nonzero / argwhere"); },

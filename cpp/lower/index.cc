@@ -89,6 +89,11 @@ void lower_selection(LowerContext& ctx, Value* x, Bounds b) {
   ctx.set_output(0, y);
 }
 
+void emit_free_slice(LowerContext& ctx, Value* x, std::vector<int64_t> begin,
+                     std::vector<int64_t> end, const std::vector<int64_t>& step,
+                     const std::vector<int64_t>& begin_expr, const std::vector<int64_t>& end_expr,
+                     const Shape& shape, SymDims sym);
+
 // `x[...]` on free sizes: the bridge gives each dim's bounds as PyTorch wrote them
 // (`free_begin`, `free_end`; a negative bound or one that follows a free size is an
 // expression, `begin_expr` / `end_expr`, read at run time) and each dim's selected size
@@ -108,6 +113,18 @@ void lower_free_getitem(LowerContext& ctx) {
   for (size_t n : sizes) {
     if (n != rank) throw LowerError("internal: a free index of the wrong length");
   }
+  emit_free_slice(ctx, x, begin, end, step, begin_expr, end_expr, shape,
+                  SymDims(slice_sym.begin(), slice_sym.end()));
+}
+
+// A slice whose bounds may follow free sizes (an expression index in `begin_expr` /
+// `end_expr`, -1 for the constant in `begin` / `end`), giving `shape` (free where `sym` says);
+// bound to the call's output, reshaped to it when they differ.
+void emit_free_slice(LowerContext& ctx, Value* x, std::vector<int64_t> begin,
+                     std::vector<int64_t> end, const std::vector<int64_t>& step,
+                     const std::vector<int64_t>& begin_expr, const std::vector<int64_t>& end_expr,
+                     const Shape& shape, SymDims sym) {
+  const size_t rank = x->rank();
   std::vector<Value*> inputs{x};
   std::vector<int64_t> begin_from(rank, -1), end_from(rank, -1);
   auto bound = [&](int64_t expr, int64_t& constant, int64_t& from) {
@@ -121,7 +138,6 @@ void lower_free_getitem(LowerContext& ctx) {
     bound(begin_expr[d], begin[d], begin_from[d]);
     bound(end_expr[d], end[d], end_from[d]);
   }
-  SymDims sym(slice_sym.begin(), slice_sym.end());
   Attrs slice;
   slice.set("begin", begin);
   slice.set("end", end);
@@ -167,19 +183,50 @@ void lower_slice(LowerContext& ctx) {
   const Attrs& attrs = ctx.attrs();
   const int64_t dim = dim_arg(ctx, *x);
   const int64_t size = x->shape[dim];
-  if (x->sym.size() > static_cast<size_t>(dim) && x->sym[dim] >= 0) {
-    // A free dim: only all of it, whatever its size (the bounds below are the traced size's).
-    const bool from_start = attrs.is_none("start") || attrs.get_int("start") == 0;
-    const bool to_end = attrs.is_none("end") || attrs.get_int("end") >= (int64_t{1} << 31);
-    const bool unit_step = attrs.is_none("step") || attrs.get_int("step") == 1;
-    if (!from_start || !to_end || !unit_step)
-      throw LowerError("slicing a free dim here is not supported yet (x[...] indexing is)");
+  // A bound that follows a free size comes as an expression (`start_expr`, `end_expr`).
+  auto expr_of = [&](const std::string& name) -> int32_t {
+    const std::string key = name + "_expr";
+    return attrs.has(key) ? static_cast<int32_t>(attrs.get_ints(key).at(0)) : -1;
+  };
+  const auto d = static_cast<size_t>(dim);
+  const int32_t n = x->sym.size() > d ? x->sym[d] : -1;  // the dim's size, when free
+  if (n < 0 && expr_of("start") < 0 && expr_of("end") < 0) {
+    Bounds b = whole(*x);
+    b.begin[dim] = clamp_bound(attrs, "start", 0, size);
+    b.end[dim] = clamp_bound(attrs, "end", size, size);
+    b.step[dim] = attrs.is_none("step") ? 1 : attrs.get_int("step");
+    lower_selection(ctx, x, std::move(b));
+    return;
   }
-  Bounds b = whole(*x);
-  b.begin[dim] = clamp_bound(attrs, "start", 0, size);
-  b.end[dim] = clamp_bound(attrs, "end", size, size);
-  b.step[dim] = attrs.is_none("step") ? 1 : attrs.get_int("step");
-  lower_selection(ctx, x, std::move(b));
+  // Free sizes: a bound that follows one, or counts from the end of a free dim (negative, or
+  // past every size), is read at run time; the other dims are taken whole.
+  const int64_t kPastAll = int64_t{1} << 31;
+  std::vector<int64_t> begin(x->rank(), 0), end = x->shape, step(x->rank(), 1);
+  std::vector<int64_t> begin_expr(x->rank(), -1), end_expr(x->rank(), -1);
+  for (size_t k = 0; k < x->rank(); ++k)
+    if (k != d && !x->sym.empty() && x->sym[k] >= 0) end_expr[k] = x->sym[k];
+  step[d] = attrs.is_none("step") ? 1 : attrs.get_int("step");
+  const int64_t start = attrs.is_none("start") ? 0 : attrs.get_int("start");
+  const int64_t stop = attrs.is_none("end") ? kPastAll : attrs.get_int("end");
+  if (expr_of("start") >= 0) {
+    begin_expr[d] = expr_of("start");
+  } else if (start < 0 && n >= 0) {
+    begin_expr[d] = ctx.sym_plus(n, start);
+  } else {
+    begin[d] = clamp_bound(attrs, "start", 0, size);
+  }
+  if (expr_of("end") >= 0) {
+    end_expr[d] = expr_of("end");
+  } else if (n >= 0 && stop < 0) {
+    end_expr[d] = ctx.sym_plus(n, stop);
+  } else if (n >= 0 && stop >= kPastAll) {
+    end_expr[d] = n;
+  } else {
+    end[d] = n >= 0 ? stop : clamp_bound(attrs, "end", size, size);  // clamped at run time
+  }
+  const Value& out = ctx.torch_output();
+  if (out.rank() != x->rank()) throw LowerError("internal: a slice that changes the rank");
+  emit_free_slice(ctx, x, begin, end, step, begin_expr, end_expr, out.shape, out.sym);
 }
 
 // select(dim, index): one position of a dim, which the result drops.

@@ -107,7 +107,7 @@ std::shared_ptr<const TensorData> scaled_constant(const std::shared_ptr<const Te
 // v * factor, or v itself when factor is 1.
 Value* scale(LowerContext& ctx, Value* v, double factor) {
   if (factor == 1.0) return v;
-  return ctx.emit("mul", {v, typed_scalar(ctx, factor, v->dtype)}, {}, v->dtype, v->shape);
+  return ctx.emit("mul", {v, typed_scalar(ctx, factor, v->dtype)}, {}, v->dtype, v->shape, v->sym);
 }
 
 // The bias of a Dense layer for `beta * input` when input is a constant of the output's last
@@ -143,8 +143,11 @@ void lower_addmm(LowerContext& ctx, const std::string& m1_arg, const std::string
     std::shared_ptr<const TensorData> bias =
         beta == 0.0 ? nullptr : dense_bias(input, m2->shape[1], beta);
     Value* b = bias ? ctx.constant(bias, Layout::kFixed) : nullptr;
+    // Free sizes: the rows may be free (a batch times a length), the columns are the kernel's.
+    SymDims rows;
+    if (has_free_dims(m1->sym)) rows = {m1->sym[0], -1};
     product = ctx.emit("dense", {m1, ctx.constant(kernel, Layout::kFixed), b}, {}, dtype,
-                       {m1->shape[0], m2->shape[1]});
+                       {m1->shape[0], m2->shape[1]}, rows);
     if (bias) {
       ctx.set_output(0, product);
       return;
@@ -156,7 +159,8 @@ void lower_addmm(LowerContext& ctx, const std::string& m1_arg, const std::string
     ctx.set_output(0, product);
     return;
   }
-  ctx.set_output(0, ctx.emit("add", {product, scale(ctx, input, beta)}, {}, dtype, out_shape));
+  ctx.set_output(0, ctx.emit("add", {product, scale(ctx, input, beta)}, {}, dtype, out_shape,
+                             ctx.torch_output().sym));
 }
 
 }  // namespace
@@ -174,10 +178,12 @@ void register_linear_rules(Registry& registry) {
   registry.add({{"torch.Tensor.__rmatmul__"}, lower_rmatmul, "matmul"});
   registry.add({{"torch.addmm", "torch.Tensor.addmm", "aten.addmm.default"},
                 [](LowerContext& ctx) { lower_addmm(ctx, "mat1", "mat2"); },
-                "dense for a constant mat2 (else matmul + mul + add)"});
+                "dense for a constant mat2 (else matmul + mul + add)",
+                /*free_sizes=*/true});
   registry.add({{"torch.baddbmm", "torch.Tensor.baddbmm", "aten.baddbmm.default"},
                 [](LowerContext& ctx) { lower_addmm(ctx, "batch1", "batch2"); },
-                "matmul + mul + add"});
+                "matmul + mul + add",
+                /*free_sizes=*/true});
 }
 
 }  // namespace ferry

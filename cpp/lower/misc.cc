@@ -57,9 +57,19 @@ void lower_free_factory(LowerContext& ctx) {
     ctx.set_output(0, cast_to(ctx, range, out.dtype));
     return;
   }
-  const bool zeros = op == "torch.zeros" || op.rfind("aten.zeros.", 0) == 0;
-  const bool ones = op == "torch.ones" || op.rfind("aten.ones.", 0) == 0;
-  const bool full = op == "torch.full" || op.rfind("aten.full.", 0) == 0;
+  // Tensors shaped like another (zeros_like, new_ones, ...): empty ones are made as zeros.
+  auto named = [&](std::initializer_list<const char*> stems) {
+    for (const char* stem : stems) {
+      const std::string s = stem;
+      if (op == "torch." + s || op == "torch.Tensor." + s || op.rfind("aten." + s + ".", 0) == 0)
+        return true;
+    }
+    return false;
+  };
+  const bool zeros = named(
+      {"zeros", "zeros_like", "new_zeros", "empty", "empty_like", "new_empty", "empty_strided"});
+  const bool ones = named({"ones", "ones_like", "new_ones"});
+  const bool full = named({"full", "full_like", "new_full"});
   if (!zeros && !ones && !full) {
     throw LowerError("cannot make this tensor at a free size yet; make that dim static");
   }
@@ -76,7 +86,8 @@ void lower_free_factory(LowerContext& ctx) {
 }
 
 void lower_factory(LowerContext& ctx) {
-  if (!ctx.node().sym_args.empty()) return lower_free_factory(ctx);
+  if (!ctx.node().sym_args.empty() || has_free_dims(ctx.torch_output().sym))
+    return lower_free_factory(ctx);
   ctx.set_output(0, ctx.in("recorded"));
 }
 
@@ -204,7 +215,8 @@ void register_misc_rules(Registry& registry) {
                  "torch.ones_like",          "torch.full_like",
                  "torch.empty_like",         "torch.empty"},
                 lower_factory,
-                "constant (computed at conversion time from shapes)"});
+                "constant (computed at conversion time from shapes); at free sizes fill",
+                /*free_sizes=*/true});
   registry.add({{"aten.native_dropout.default"}, lower_native_dropout, "identity (eval mode)"});
   registry.add({random_ops(), refuse_random, "refused: random numbers differ at every call"});
   registry.add({{"aten.alias.default", "aten.alias_copy.default"}, lower_alias, "identity"});

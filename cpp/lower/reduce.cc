@@ -80,7 +80,10 @@ void lower_max_min(LowerContext& ctx, bool is_max) {
   const int64_t axis = normalize_axis(attrs.get_int("dim"), x->rank());
   Value* m = emit_reduction(ctx, op, x, {axis}, true);
   bind(ctx, m, 0);
-  if (ctx.num_outputs() > 1) bind(ctx, first_index_of(ctx, x, m, axis), 1);
+  if (ctx.num_outputs() < 2) return;
+  // Free sizes: the values only (the indices' first-match search is not written for them).
+  if (has_free_dims(x->sym)) return bind_unread_outputs(ctx, 1, ctx.node().op, "the indices");
+  bind(ctx, first_index_of(ctx, x, m, axis), 1);
 }
 
 // argmax / argmin; without a dim they index the flattened tensor.
@@ -157,10 +160,10 @@ void register_reduce_rules(Registry& registry) {
   registry.add({torch_names("amin", {"default"}), reduction("min"), "min", /*free_sizes=*/true});
   registry.add({torch_names("max", {"default", "dim", "other"}),
                 [](LowerContext& ctx) { lower_max_min(ctx, true); },
-                "max (indices: equal + where + min), or maximum"});
+                "max (indices: equal + where + min), or maximum", /*free_sizes=*/true});
   registry.add({torch_names("min", {"default", "dim", "other"}),
                 [](LowerContext& ctx) { lower_max_min(ctx, false); },
-                "min (indices: equal + where + min), or minimum"});
+                "min (indices: equal + where + min), or minimum", /*free_sizes=*/true});
   registry.add({torch_names("argmax", {"default"}), [](LowerContext& ctx) { lower_arg(ctx, true); },
                 "max + equal + where + min"});
   registry.add({torch_names("argmin", {"default"}),

@@ -84,7 +84,8 @@ void lower_cumprod(LowerContext& ctx) {
 }  // namespace
 
 void register_scan_rules(Registry& registry) {
-  registry.add({scan_names("cumsum"), lower_cumsum, "cumsum"});
+  // A scan keeps its input's shape: it runs over free sizes, along them too.
+  registry.add({scan_names("cumsum"), lower_cumsum, "cumsum", true});
   registry.add({scan_names("cumprod"), lower_cumprod,
                 "log-depth scan: slice + concat (ones) + mul per step"});
 }

@@ -176,10 +176,12 @@ void lower_expand(LowerContext& ctx) {
   const Value& result = ctx.torch_output();
   if (has_free_dims(result.sym)) {
     // Free sizes: a broadcasting multiply by ones of the run-time shape (FILL), exact for
-    // every value (x * 1 keeps -0, inf and NaN); broadcast_to's target would be fixed.
-    if (x->dtype == DType::kBool) throw LowerError("expand of bool at free sizes");
-    Value* ones = emit_fill(ctx, typed_scalar(ctx, 1.0, x->dtype), result.shape, result.sym);
-    ctx.emit_output("mul", {x, ones});
+    // every value (x * 1 keeps -0, inf and NaN); broadcast_to's target would be fixed. Bools
+    // (attention masks) go through int32 and back.
+    Value* v = cast_to(ctx, x, x->dtype == DType::kBool ? DType::kInt32 : x->dtype);
+    Value* ones = emit_fill(ctx, typed_scalar(ctx, 1.0, v->dtype), result.shape, result.sym);
+    Value* y = ctx.emit("mul", {v, ones}, {}, v->dtype, result.shape, result.sym);
+    ctx.set_output(0, cast_to(ctx, y, x->dtype));
     return;
   }
   const Shape& out = result.shape;
@@ -197,7 +199,8 @@ void lower_free_repeat(LowerContext& ctx, Value* x) {
   if (!ctx.node().sym_args.empty()) {
     throw LowerError("repeat counts that follow a free size are not supported yet");
   }
-  if (x->dtype == DType::kBool) throw LowerError("repeat of bool at free sizes");
+  const DType dtype = x->dtype;
+  if (dtype == DType::kBool) x = cast_to(ctx, x, DType::kInt32);  // multiplied below, as int32
   const Value& result = ctx.torch_output();
   const size_t lead = result.rank() - x->rank();
   Shape in(lead, 1), split, broadcast;
@@ -226,7 +229,7 @@ void lower_free_repeat(LowerContext& ctx, Value* x) {
     Value* ones = emit_fill(ctx, typed_scalar(ctx, 1.0, x->dtype), broadcast, broadcast_sym);
     y = ctx.emit("mul", {y, ones}, {}, x->dtype, broadcast, broadcast_sym);
   }
-  y = emit_sized_reshape(ctx, y, result.shape, result.sym);
+  y = cast_to(ctx, emit_sized_reshape(ctx, y, result.shape, result.sym), dtype);
   ctx.set_output(0, y == x ? ctx.emit("identity", {x}, {}, x->dtype, x->shape, x->sym) : y);
 }
 

@@ -93,6 +93,18 @@ void Writer::emit_math(const Node* n) {
   const std::string& op = n->op;
   const Shape xs = x->physical_shape();
   auto& f = m_.fbb();
+  if (op == "abs" && x->dtype == DType::kInt64) {
+    // ABS has no int64 kernel (T5's relative positions at free sizes): x < 0 ? -x : x.
+    const std::string name = "tmp" + std::to_string(x->id) + "_abs";
+    const int negative = m_.add_tensor(fb::TensorType_BOOL, xs, name + "_negative");
+    const int negated = m_.add_tensor(fb::TensorType_INT64, xs, name + "_negated");
+    const int64_t zero = 0;
+    add_op(fb::BuiltinOperator_LESS,
+           {tensor(x), m_.add_constant(fb::TensorType_INT64, {}, &zero, sizeof zero, name + "_0")},
+           {negative});
+    add_op(fb::BuiltinOperator_NEG, {tensor(x)}, {negated});
+    return add_op(fb::BuiltinOperator_SELECT_V2, {negative, negated, tensor(x)}, {tensor(out)});
+  }
   if (const Mapping* u = find(kUnary, op)) {
     if (!one_of(x->dtype, u->types))
       fail(n,

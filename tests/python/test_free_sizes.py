@@ -795,3 +795,57 @@ def test_adaptive_pooling_to_a_fixed_size_with_the_batch_free():
     }
     ferry.pytorch_to_tflite(model, [x], verbose=False, **options)
     ferry.pytorch_to_keras(model, [x], verbose=False, **options)
+
+
+class PackedPositions(nn.Module):
+    """Hugging Face's attention-mask pattern at free sizes: positions read at aranges over the
+    run-time batch and length broadcast against each other (advanced indexing), the bool mask
+    expanded, a running count (cumsum along the free length), GPT-2's Conv1D (addmm) and a
+    negative index into the free length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 6))
+        self.bias = nn.Parameter(torch.randn(6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[0], x.shape[1]
+        positions = (x[..., 0] > 0).long().cumsum(-1)
+        bi = torch.arange(b)[:, None, None, None]
+        qi = torch.arange(t)[None, None, :, None]
+        ki = torch.arange(t)[None, None, None, :]
+        mask = (positions[bi, qi] == positions[bi, ki]).expand(b, 2, t, t)
+        h = torch.addmm(self.bias, x.reshape(-1, 4), self.weight).reshape(b, t, 6)
+        scores = torch.where(mask, (h @ h.transpose(1, 2))[:, None], -1.0).softmax(-1)
+        ends = positions[:, torch.tensor([-1, 0])].sum(-1).float()
+        return scores + ends[:, None, None, None]
+
+
+def test_attention_mask_pattern_of_hugging_face_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 4)
+    check_at_sizes(
+        PackedPositions(), x, (None, None, 4), [(1, 3, 4), (3, 9, 4)], channels_last=False
+    )
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "bert", "roberta", "t5-encoder"])
+def test_transformers_models_with_batch_and_length_free(name):
+    """Small random-weight models of the zoo: their masks and positions are built from the
+    run-time batch and length."""
+    pytest.importorskip("transformers")
+    from ferry.zoo.models import zoo
+
+    (entry,) = [m for m in zoo() if m.name == name]
+    model = entry.build().eval()
+    inputs = entry.inputs(torch.Generator().manual_seed(0))  # ids, and a mask for BERT
+    length = inputs[0].shape[1]
+    options = {
+        "dynamic_dims": {x: {0: "batch", 1: "length"} for x in inputs},
+        "validate_shapes": [[(1, 5)] * len(inputs), [(3, length + 7)] * len(inputs)],
+        "inputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "outputs_channel_order": ferry.ChannelOrder.PYTORCH,
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(model, inputs, **options)
+    ferry.pytorch_to_keras(model, inputs, **options)

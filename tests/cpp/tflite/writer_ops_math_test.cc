@@ -228,8 +228,16 @@ TEST(TfliteWriterMath, RefusalsNameOpAndScope) {
     EXPECT_NE(what.find("block.max_pool"), std::string::npos) << what;
   }
   Graph i;
-  Value* x = input(i, {3}, DType::kInt64);
-  EXPECT_THROW(write(i, typed_op(i, "abs", {x}, {3}, DType::kInt64)), TfliteError);
+  Value* x = input(i, {3}, DType::kInt16);
+  EXPECT_THROW(write(i, typed_op(i, "abs", {x}, {3}, DType::kInt16)), TfliteError);
+}
+
+TEST(TfliteWriterMath, Int64AbsIsASelectOfTheNegation) {
+  // ABS has no int64 kernel.
+  Graph g;
+  Value* x = input(g, {3}, DType::kInt64);
+  Written w = write(g, typed_op(g, "abs", {x}, {3}, DType::kInt64));
+  EXPECT_EQ(w.names(), (std::vector<std::string>{"LESS", "NEG", "SELECT_V2"}));
 }
 
 }  // namespace
