@@ -34,7 +34,7 @@ void emit_group_norm(LowerContext& ctx, Value* x, int64_t groups, double eps, co
   attrs.set("axis", int64_t{1});
   attrs.set("groups", groups);
   attrs.set("epsilon", eps);
-  Value* y = ctx.emit("group_norm", {x, gamma, beta}, std::move(attrs), x->dtype, x->shape);
+  Value* y = ctx.emit("group_norm", {x, gamma, beta}, std::move(attrs), x->dtype, x->shape, x->sym);
   set_output_reshaped(ctx, y);
 }
 
@@ -108,8 +108,13 @@ void lower_instance_norm(LowerContext& ctx) {
 }  // namespace
 
 void register_group_norm_rules(Registry& registry) {
-  registry.add({function_aliases("group_norm", true, false, true), lower_group_norm, "group_norm"});
-  registry.add({{"aten.native_group_norm.default"}, lower_native_group_norm, "group_norm"});
+  // Free sizes: the back ends group the channels of the run-time shape.
+  registry.add({function_aliases("group_norm", true, false, true), lower_group_norm, "group_norm",
+                /*free_sizes=*/true});
+  registry.add({{"aten.native_group_norm.default"},
+                lower_native_group_norm,
+                "group_norm",
+                /*free_sizes=*/true});
   registry.add({function_aliases("instance_norm", true, false, true), lower_instance_norm,
                 "group_norm (one channel per group), or batch_norm with running statistics"});
 }

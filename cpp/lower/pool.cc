@@ -111,20 +111,29 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
     if (d != 1) throw LowerError(name + " with dilation > 1 is not supported yet");
   }
   Value* input = ctx.in("input");
-  if (has_free_dims(input->sym) && (input->rank() == nsp + 1 || w.ceil_mode)) {
-    // ceil_mode pads the end by an amount that depends on the size.
-    throw LowerError(name + (w.ceil_mode ? " with ceil_mode=True" : " of an unbatched input") +
-                     " cannot take a free size yet");
-  }
+  if (has_free_dims(input->sym) && input->rank() == nsp + 1)
+    throw LowerError(name + " of an unbatched input cannot take a free size yet");
   Value* x = with_batch_dim(ctx, input, nsp, name);
   std::vector<int64_t> pads(2 * x->rank(), 0);
   for (size_t i = 0; i < nsp; ++i) {
-    const int64_t size = x->shape[i + 2];
-    const int64_t out = pooled_size(size, w.kernel[i], w.strides[i], w.padding[i], w.ceil_mode);
+    const int64_t size = x->shape[i + 2], k = w.kernel[i], s = w.strides[i], p = w.padding[i];
+    pads[2 * (i + 2)] = p;
+    if (w.ceil_mode && !x->sym.empty() && x->sym[i + 2] >= 0) {
+      // ceil_mode at a free size: the end padding its last window needs depends on the size,
+      // but s - 1 more is always enough, and VALID windows over that count ceil((n + 2p - k) / s)
+      // + 1, PyTorch's count, wherever PyTorch keeps every window (s <= k - p: a window cannot
+      // start in the end padding). The padding is the lowest value, which no max picks.
+      if (s > k - p)
+        throw LowerError(name +
+                         " with ceil_mode=True and a stride above kernel_size - padding "
+                         "at a free size is not supported yet");
+      pads[2 * (i + 2) + 1] = p + s - 1;
+      continue;
+    }
+    const int64_t out = pooled_size(size, k, s, p, w.ceil_mode);
     // ceil_mode's last window may run past the padded input: pad up to where it ends.
-    const int64_t needed = (out - 1) * w.strides[i] + w.kernel[i];
-    pads[2 * (i + 2)] = w.padding[i];
-    pads[2 * (i + 2) + 1] = w.padding[i] + std::max<int64_t>(0, needed - size - 2 * w.padding[i]);
+    const int64_t needed = (out - 1) * s + k;
+    pads[2 * (i + 2) + 1] = p + std::max<int64_t>(0, needed - size - 2 * p);
   }
   x = emit_constant_pad(ctx, x, pads, lowest_value(x->dtype));
   Value* y = emit_pool(ctx, "max_pool", x, w.kernel, w.strides);

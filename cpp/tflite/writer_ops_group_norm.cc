@@ -36,6 +36,43 @@ void Writer::emit_group_norm(const Node* n) {
         {in, m_.add_int32(to_i32(shape), {static_cast<int64_t>(shape.size())}, s + "/" + tag)},
         {dst});
   };
+  // Free sizes: the grouped view's target and the way back are read at run time (SHAPE): the
+  // batch as it is, the dims before or after the channels as the one -1; the views' tensors
+  // say which of their sizes are free.
+  const bool free = has_free_dims(x->sym);
+  int x_shape = -1, grouped_target = -1;
+  std::vector<int32_t> grouped_sig, stats_sig;
+  if (free) {
+    const SymDims sym = x->physical_sym();
+    bool before_free = false, after_free = false;
+    for (int64_t d = 1; d < axis; ++d) before_free |= sym[d] >= 0;
+    for (int64_t d = axis + 1; d < rank; ++d) after_free |= sym[d] >= 0;
+    const bool batch_free = sym[0] >= 0;
+    auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
+    grouped_sig = {batch_free ? -1 : i32(grouped[0]), before_free ? -1 : i32(grouped[1]),
+                   i32(groups), after_free ? -1 : i32(grouped[3])};
+    stats_sig = {batch_free ? -1 : i32(xs[0]), 1, i32(groups), 1};
+    x_shape = m_.add_tensor(fb::TensorType_INT32, {rank}, s + "/x_shape");
+    add_op(fb::BuiltinOperator_SHAPE, {tensor(x)}, {x_shape}, fb::BuiltinOptions_ShapeOptions,
+           fb::CreateShapeOptions(f, fb::TensorType_INT32).Union());
+    const int batch = m_.add_tensor(fb::TensorType_INT32, {1}, s + "/batch");
+    add_op(fb::BuiltinOperator_STRIDED_SLICE,
+           {x_shape, m_.add_int32({0}, {1}, s + "/begin"), m_.add_int32({1}, {1}, s + "/end"),
+            m_.add_int32({1}, {1}, s + "/stride")},
+           {batch}, fb::BuiltinOptions_StridedSliceOptions,
+           fb::CreateStridedSliceOptions(f).Union());
+    grouped_target = m_.add_tensor(fb::TensorType_INT32, {4}, s + "/grouped_shape");
+    add_op(fb::BuiltinOperator_CONCATENATION,
+           {batch, m_.add_int32({grouped_sig[1], grouped_sig[2], grouped_sig[3]}, {3},
+                                s + "/grouped_rest")},
+           {grouped_target}, fb::BuiltinOptions_ConcatenationOptions,
+           fb::CreateConcatenationOptions(f, 0).Union());
+  }
+  auto grouped_temp = [&](const std::string& tag, bool is_stats) {
+    const int t = temp(x, is_stats ? stats : grouped, tag);
+    if (free) m_.set_signature(t, is_stats ? stats_sig : grouped_sig);
+    return t;
+  };
   auto binary = [&](fb::BuiltinOperator code, int l, int r, int dst) {
     if (code == fb::BuiltinOperator_ADD)
       add_op(code, {l, r}, {dst}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(f).Union());
@@ -49,11 +86,15 @@ void Writer::emit_group_norm(const Node* n) {
     add_op(fb::BuiltinOperator_MEAN, {src, axes}, {dst}, fb::BuiltinOptions_ReducerOptions,
            fb::CreateReducerOptions(f, true).Union());
   };
-  int g = temp(x, grouped, "_grouped"), mean = temp(x, stats, "_mean"),
-      centred = temp(x, grouped, "_centred"), sq = temp(x, grouped, "_squared"),
-      var = temp(x, stats, "_var"), var_eps = temp(x, stats, "_var_eps"),
-      rstd = temp(x, stats, "_rstd"), normed = temp(x, grouped, "_normed");
-  reshape_into(tensor(x), g, grouped, "grouped_shape");
+  int g = grouped_temp("_grouped", false), mean = grouped_temp("_mean", true),
+      centred = grouped_temp("_centred", false), sq = grouped_temp("_squared", false),
+      var = grouped_temp("_var", true), var_eps = grouped_temp("_var_eps", true),
+      rstd = grouped_temp("_rstd", true), normed = grouped_temp("_normed", false);
+  if (free) {
+    m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {tensor(x), grouped_target}, {g});
+  } else {
+    reshape_into(tensor(x), g, grouped, "grouped_shape");
+  }
   mean_op(g, mean);
   binary(fb::BuiltinOperator_SUB, g, mean, centred);
   binary(fb::BuiltinOperator_MUL, centred, centred, sq);
@@ -73,7 +114,11 @@ void Writer::emit_group_norm(const Node* n) {
   };
   const bool has_gamma = gamma != nullptr, has_beta = beta != nullptr;
   int y = has_gamma || has_beta ? temp(x, xs, "_normalized") : tensor(out);
-  reshape_into(normed, y, xs, "shape");
+  if (free) {
+    m_.add_op(fb::BuiltinOperator_RESHAPE, 1, {normed, x_shape}, {y});
+  } else {
+    reshape_into(normed, y, xs, "shape");
+  }
   if (has_gamma) {
     int scaled = has_beta ? temp(x, xs, "_scaled") : tensor(out);
     binary(fb::BuiltinOperator_MUL, y, param_tensor(gamma, "gamma"), scaled);

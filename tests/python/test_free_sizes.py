@@ -190,10 +190,31 @@ class Unfold(nn.Module):
         return torch.relu(x).reshape(b * t, n * 2, c // 2)
 
 
-def test_ceil_mode_pooling_at_a_free_size_is_refused_clearly():
-    model = nn.MaxPool2d(3, 2, ceil_mode=True)
+class CeilPools(nn.Module):
+    """SqueezeNet's and GoogLeNet's pools: the last window may be partial, so how many there
+    are depends on each size's parity."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.b = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.c = nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(self.b(self.a(x)))
+
+
+def test_ceil_mode_max_pooling_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 21, 18)
+    sizes = [(1, 3, 17, 22), (3, 3, 30, 31), (1, 3, 9, 8)]  # odd and even, smaller and larger
+    check_at_sizes(CeilPools(), x, (None, 3, None, None), sizes)
+
+
+def test_ceil_mode_pooling_whose_windows_may_start_past_the_input_is_refused_clearly():
+    model = nn.MaxPool2d(2, 3, ceil_mode=True)  # stride 3 > kernel 2: PyTorch drops such windows
     x = torch.rand(1, 3, 9, 9)
-    with pytest.raises(ConversionError, match="ceil_mode=True cannot take a free size yet"):
+    with pytest.raises(ConversionError, match="ceil_mode=True and a stride above"):
         ferry.pytorch_to_tflite(model, [x], input_shapes={x: (1, 3, None, None)}, verbose=False)
 
 
@@ -849,3 +870,29 @@ def test_transformers_models_with_batch_and_length_free(name):
     }
     ferry.pytorch_to_tflite(model, inputs, **options)
     ferry.pytorch_to_keras(model, inputs, **options)
+
+
+class GroupNorms(nn.Module):
+    """wav2vec2's group norm over conv features of a free length, and one over an image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(4, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 8)
+        self.conv2 = nn.Conv2d(3, 6, 3, padding=1)
+        self.gn2 = nn.GroupNorm(2, 6)
+
+    def forward(self, x: torch.Tensor, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.gn(self.conv(x)).mean(dim=2), self.gn2(self.conv2(img))
+
+
+def test_group_norm_at_free_sizes_on_both_back_ends():
+    torch.manual_seed(0)
+    x, img = torch.randn(2, 4, 10), torch.randn(2, 3, 9, 7)
+    options = {
+        "input_shapes": {x: (None, 4, None), img: (None, 3, None, None)},
+        "validate_shapes": [[(1, 4, 5), (1, 3, 5, 11)], [(3, 4, 17), (3, 3, 12, 6)]],
+        "verbose": False,
+    }
+    ferry.pytorch_to_tflite(GroupNorms(), [x, img], **options)
+    ferry.pytorch_to_keras(GroupNorms(), [x, img], **options)

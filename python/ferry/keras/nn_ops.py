@@ -137,9 +137,19 @@ def group_norm(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tens
     rank = x.shape.rank
     axis, groups = int(attrs["axis"]) % rank, int(attrs["groups"])
     dims = list(x.shape)
-    before = int(np.prod(dims[1:axis], dtype=np.int64))
-    after = int(np.prod(dims[axis + 1 :], dtype=np.int64))
-    grouped = tf.reshape(x, [-1, before, groups, dims[axis] // groups * after])
+    channels = int(dims[axis])
+
+    def size(part: list[Any], lo: int, hi: int) -> Any:
+        # Free sizes (None) are read at run time.
+        if all(d is not None for d in part):
+            return int(np.prod(part, dtype=np.int64))
+        return tf.reduce_prod(tf.shape(x)[lo:hi])
+
+    before = size(dims[1:axis], 1, axis)
+    after = size(dims[axis + 1 :], axis + 1, rank)
+    target = [-1, before, groups, channels // groups * after]
+    static = all(isinstance(d, int) for d in target)
+    grouped = tf.reshape(x, target if static else tf.stack(target))
     mean, variance = tf.nn.moments(grouped, axes=[1, 3], keepdims=True)
     normed = (grouped - mean) * tf.math.rsqrt(variance + tf.cast(attrs["epsilon"], x.dtype))
     y = tf.reshape(normed, tf.shape(x))
