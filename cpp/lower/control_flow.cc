@@ -15,10 +15,25 @@ Body find_body(const Node& node, const std::string& role) {
   throw LowerError("internal: the traced '" + role + "' function is missing");
 }
 
+// The `op` node running the call's traced functions `roles` on `inputs` (none with a free
+// size: their functions are traced at fixed sizes).
+Node* add_control_flow(LowerContext& ctx, const std::string& op, const std::vector<Value*>& inputs,
+                       const std::string& first, const std::string& second) {
+  for (const Value* v : inputs) {
+    if (has_free_dims(v->sym))
+      throw LowerError("control flow over values with a free size is not supported yet");
+  }
+  const Node& n = ctx.node();
+  Node* node = ctx.graph().add_node(op, inputs);
+  node->scope = n.scope;
+  node->origin = n.origin;
+  node->bodies = {find_body(n, first), find_body(n, second)};
+  return node;
+}
+
 // Loop values: the carried inputs, then the tensors the functions read from outside (each
 // carried through unchanged). The first outputs are the carried results.
 void lower_while_loop(LowerContext& ctx) {
-  const Node& n = ctx.node();
   const std::vector<Value*> carried = ctx.ins("carried_inputs");
   const std::vector<Value*> captured = ctx.ins("captured");
   if (ctx.num_outputs() != carried.size())
@@ -32,14 +47,7 @@ void lower_while_loop(LowerContext& ctx) {
       throw LowerError("carried value " + std::to_string(i) +
                        " changes its shape or dtype in the body; a loop keeps both");
   }
-  for (const Value* v : inputs) {
-    if (has_free_dims(v->sym))
-      throw LowerError("a loop over values with a free size is not supported yet");
-  }
-  Node* loop = ctx.graph().add_node("while", inputs);
-  loop->scope = n.scope;
-  loop->origin = n.origin;
-  loop->bodies = {find_body(n, "cond"), find_body(n, "body")};
+  Node* loop = add_control_flow(ctx, "while", inputs, "cond", "body");
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value* out = ctx.graph().add_value(inputs[i]->dtype, inputs[i]->shape);
     ctx.graph().add_output_to(loop, out);
@@ -51,21 +59,13 @@ void lower_while_loop(LowerContext& ctx) {
 // "torch.cond (branches)"): an `if` node on the predicate, then the operands and the tensors
 // the branches read from outside; each branch returns every output.
 void lower_cond(LowerContext& ctx) {
-  const Node& n = ctx.node();
   std::vector<Value*> inputs = {ctx.in("pred")};
   for (const char* arg : {"operands", "captured"}) {
     for (Value* v : ctx.ins(arg)) inputs.push_back(v);
   }
   if (inputs[0]->dtype != DType::kBool || num_elements(inputs[0]->shape) != 1)
     throw LowerError("internal: the predicate must be one bool");
-  for (const Value* v : inputs) {
-    if (has_free_dims(v->sym))
-      throw LowerError("a branch over values with a free size is not supported yet");
-  }
-  Node* branch = ctx.graph().add_node("if", inputs);
-  branch->scope = n.scope;
-  branch->origin = n.origin;
-  branch->bodies = {find_body(n, "then"), find_body(n, "else")};
+  Node* branch = add_control_flow(ctx, "if", inputs, "then", "else");
   for (size_t i = 0; i < ctx.num_outputs(); ++i) {
     const Value& result = ctx.torch_output(i);
     Value* out = ctx.graph().add_value(result.dtype, result.shape);

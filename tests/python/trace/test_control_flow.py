@@ -40,13 +40,18 @@ class Gate(nn.Module):
         )
 
 
-def test_cond_takes_either_branch_on_both_back_ends_without_transposes():
+def _converted(model_class: type[nn.Module]) -> tuple[nn.Module, bytes, object]:
+    """A channels-last CNN with random weights, its .tflite file and its Keras model."""
     torch.manual_seed(0)
-    model = Gate().eval()
+    model = model_class().eval()
     x = torch.randn(1, 3, 16, 16)
-    data = ferry.pytorch_to_tflite(model, [x], verbose=False)
-    keras_model = ferry.pytorch_to_keras(model, [x], verbose=False)
-    main, then, otherwise = _subgraph_ops(bytes(data))
+    data = bytes(ferry.pytorch_to_tflite(model, [x], verbose=False))
+    return model, data, ferry.pytorch_to_keras(model, [x], verbose=False)
+
+
+def test_cond_takes_either_branch_on_both_back_ends_without_transposes():
+    model, data, keras_model = _converted(Gate)
+    main, then, otherwise = _subgraph_ops(data)
     assert main.count("IF") == 1 and "SELECT_V2" not in main
     assert then == ["CONV_2D"] and otherwise == ["CONV_2D", "LOGISTIC", "MUL"]
     # The branches take and give channels-last values: no transpose anywhere.
@@ -165,12 +170,8 @@ def _subgraph_ops(data: bytes) -> list[list[str]]:
 
 
 def test_while_loop_runs_a_data_dependent_number_of_times_on_both_back_ends():
-    torch.manual_seed(0)
-    model = Refine().eval()
-    x = torch.randn(1, 3, 16, 16)
-    data = ferry.pytorch_to_tflite(model, [x], verbose=False)
-    keras_model = ferry.pytorch_to_keras(model, [x], verbose=False)
-    main, cond, body = _subgraph_ops(bytes(data))
+    model, data, keras_model = _converted(Refine)
+    main, cond, body = _subgraph_ops(data)
     assert main.count("WHILE") == 1 and main.count("CONV_2D") == 2
     assert "LOGICAL_AND" in cond and body.count("CONV_2D") == 1
     # The loop's values stay channels-last across the boundary: no transpose anywhere.
