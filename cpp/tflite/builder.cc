@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <tuple>
@@ -40,10 +41,20 @@ using RuntimeVersion = std::array<int, 3>;
 // 1.5.0, the oldest runtime with the flatbuffer format.
 RuntimeVersion runtime_for(int32_t code, int version) {
   switch (code) {
-    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
-      return version >= 2 ? RuntimeVersion{1, 12, 0} : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:  // 6: hybrid, per channel
+      return version >= 6   ? RuntimeVersion{2, 3, 0}
+             : version >= 2 ? RuntimeVersion{1, 12, 0}
+                            : RuntimeVersion{1, 5, 0};
+    case fb::BuiltinOperator_CONV_2D:  // 5: hybrid, per channel; 6: grouped
+      return version >= 6   ? RuntimeVersion{2, 9, 0}
+             : version >= 5 ? RuntimeVersion{2, 4, 0}
+                            : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_FULLY_CONNECTED:
-      return version >= 5 ? RuntimeVersion{2, 0, 0} : RuntimeVersion{1, 5, 0};
+      // 12: hybrid, per channel, newer than the runtime table this one follows (it ends at 9);
+      // the release that added it.
+      return version >= 12  ? RuntimeVersion{2, 16, 0}
+             : version >= 5 ? RuntimeVersion{2, 0, 0}
+                            : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_MEAN:
       return {1, 6, 0};
     case fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM:
@@ -59,7 +70,7 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 15, 0};
     case fb::BuiltinOperator_IF:
     case fb::BuiltinOperator_WHILE:
-      return {2, 0, 0};
+      return {1, 15, 0};
     case fb::BuiltinOperator_RSQRT:
     case fb::BuiltinOperator_SHAPE:
       return {1, 10, 0};
@@ -170,8 +181,6 @@ RuntimeVersion runtime_for(int32_t code, int version) {
       return {1, 7, 0};
     case fb::BuiltinOperator_SCATTER_ND:
       return {2, 1, 0};
-    case fb::BuiltinOperator_CONV_2D:  // 6: grouped
-      return version >= 6 ? RuntimeVersion{2, 9, 0} : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_TRANSPOSE_CONV:  // 3: the bias input
       return version >= 3 ? RuntimeVersion{2, 3, 0} : RuntimeVersion{1, 9, 0};
     case fb::BuiltinOperator_CONV_3D_TRANSPOSE:
@@ -367,7 +376,37 @@ int ModelBuilder::add_constant(fb::TensorType type, const Shape& shape, const vo
   return index;
 }
 
-int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::string name) {
+int ModelBuilder::add_int8_kernel(const BufferRec& rec, const Shape& shape, std::string name,
+                                  int channel_axis) {
+  std::vector<float> values(static_cast<size_t>(num_elements(shape)));
+  rec.fill(reinterpret_cast<uint8_t*>(values.data()));  // in stored order
+  const auto axis = static_cast<size_t>(channel_axis);
+  const int64_t channels = shape.at(axis);
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  auto channel_of = [&](size_t i) { return static_cast<int64_t>(i) / inner % channels; };
+  std::vector<float> scales(static_cast<size_t>(channels), 0.0f);
+  for (size_t i = 0; i < values.size(); ++i) {
+    float& s = scales[static_cast<size_t>(channel_of(i))];
+    s = std::max(s, std::fabs(values[i]));
+  }
+  for (float& s : scales) s = s > 0 ? s / 127.0f : 1.0f;  // an all-zero channel keeps zeros
+  auto q = std::make_shared<std::vector<int8_t>>(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const float r = std::nearbyint(values[i] / scales[static_cast<size_t>(channel_of(i))]);
+    (*q)[i] = static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+  }
+  const int index = add_constant(fb::TensorType_INT8, shape, q->data(), q->size(), std::move(name),
+                                 std::shared_ptr<const void>(q, q->data()));
+  sg().tensors[index].scales = std::move(scales);
+  sg().tensors[index].quantized_dimension = channel_axis;
+  return index;
+}
+
+int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::string name,
+                                   int channel_axis) {
+  if (options_.int8_weights && channel_axis >= 0 && shape.size() >= 2)
+    return add_int8_kernel(rec, shape, std::move(name), channel_axis);
   // Weights (rank 2 and up) only: biases and scalars are tiny, and keeping them float32
   // keeps the additive terms exact.
   const bool half = options_.float16_weights && shape.size() >= 2 && num_elements(shape) >= 16;
@@ -394,7 +433,7 @@ int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::strin
 
 int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
                               std::vector<int64_t> perm, std::string name,
-                              const Shape& stored_shape) {
+                              const Shape& stored_shape, int channel_axis) {
   const size_t rank = data->shape().size();
   if (perm.empty())
     for (size_t i = 0; i < rank; ++i) perm.push_back(static_cast<int64_t>(i));
@@ -422,20 +461,22 @@ int ModelBuilder::add_weights(const std::shared_ptr<const TensorData>& data,
   rec.raw_shape = raw->shape();
   rec.raw_dtype = raw->dtype();
   if (!identity) rec.perm = std::move(perm);
-  if (data->dtype() == DType::kFloat32) return add_float_buffer(std::move(rec), shape, name);
+  if (data->dtype() == DType::kFloat32)
+    return add_float_buffer(std::move(rec), shape, name, channel_axis);
   int index = add_tensor(tensor_type(data->dtype()), shape, std::move(name));
   if (rec.size > 0) sg().tensors[index].buffer = add_buffer(std::move(rec));
   return index;
 }
 
-int ModelBuilder::add_floats(std::vector<float> values, const Shape& shape, std::string name) {
+int ModelBuilder::add_floats(std::vector<float> values, const Shape& shape, std::string name,
+                             int channel_axis) {
   auto owned = std::make_shared<std::vector<float>>(std::move(values));
   BufferRec rec;
   rec.raw = reinterpret_cast<const uint8_t*>(owned->data());
   rec.raw_size = rec.size = owned->size() * sizeof(float);
   rec.keep = std::move(owned);
   rec.raw_dtype = DType::kFloat32;
-  return add_float_buffer(std::move(rec), shape, std::move(name));
+  return add_float_buffer(std::move(rec), shape, std::move(name), channel_axis);
 }
 
 int ModelBuilder::add_int32(const std::vector<int32_t>& values, const Shape& shape,
@@ -526,8 +567,15 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
       // A tensor without free sizes is written exactly as before signatures existed.
       flatbuffers::Offset<flatbuffers::Vector<int32_t>> signature = 0;
       if (!t.signature.empty()) signature = b.CreateVector(t.signature);
+      flatbuffers::Offset<fb::QuantizationParameters> quantization = 0;
+      if (!t.scales.empty()) {
+        std::vector<int64_t> zeros(t.scales.size(), 0);
+        quantization = fb::CreateQuantizationParameters(
+            b, 0, 0, b.CreateVector(t.scales), b.CreateVector(zeros), 0, 0, t.quantized_dimension);
+      }
       tensors[k].push_back(fb::CreateTensor(b, b.CreateVector(t.shape), t.type, t.buffer,
-                                            b.CreateString(t.name), 0, t.variable, 0, signature));
+                                            b.CreateString(t.name), quantization, t.variable, 0,
+                                            signature));
     }
     for (const OpRec& op : subgraphs_[k].ops) {
       ops[k].push_back(fb::CreateOperator(b, op.opcode, b.CreateVector(op.inputs),

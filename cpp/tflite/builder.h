@@ -26,6 +26,9 @@ struct TensorRec {
   uint32_t buffer = 0;
   std::string name;
   bool variable = false;
+  // Quantized (int8 weights): one scale per channel along `quantized_dimension`, zero points 0.
+  std::vector<float> scales;
+  int32_t quantized_dimension = 0;
 };
 
 struct OpRec {
@@ -100,10 +103,13 @@ class ModelBuilder {
   // tensor that is returned (once per buffer and shape, shared by every use). `shape`, when given,
   // re-reads the stored bytes in another shape of equal size (depthwise filters [kh, kw, C, M] are
   // TFLite's [1, kh, kw, C*M]).
+  // `channel_axis` marks a conv or dense kernel whose output channels lie along that axis of
+  // the stored shape: with int8 weights on it is stored as INT8, symmetric per channel.
   int add_weights(const std::shared_ptr<const TensorData>& data, std::vector<int64_t> perm,
-                  std::string name, const Shape& shape = {});
+                  std::string name, const Shape& shape = {}, int channel_axis = -1);
   // Float32 values computed by the writer (folded batch norms, ...), as add_weights.
-  int add_floats(std::vector<float> values, const Shape& shape, std::string name);
+  int add_floats(std::vector<float> values, const Shape& shape, std::string name,
+                 int channel_axis = -1);
   int add_int32(const std::vector<int32_t>& values, const Shape& shape, std::string name);
   int add_float_scalar(float value, std::string name);
 
@@ -130,7 +136,8 @@ class ModelBuilder {
 
  private:
   uint32_t add_buffer(BufferRec rec);
-  int add_float_buffer(BufferRec rec, const Shape& shape, std::string name);
+  int add_float_buffer(BufferRec rec, const Shape& shape, std::string name, int channel_axis);
+  int add_int8_kernel(const BufferRec& rec, const Shape& shape, std::string name, int channel_axis);
   std::string min_runtime_version() const;
 
   struct SubgraphRec {

@@ -38,6 +38,10 @@ struct WriteOptions {
   // Float32 weights (constants of rank 2+ and 16+ elements) stored as float16, each followed
   // by a DEQUANTIZE; biases and scalars stay float32.
   bool float16_weights = false;
+  // Dynamic-range quantization: conv, depthwise and dense kernels stored as INT8, symmetric per
+  // output channel, run by the builtins' hybrid kernels (float activations); other constants
+  // stay float32.
+  bool int8_weights = false;
   BufferPlacement placement = BufferPlacement::kAuto;
   RecurrentForm recurrent = RecurrentForm::kSequence;
   // The user chose `recurrent` (rather than taking the default): a choice that changes

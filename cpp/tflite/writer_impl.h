@@ -143,16 +143,32 @@ class Writer {
     return index;
   }
 
-  int floats(std::vector<float> v, const Shape& shape, const std::string& name) {
-    return m_.add_floats(std::move(v), shape, name);
+  // `channel_axis`: a kernel's output-channel axis (ModelBuilder::add_weights), or -1.
+  int floats(std::vector<float> v, const Shape& shape, const std::string& name,
+             int channel_axis = -1) {
+    return m_.add_floats(std::move(v), shape, name, channel_axis);
   }
 
   // A float32 constant input stored permuted by `perm` (lazily: see ModelBuilder::add_weights).
   int weights(const Node* n, const Value* v, std::vector<int64_t> perm, const std::string& what,
-              const Shape& shape = {}) {
+              const Shape& shape = {}, int channel_axis = -1) {
     if (!v || !v->is_constant() || v->dtype != DType::kFloat32)
       fail(n, what + " must be a float32 constant");
-    return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape);
+    return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape, channel_axis);
+  }
+
+  // The version of a conv, depthwise or dense op whose float kernel would be `version`: the
+  // hybrid kernels (float input, INT8 weights per channel) have their own.
+  int hybrid_version(int kernel, fb::BuiltinOperator code, int version) const {
+    if (m_.tensor(kernel).type != fb::TensorType_INT8) return version;
+    switch (code) {
+      case fb::BuiltinOperator_CONV_2D:
+        return 5;
+      case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
+        return 6;
+      default:
+        return 12;  // FULLY_CONNECTED, per channel
+    }
   }
 
   // The node's bias input (inputs[2]) as values to fold into, or zeros.

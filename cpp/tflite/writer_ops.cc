@@ -152,14 +152,15 @@ void Writer::emit_conv(const Node* n) {
     // Nothing to fold: the filter comes straight from the weights (HWIO -> OHWI, computed
     // while the file is written), never copied here.
     Act act = fuse_activation(out, fb::BuiltinOperator_CONV_2D);
-    int filter = line ? weights(n, k, {2, 0, 1}, "filter", {cout, kh, kw, cin})
-                      : weights(n, k, {3, 0, 1, 2}, "filter");
+    int filter = line ? weights(n, k, {2, 0, 1}, "filter", {cout, kh, kw, cin}, 0)
+                      : weights(n, k, {3, 0, 1, 2}, "filter", {}, 0);
     int bias = optional_bias(n, cout);
     int result = line ? temp(out, as_image(out->physical_shape()), "_image") : tensor(out);
     auto opts = fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act,
                                         dil[1], dil[0]);
-    m_.add_op(fb::BuiltinOperator_CONV_2D, version, {image, filter, bias}, {result},
-              fb::BuiltinOptions_Conv2DOptions, opts.Union());
+    m_.add_op(fb::BuiltinOperator_CONV_2D,
+              hybrid_version(filter, fb::BuiltinOperator_CONV_2D, version), {image, filter, bias},
+              {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
     if (line) reshape(m_, result, tensor(out), n->scope + "/line_shape");
     return;
   }
@@ -180,10 +181,10 @@ void Writer::emit_conv(const Node* n) {
           filter[((o * kh + h) * kw + w) * cin + i] = kernel[((h * kw + w) * cin + i) * cout + o];
   auto opts =
       fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act, dil[1], dil[0]);
-  m_.add_op(fb::BuiltinOperator_CONV_2D, version,
-            {image, floats(std::move(filter), {cout, kh, kw, cin}, n->scope + "/filter"),
-             floats(std::move(bias), {cout}, n->scope + "/bias")},
-            {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
+  const int f = floats(std::move(filter), {cout, kh, kw, cin}, n->scope + "/filter", 0);
+  m_.add_op(fb::BuiltinOperator_CONV_2D, hybrid_version(f, fb::BuiltinOperator_CONV_2D, version),
+            {image, f, floats(std::move(bias), {cout}, n->scope + "/bias")}, {result},
+            fb::BuiltinOptions_Conv2DOptions, opts.Union());
   finish_line(n, out, hs, result, line);
 }
 
@@ -202,14 +203,14 @@ void Writer::emit_depthwise(const Node* n) {
   int filter = -1, b = -1;
   const Node* hs = nullptr;
   if (plain_output(out)) {
-    filter = weights(n, k, {}, "filter", filter_shape);  // same bytes, TFLite's shape
+    filter = weights(n, k, {}, "filter", filter_shape, 3);  // same bytes, TFLite's shape
     b = optional_bias(n, ks[2] * ks[3]);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
     std::vector<float> bias = bias_data(n, ks[2] * ks[3]);
     fold_batch_norms(out, kernel, bias);
     hs = fold_hard_sigmoid(out, bias);
-    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter");
+    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter", 3);
     b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6
@@ -220,6 +221,7 @@ void Writer::emit_depthwise(const Node* n) {
                                                static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
   const Shape os = line ? as_image(out->physical_shape()) : out->physical_shape();
   const int result = line || hs ? temp(out, os, line ? "_image" : "_relu6") : tensor(out);
+  version = hybrid_version(filter, fb::BuiltinOperator_DEPTHWISE_CONV_2D, version);
   m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {result},
             fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
   finish_line(n, out, hs, result, line);
@@ -243,7 +245,7 @@ void Writer::emit_dense(const Node* n) {
   const Node* hs = nullptr;
   if (plain_output(out)) {
     // [in, out] -> [out, in]: PyTorch's own layout, so the parameter's bytes are used as is.
-    w = weights(n, k, {1, 0}, "weights");
+    w = weights(n, k, {1, 0}, "weights", {}, 0);
     b = optional_bias(n, outs);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
@@ -253,7 +255,7 @@ void Writer::emit_dense(const Node* n) {
     std::vector<float> transposed(kernel.size());  // [in, out] -> [out, in]
     for (int64_t i = 0; i < in; ++i)
       for (int64_t o = 0; o < outs; ++o) transposed[o * in + i] = kernel[i * outs + o];
-    w = floats(std::move(transposed), {outs, in}, n->scope + "/weights");
+    w = floats(std::move(transposed), {outs, in}, n->scope + "/weights", 0);
     b = floats(std::move(bias), {outs}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6
@@ -265,8 +267,9 @@ void Writer::emit_dense(const Node* n) {
                                    vector ? "_row" : "_relu6")
                             : tensor(out);
   auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
-  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1, {input, w, b}, {result},
-            fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
+  m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED,
+            hybrid_version(w, fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1), {input, w, b},
+            {result}, fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
   if (vector) {
     int flat = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);
     reshape(m_, result, flat, n->scope + "/vector_shape");

@@ -207,8 +207,8 @@ def _convert(opts: argparse.Namespace) -> int:
     try:
         module_name, attr = _model_spec(opts.model)
         check_output_path(opts.out, _SUFFIXES)
-        if opts.float16 and not opts.out.endswith(".tflite"):
-            raise _BadInput("ferry: --float16 applies to .tflite output only")
+        if (opts.float16 or opts.quantize) and not opts.out.endswith(".tflite"):
+            raise _BadInput("ferry: --float16 and --quantize apply to .tflite output only")
         if opts.recurrent and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --recurrent applies to .tflite output only")
         if len(opts.dynamic or []) > len(opts.input):
@@ -239,6 +239,7 @@ def _convert(opts: argparse.Namespace) -> int:
                 dynamic_dims=dynamic,
                 validation_tolerance=opts.tolerance,
                 float16_weights=opts.float16,
+                quantize=opts.quantize,
                 recurrent=opts.recurrent,
             )
         else:
@@ -301,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--channel-order", choices=["tensorflow", "pytorch"], default="tensorflow")
     conv.add_argument("--tolerance", type=float, default=None, help="validation tolerance")
     conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
+    conv.add_argument(
+        "--quantize",
+        choices=["float16", "dynamic_int8"],
+        default=None,
+        help=".tflite: float16 weights, or int8 conv/dense weights per channel (dynamic range)",
+    )
     conv.add_argument(
         "--recurrent",
         choices=["unrolled", "sequence"],

@@ -61,6 +61,7 @@ class TfliteRequest:
 
     path: str | None = None  # stream the file there; else the bytes come back in memory
     float16: bool = False  # float32 weights stored as float16 (+ DEQUANTIZE)
+    int8_weights: bool = False  # conv/dense kernels INT8 per channel, run by hybrid kernels
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
     recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
 
@@ -113,6 +114,7 @@ def run_core(
         request.float16,
         request.placement,
         request.recurrent,
+        request.int8_weights,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 

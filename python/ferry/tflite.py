@@ -109,6 +109,32 @@ def validate_tflite(
     return compare(computed, trace, graph, result.converted, tolerance, full, progress)
 
 
+QUANTIZE_MODES = ("float16", "dynamic_int8", "int8", "int16x8")
+
+
+def quantization_mode(quantize: str | None, float16_weights: bool) -> tuple[bool, bool]:
+    """(float16 weights, int8 weights) for `quantize`, checked before any work."""
+    if quantize is None:
+        return float16_weights, False
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(
+            f"ferry: quantize must be one of {', '.join(QUANTIZE_MODES)} (or None), got "
+            f"{quantize!r}"
+        )
+    if float16_weights and quantize != "float16":
+        raise ValueError(
+            f"ferry: float16_weights=True and quantize={quantize!r} ask for two different "
+            "weight formats; pass one"
+        )
+    if quantize in ("int8", "int16x8"):
+        raise NotImplementedError(
+            f"ferry: quantize={quantize!r} (integer activations, with a calibration set) is "
+            "not supported yet; quantize='dynamic_int8' stores int8 weights with float "
+            "activations"
+        )
+    return quantize == "float16", quantize == "dynamic_int8"
+
+
 def pytorch_to_tflite(
     model: Any,
     args: Sequence[Any] | None = None,
@@ -125,6 +151,7 @@ def pytorch_to_tflite(
     validation_tolerance: float | None = None,
     validate_shapes: Sequence[Any] | None = None,
     float16_weights: bool = False,
+    quantize: str | None = None,
     buffer_placement: str = "auto",
     recurrent: str | None = None,
     trace_shape: bool = False,
@@ -154,6 +181,13 @@ def pytorch_to_tflite(
     cannot run: one that hands back its argument (an order hint) is written as an identity
     under its channel-order strategy; any other is refused before the conversion starts.
 
+    `quantize`: "float16" (the same as `float16_weights`: weights stored as float16, each read
+    through a DEQUANTIZE) or "dynamic_int8" (dynamic-range quantization: conv, depthwise and
+    dense kernels stored as INT8, symmetric per output channel, run by the builtins' hybrid
+    kernels, which quantize their float input on the fly; other weights and every activation
+    stay float32; the tolerance then defaults to 0.1). Full integer quantization ("int8",
+    "int16x8", with calibration data) is not written yet and is refused before any work.
+
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
 
@@ -172,6 +206,7 @@ def pytorch_to_tflite(
     says so once), and a chosen form on a model without LSTM warns that it had no effect.
     """
     check_trace_shape(trace_shape)
+    float16_weights, int8_weights = quantization_mode(quantize, float16_weights)
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -184,7 +219,7 @@ def pytorch_to_tflite(
         )
     tolerance = validation_tolerance
     if tolerance is None:
-        tolerance = 1e-2 if float16_weights else 1e-4
+        tolerance = 0.1 if int8_weights else 1e-2 if float16_weights else 1e-4
     html = check_options(tolerance, on_mismatch, verbose, save_trace_html)
     target = None
     if path is not None:
@@ -213,7 +248,10 @@ def pytorch_to_tflite(
         )
     identities = user_converters_for_tflite(trace)
     request = TfliteRequest(
-        float16=float16_weights, placement=buffer_placement, recurrent=recurrent or ""
+        float16=float16_weights,
+        int8_weights=int8_weights,
+        placement=buffer_placement,
+        recurrent=recurrent or "",
     )
 
     def convert() -> tuple[CoreResult, ValidationReport]:

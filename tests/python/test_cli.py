@@ -376,8 +376,35 @@ def test_convert_checks_the_output_path_before_anything_else(tmp_path, out_path,
 
 def test_convert_checks_float16_before_anything_else(tmp_path):
     out = _bad_input(tmp_path, "netdef:make", "--input", "1x3x8x8", "--out", "n.keras", "--float16")
-    assert out.stderr.strip() == "ferry: --float16 applies to .tflite output only"
+    assert out.stderr.strip() == "ferry: --float16 and --quantize apply to .tflite output only"
     assert not (tmp_path / "imported.marker").exists()
+
+
+def test_convert_checks_quantize_before_anything_else(tmp_path):
+    out = _bad_input(
+        tmp_path,
+        "netdef:make",
+        "--input",
+        "1x3x8x8",
+        "--out",
+        "n.keras",
+        "--quantize",
+        "dynamic_int8",
+    )
+    assert out.stderr.strip() == "ferry: --float16 and --quantize apply to .tflite output only"
+    assert not (tmp_path / "imported.marker").exists()
+
+
+def test_convert_writes_int8_weights_on_request(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from ferry import _core
+
+    _write_netdef(tmp_path)
+    args = ["convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.tflite"]
+    out = run_cli(*args, "--quantize", "dynamic_int8", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    tensors = _core.read_tflite((tmp_path / "net.tflite").read_bytes())["tensors"]
+    assert any(t[2] == "INT8" for t in tensors)
 
 
 def test_convert_checks_recurrent_before_anything_else(tmp_path):

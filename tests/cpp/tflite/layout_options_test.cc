@@ -13,6 +13,7 @@
 #include <iterator>
 
 #include "tflite/builder.h"
+#include "tflite/ferry_tflite_generated.h"
 #include "tflite/reader.h"
 #include "tflite/writer.h"
 #include "tiny_graph.h"
@@ -160,6 +161,44 @@ TEST(Float16Weights, StoredAsHalfWithOneDequantizePerBuffer) {
   EXPECT_EQ(dequantize, 2);
   EXPECT_EQ(metadata(info, "min_runtime_version"), "1.15.0");
   EXPECT_LT(bytes.size(), write_tflite(g).size());
+}
+
+TEST(Int8Weights, KernelsAreInt8PerOutputChannelAtTheHybridVersions) {
+  Graph g;
+  build_tiny_graph(g);
+  WriteOptions options;
+  options.int8_weights = true;
+  const std::string bytes = write_tflite(g, options);
+  const auto* model = tflite_fb::GetModel(bytes.data());
+  const auto* graph = model->subgraphs()->Get(0);
+  int kernels = 0;
+  for (const auto* op : *graph->operators()) {
+    const auto* code = model->operator_codes()->Get(op->opcode_index());
+    const auto* filter =
+        graph->tensors()->Get(op->inputs()->Get(std::min(1u, op->inputs()->size() - 1)));
+    if (filter->type() != tflite_fb::TensorType_INT8) continue;
+    ++kernels;
+    const auto* q = filter->quantization();
+    ASSERT_NE(q, nullptr);
+    const int32_t channels = filter->shape()->Get(0);  // OHWI filter, [out, in] weights
+    EXPECT_EQ(q->quantized_dimension(), 0);
+    EXPECT_EQ(q->scale()->size(), static_cast<uint32_t>(channels));
+    for (int64_t z : *q->zero_point()) EXPECT_EQ(z, 0);
+    const bool conv = code->builtin_code() == tflite_fb::BuiltinOperator_CONV_2D;
+    EXPECT_EQ(code->version(), conv ? 5 : 12);
+    // Symmetric: the largest magnitude of each channel maps to 127.
+    const auto* data = model->buffers()->Get(filter->buffer())->data();
+    const int64_t per_channel = data->size() / channels;
+    for (int32_t c = 0; c < channels; ++c) {
+      int largest = 0;
+      for (int64_t i = 0; i < per_channel; ++i)
+        largest = std::max(largest, std::abs(static_cast<int8_t>(data->Get(c * per_channel + i))));
+      EXPECT_EQ(largest, 127);
+    }
+  }
+  EXPECT_EQ(kernels, 2);  // the conv filter and the dense weights; biases stay float32
+  TfliteModelInfo info = read_tflite(bytes.data(), bytes.size());
+  EXPECT_EQ(metadata(info, "min_runtime_version"), "2.16.0");
 }
 
 TEST(ZeroCopyWeights, DenseWeightsAreThePyTorchBytes) {

@@ -1,0 +1,130 @@
+"""pytorch_to_tflite(quantize=...): float16 weights, and dynamic-range int8 (INT8 conv,
+depthwise and dense kernels, symmetric per output channel, run by the hybrid kernels)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("ai_edge_litert")
+from ai_edge_litert import schema_py_generated as schema  # noqa: E402
+
+import ferry  # noqa: E402
+from ferry import _core  # noqa: E402
+from ferry.tflite import run_tflite  # noqa: E402
+
+
+def _cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1, groups=32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 1),
+        nn.Hardswish(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    ).eval()
+
+
+def _sqnr(expected: np.ndarray, got: np.ndarray) -> float:
+    """Signal to quantization noise, in dB."""
+    noise = float(((expected - got) ** 2).sum())
+    return 10 * np.log10(float((expected**2).sum()) / max(noise, 1e-30))
+
+
+def _kernels(data: bytes) -> list[tuple[str, int, list[float], int]]:
+    """(operator, version, the scales of its INT8 weights, their quantized dimension) for each
+    operator reading an INT8 constant."""
+    model = schema.Model.GetRootAs(data, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    graph = model.Subgraphs(0)
+    found = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        for j in range(op.InputsLength()):
+            index = op.Inputs(j)
+            if index < 0:
+                continue
+            tensor = graph.Tensors(index)
+            if tensor.Type() != schema.TensorType.INT8:
+                continue
+            q = tensor.Quantization()
+            scales = [q.Scale(k) for k in range(q.ScaleLength())]
+            assert all(q.ZeroPoint(k) == 0 for k in range(q.ZeroPointLength()))  # symmetric
+            found.append(
+                (names[code.BuiltinCode()], code.Version(), scales, q.QuantizedDimension())
+            )
+    return found
+
+
+def test_dynamic_int8_stores_kernels_per_channel_for_the_hybrid_kernels():
+    model = _cnn()
+    x = torch.rand(1, 3, 32, 32)
+    full = bytes(ferry.pytorch_to_tflite(model, [x], verbose=False))
+    data = bytes(ferry.pytorch_to_tflite(model, [x], quantize="dynamic_int8", verbose=False))
+    kernels = _kernels(data)
+    # Conv (its batch norm folded in first), depthwise, the 1x1 conv and the dense layer: each
+    # an INT8 kernel with one scale per output channel, at the hybrid kernels' versions.
+    assert [(op, version, len(s), axis) for op, version, s, axis in kernels] == [
+        ("CONV_2D", 5, 32, 0),
+        ("DEPTHWISE_CONV_2D", 6, 32, 3),
+        ("CONV_2D", 5, 64, 0),
+        ("FULLY_CONNECTED", 12, 10, 0),
+    ]
+    assert all(len(set(s)) > 1 for _, _, s, _ in kernels)  # really per channel
+    ops = Counter(op[0] for op in _core.read_tflite(data)["ops"])
+    assert "DEQUANTIZE" not in ops and "QUANTIZE" not in ops
+    assert len(data) < 0.5 * len(full)
+    for _ in range(3):  # fresh inputs
+        fresh = torch.rand(1, 3, 32, 32) * 2 - 0.5
+        with torch.no_grad():
+            expected = model(fresh).numpy()
+        (got,) = run_tflite(data, [fresh.permute(0, 2, 3, 1).numpy()])
+        assert _sqnr(expected, got) >= 30
+
+
+def test_dynamic_int8_on_a_torchvision_model():
+    from models.torchvision_import import random_model
+
+    model = random_model("mobilenet_v3_small")
+    x = torch.rand(1, 3, 96, 96)
+    data = bytes(ferry.pytorch_to_tflite(model, [x], quantize="dynamic_int8", verbose=False))
+    assert len(_kernels(data)) > 40
+    fresh = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        expected = model(fresh).numpy()
+    (got,) = run_tflite(data, [fresh.permute(0, 2, 3, 1).numpy()])
+    assert _sqnr(expected, got) >= 30  # 36 dB measured
+
+
+def test_quantize_float16_is_float16_weights():
+    model = _cnn()
+    x = torch.rand(1, 3, 32, 32)
+    alias = ferry.pytorch_to_tflite(model, [x], quantize="float16", verbose=False)
+    assert alias == ferry.pytorch_to_tflite(model, [x], float16_weights=True, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"quantize": "int4"}, ValueError, "quantize must be one of"),
+        ({"quantize": "dynamic_int8", "float16_weights": True}, ValueError, "two different"),
+        ({"quantize": "int8"}, NotImplementedError, "not supported yet"),
+        ({"quantize": "int16x8"}, NotImplementedError, "calibration set"),
+    ],
+)
+def test_quantize_options_are_checked_before_any_work(options, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        ferry.pytorch_to_tflite(
+            _cnn(), [torch.rand(1, 3, 8, 8)], path=tmp_path / "m.tflite", verbose=False, **options
+        )
+    assert list(tmp_path.iterdir()) == []
