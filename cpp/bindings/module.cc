@@ -248,7 +248,8 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::vector<std::string> input_orders, std::vector<std::string> output_orders,
                      bool keep_dumps, bool tflite = false, std::string tflite_path = "",
                      bool float16 = false, std::string placement = "auto",
-                     std::string recurrent = "", bool int8_weights = false) {
+                     std::string recurrent = "", bool int8_weights = false,
+                     std::vector<std::string> keep_float = {}) {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -287,6 +288,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
     tflite::WriteOptions write;
     write.float16_weights = float16;
     write.int8_weights = int8_weights;
+    write.keep_float = std::move(keep_float);
     if (placement == "inline")
       write.placement = tflite::BufferPlacement::kInline;
     else if (placement == "external")
@@ -440,7 +442,8 @@ NB_MODULE(_core, m) {
 
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
         "keep_dumps"_a = false, "tflite"_a = false, "tflite_path"_a = "", "float16"_a = false,
-        "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false);
+        "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false,
+        "keep_float"_a = std::vector<std::string>{});
   m.def(
       "read_tflite",
       [](nb::bytes data) {

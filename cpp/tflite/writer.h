@@ -42,6 +42,10 @@ struct WriteOptions {
   // output channel, run by the builtins' hybrid kernels (float activations); other constants
   // stay float32.
   bool int8_weights = false;
+  // With int8 weights: kernels of nodes under these module paths (a path names the module and
+  // everything inside it) or of these TF-level ops ("conv", "dense") stay float32. An entry
+  // that keeps no kernel is reported in WriteResult::warnings.
+  std::vector<std::string> keep_float;
   BufferPlacement placement = BufferPlacement::kAuto;
   RecurrentForm recurrent = RecurrentForm::kSequence;
   // The user chose `recurrent` (rather than taking the default): a choice that changes

@@ -28,14 +28,25 @@ inline std::vector<int32_t> to_i32(const std::vector<int64_t>& v) {
 class Writer {
  public:
   Writer(const Graph& g, const WriteOptions& options)
-      : g_(g), own_(std::make_unique<ModelBuilder>(options)), m_(*own_), options_(options) {}
+      : g_(g),
+        own_(std::make_unique<ModelBuilder>(options)),
+        m_(*own_),
+        options_(options),
+        kept_float_(std::make_shared<std::unordered_set<std::string>>()) {}
   // The writer of a control-flow node's body: it fills another subgraph of the same model.
-  Writer(const Graph& g, ModelBuilder& model, const WriteOptions& options)
-      : g_(g), m_(model), options_(options) {}
+  Writer(const Graph& g, ModelBuilder& model, const WriteOptions& options,
+         std::shared_ptr<std::unordered_set<std::string>> kept_float)
+      : g_(g), m_(model), options_(options), kept_float_(std::move(kept_float)) {}
 
   WriteResult run() {
     emit_nodes();
     report_recurrent_option();
+    for (const std::string& entry : options_.keep_float) {
+      if (!kept_float_->count(entry))
+        warnings_.push_back("keep_float entry '" + entry +
+                            "' keeps no kernel: no quantized conv or dense layer is that module, "
+                            "inside it, or that op");
+    }
     std::vector<int> in, out;
     ModelBuilder::Signature sig;
     for (size_t i = 0; i < g_.inputs.size(); ++i) {
@@ -155,6 +166,20 @@ class Writer {
     if (!v || !v->is_constant() || v->dtype != DType::kFloat32)
       fail(n, what + " must be a float32 constant");
     return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape, channel_axis);
+  }
+
+  // The axis to quantize node n's kernel along (ModelBuilder::add_weights), or -1 where
+  // keep_float keeps it float32.
+  int kernel_axis(const Node* n, int axis) {
+    bool keep = false;
+    for (const std::string& entry : options_.keep_float) {
+      const bool inside = n->scope == entry || n->scope.rfind(entry + ".", 0) == 0;
+      if (inside || n->op == entry) {
+        kept_float_->insert(entry);
+        keep = true;
+      }
+    }
+    return keep ? -1 : axis;
   }
 
   // The version of a conv, depthwise or dense op whose float kernel would be `version`: the
@@ -389,6 +414,8 @@ class Writer {
   std::vector<std::string> warnings_;
   std::unordered_map<std::string, int64_t> rnn_layers_;  // PyTorch scope -> layers seen
   std::unordered_map<const Node*, std::string> rnn_names_;
+  // keep_float entries that kept a kernel, shared with the writers of control-flow bodies.
+  std::shared_ptr<std::unordered_set<std::string>> kept_float_;
 };
 
 }  // namespace ferry::tflite::detail

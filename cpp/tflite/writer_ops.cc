@@ -152,8 +152,8 @@ void Writer::emit_conv(const Node* n) {
     // Nothing to fold: the filter comes straight from the weights (HWIO -> OHWI, computed
     // while the file is written), never copied here.
     Act act = fuse_activation(out, fb::BuiltinOperator_CONV_2D);
-    int filter = line ? weights(n, k, {2, 0, 1}, "filter", {cout, kh, kw, cin}, 0)
-                      : weights(n, k, {3, 0, 1, 2}, "filter", {}, 0);
+    int filter = line ? weights(n, k, {2, 0, 1}, "filter", {cout, kh, kw, cin}, kernel_axis(n, 0))
+                      : weights(n, k, {3, 0, 1, 2}, "filter", {}, kernel_axis(n, 0));
     int bias = optional_bias(n, cout);
     int result = line ? temp(out, as_image(out->physical_shape()), "_image") : tensor(out);
     auto opts = fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act,
@@ -181,7 +181,8 @@ void Writer::emit_conv(const Node* n) {
           filter[((o * kh + h) * kw + w) * cin + i] = kernel[((h * kw + w) * cin + i) * cout + o];
   auto opts =
       fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act, dil[1], dil[0]);
-  const int f = floats(std::move(filter), {cout, kh, kw, cin}, n->scope + "/filter", 0);
+  const int f =
+      floats(std::move(filter), {cout, kh, kw, cin}, n->scope + "/filter", kernel_axis(n, 0));
   m_.add_op(fb::BuiltinOperator_CONV_2D, hybrid_version(f, fb::BuiltinOperator_CONV_2D, version),
             {image, f, floats(std::move(bias), {cout}, n->scope + "/bias")}, {result},
             fb::BuiltinOptions_Conv2DOptions, opts.Union());
@@ -203,14 +204,15 @@ void Writer::emit_depthwise(const Node* n) {
   int filter = -1, b = -1;
   const Node* hs = nullptr;
   if (plain_output(out)) {
-    filter = weights(n, k, {}, "filter", filter_shape, 3);  // same bytes, TFLite's shape
+    // The same bytes in TFLite's shape.
+    filter = weights(n, k, {}, "filter", filter_shape, kernel_axis(n, 3));
     b = optional_bias(n, ks[2] * ks[3]);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
     std::vector<float> bias = bias_data(n, ks[2] * ks[3]);
     fold_batch_norms(out, kernel, bias);
     hs = fold_hard_sigmoid(out, bias);
-    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter", 3);
+    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter", kernel_axis(n, 3));
     b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6
@@ -245,7 +247,7 @@ void Writer::emit_dense(const Node* n) {
   const Node* hs = nullptr;
   if (plain_output(out)) {
     // [in, out] -> [out, in]: PyTorch's own layout, so the parameter's bytes are used as is.
-    w = weights(n, k, {1, 0}, "weights", {}, 0);
+    w = weights(n, k, {1, 0}, "weights", {}, kernel_axis(n, 0));
     b = optional_bias(n, outs);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
@@ -255,7 +257,7 @@ void Writer::emit_dense(const Node* n) {
     std::vector<float> transposed(kernel.size());  // [in, out] -> [out, in]
     for (int64_t i = 0; i < in; ++i)
       for (int64_t o = 0; o < outs; ++o) transposed[o * in + i] = kernel[i * outs + o];
-    w = floats(std::move(transposed), {outs, in}, n->scope + "/weights", 0);
+    w = floats(std::move(transposed), {outs, in}, n->scope + "/weights", kernel_axis(n, 0));
     b = floats(std::move(bias), {outs}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6

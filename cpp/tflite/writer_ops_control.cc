@@ -17,7 +17,7 @@ void Writer::emit_control_flow(const Node* n) {
     const int slot = body.role == roles[0] ? 0 : body.role == roles[1] ? 1 : -1;
     if (slot < 0 || !body.graph) fail(n, "internal: the " + body.role + " is not converted");
     const std::string prefix = (n->scope.empty() ? "" : n->scope + "/") + n->op + "_";
-    Writer inner(*body.graph, m_, options_);
+    Writer inner(*body.graph, m_, options_, kept_float_);
     subgraph[slot] = inner.write_subgraph(prefix + std::to_string(n->id) + "/" + body.role);
     warnings_.insert(warnings_.end(), inner.warnings().begin(), inner.warnings().end());
   }

@@ -17,6 +17,8 @@ _EXPORTS = {
     "layout_summary": "ferry.api",
     "locate_converter": "ferry.locate",
     "pytorch_to_tflite": "ferry.tflite",
+    "quantization_report": "ferry.quantization",
+    "LayerError": "ferry.quantization",
     "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",
     "ChannelOrderingStrategy": "ferry.converters",

@@ -62,6 +62,7 @@ class TfliteRequest:
     path: str | None = None  # stream the file there; else the bytes come back in memory
     float16: bool = False  # float32 weights stored as float16 (+ DEQUANTIZE)
     int8_weights: bool = False  # conv/dense kernels INT8 per channel, run by hybrid kernels
+    keep_float: list[str] = field(default_factory=list)  # module paths / ops kept float32
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
     recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
 
@@ -115,6 +116,7 @@ def run_core(
         request.placement,
         request.recurrent,
         request.int8_weights,
+        request.keep_float,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 

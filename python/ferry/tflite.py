@@ -152,6 +152,7 @@ def pytorch_to_tflite(
     validate_shapes: Sequence[Any] | None = None,
     float16_weights: bool = False,
     quantize: str | None = None,
+    keep_float: Sequence[str] = (),
     buffer_placement: str = "auto",
     recurrent: str | None = None,
     trace_shape: bool = False,
@@ -187,6 +188,10 @@ def pytorch_to_tflite(
     kernels, which quantize their float input on the fly; other weights and every activation
     stay float32; the tolerance then defaults to 0.1). Full integer quantization ("int8",
     "int16x8", with calibration data) is not written yet and is refused before any work.
+    `keep_float`: module paths ("features.0", also every module inside it) or TF-level ops
+    ("conv", "depthwise_conv", "dense") whose kernels stay float32; an entry that matches no
+    quantized kernel says so (OptionNotUsedWarning). With `full_validation`, each checked
+    call's SQNR against PyTorch is in the report (`ferry.quantization_report`, worst first).
 
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
@@ -207,6 +212,9 @@ def pytorch_to_tflite(
     """
     check_trace_shape(trace_shape)
     float16_weights, int8_weights = quantization_mode(quantize, float16_weights)
+    keep = list(keep_float)
+    if keep and not int8_weights:
+        raise ValueError("ferry: keep_float applies to quantize='dynamic_int8' only")
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -250,6 +258,7 @@ def pytorch_to_tflite(
     request = TfliteRequest(
         float16=float16_weights,
         int8_weights=int8_weights,
+        keep_float=keep,
         placement=buffer_placement,
         recurrent=recurrent or "",
     )
@@ -277,6 +286,7 @@ def pytorch_to_tflite(
                 report = validate_tflite(
                     source, trace, result, tolerance, full_validation, progress
                 )
+                report.quantized = int8_weights
             if sizes:
                 assert result.graph is not None
                 with progress.stage("validating", f"at {len(sizes)} other sizes"):

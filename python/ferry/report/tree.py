@@ -8,6 +8,7 @@ defined and what converted them; calls whose results are never used are grey.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -77,7 +78,10 @@ def statuses(
     for nid in converted:
         diff = ""
         if report and nid in report.nodes:
-            diff = f"diff {report.nodes[nid].max_abs:.2g}"
+            check = report.nodes[nid]
+            diff = f"diff {check.max_abs:.2g}"
+            if report.quantized and math.isfinite(check.sqnr_db):
+                diff += f", SQNR {check.sqnr_db:.1f} dB"  # what quantization cost here
         info[nid] = NodeInfo(NodeStatus.CONVERTED, diff, converted_by.get(nid, ""))
         if report and nid in report.nodes and not report.nodes[nid].ok:
             check = report.nodes[nid]

@@ -35,6 +35,10 @@ class NodeCheck:
     # False: the back end keeps no result of this call (fused or removed); it is a suspect
     # for the difference the next checked call shows, which max_abs/max_rel then are.
     checked: bool = True
+    # Signal to noise of its worst float output against PyTorch, in dB (inf: identical), and
+    # the worst of the checked calls its inputs come from (inf: model inputs, constants).
+    sqnr_db: float = float("inf")
+    input_sqnr_db: float = float("inf")
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
@@ -56,11 +60,13 @@ class ValidationReport:
         default_factory=list
     )  # (max_abs, max_rel) per output
     output_scales: list[float] = field(default_factory=list)  # max(1, |PyTorch|) per output
+    output_sqnr_db: list[float] = field(default_factory=list)  # per output (sqnr_db)
     tolerance: float = 1e-4
     first_divergent: NodeCheck | None = None
     divergent: list[NodeCheck] = field(default_factory=list)  # every call failing on its own
     inherited: dict[int, int] = field(default_factory=dict)
     validated: bool = True  # False when validation was skipped
+    quantized: bool = False  # the file holds quantized weights: SQNR per call is worth showing
     # Wall time of each stage of the conversion (tracing, converting, building, validating)
     # and, inside "converting", of each stage of the C++ core: where a slow conversion goes.
     stages: list[tuple[str, float]] = field(default_factory=list)
@@ -118,6 +124,23 @@ def differences(expected: np.ndarray, actual: np.ndarray) -> tuple[float, float]
     abs_diff = np.where(np.isnan(abs_diff), np.inf, abs_diff)
     rel = np.where(np.isnan(rel), np.inf, rel)
     return float(abs_diff.max()), float(rel.max())
+
+
+def sqnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
+    """10 log10(|expected|^2 / |expected - actual|^2) over the finite entries: how far below
+    the signal the error lies (inf when identical, -inf for an error with no signal)."""
+    if expected.shape != actual.shape:
+        return float("-inf")
+    if not np.issubdtype(expected.dtype, np.floating):
+        return float("inf") if np.array_equal(expected, actual) else float("-inf")
+    e = expected.astype(np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    finite = np.isfinite(e) & np.isfinite(a)
+    noise = float(((e[finite] - a[finite]) ** 2).sum())
+    if noise == 0.0:
+        return float("inf")
+    signal = float((e[finite] ** 2).sum())
+    return 10.0 * float(np.log10(signal / noise)) if signal > 0 else float("-inf")
 
 
 def scale_of(expected: np.ndarray) -> float:
@@ -188,8 +211,10 @@ def compare(
         report.output_scales.append(scale_of(expected))
         if actual is None:
             report.outputs.append((float("inf"), float("inf")))
+            report.output_sqnr_db.append(float("-inf"))
         else:
             report.outputs.append(differences(expected, np.asarray(actual)))
+            report.output_sqnr_db.append(sqnr_db(expected, np.asarray(actual)))
     if not full:
         return report
     by_trace_value: dict[int, int] = {}
@@ -201,6 +226,7 @@ def compare(
     for node_id in checks:
         worst_abs = worst_rel = 0.0
         worst_scale = 1.0
+        worst_sqnr = float("inf")
         ok = True
         seen = False
         for ref in trace.nodes[node_id].output_refs():
@@ -210,6 +236,7 @@ def compare(
             seen = True
             expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
             a, r = differences(expected, computed[vid])
+            worst_sqnr = min(worst_sqnr, sqnr_db(expected, computed[vid]))
             scale = scale_of(expected)
             if a / scale >= worst_abs / worst_scale:
                 worst_abs, worst_scale = a, scale
@@ -219,8 +246,40 @@ def compare(
             report.nodes[node_id] = _node_check(
                 trace, node_id, worst_abs, worst_rel, ok, worst_scale
             )
+            report.nodes[node_id].sqnr_db = worst_sqnr
     _trace_divergence(report, trace, converted)
+    _input_sqnr(report, trace, set(converted))
     return report
+
+
+def _input_sqnr(report: ValidationReport, trace: Trace, converted: set[int]) -> None:
+    """Each checked call's input SQNR: that of the checked calls making its inputs. A value
+    is made by the converted call around its innermost producer; a converted call the file
+    keeps no result of (fused into the next) passes on its own inputs' SQNR."""
+    memo: dict[int, float] = {}
+
+    def making(vid: int) -> int:
+        producer = trace.values[vid].producer
+        while producer >= 0 and producer not in converted:
+            producer = trace.nodes[producer].parent
+        return producer
+
+    def inputs_of(nid: int) -> float:
+        if nid in memo:
+            return memo[nid]
+        memo[nid] = float("inf")  # a cycle cannot occur; this only guards the recursion
+        worst = float("inf")
+        for ref in trace.nodes[nid].input_refs():
+            producer = making(ref.value)
+            if producer < 0 or producer == nid:
+                continue
+            check = report.nodes.get(producer)
+            worst = min(worst, check.sqnr_db if check else inputs_of(producer))
+        memo[nid] = worst
+        return worst
+
+    for nid, check in report.nodes.items():
+        check.input_sqnr_db = inputs_of(nid)
 
 
 def _trace_divergence(report: ValidationReport, trace: Trace, converted: list[int]) -> None:

@@ -128,3 +128,39 @@ def test_quantize_options_are_checked_before_any_work(options, error, message, t
             _cnn(), [torch.rand(1, 3, 8, 8)], path=tmp_path / "m.tflite", verbose=False, **options
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_ranks_layers_and_keeping_the_worst_in_float_helps():
+    from models.torchvision_import import random_model
+
+    model = random_model("mobilenet_v3_small")
+    x = torch.rand(1, 3, 96, 96)
+    options = {"quantize": "dynamic_int8", "verbose": False, "return_report": True}
+    _, report = ferry.pytorch_to_tflite(model, [x], **options)
+    rows = ferry.quantization_report(report)
+    assert len(rows) > 20
+    own = [row.own_sqnr_db for row in rows]
+    assert own == sorted(own)  # the layer whose quantization costs most comes first
+    worst = rows[0]
+    assert worst.scope and worst.op and worst.invoked
+    _, kept = ferry.pytorch_to_tflite(model, [x], keep_float=[worst.scope], **options)
+    # The same input, the worst layer's kernel in float32: the output gets measurably closer.
+    assert kept.output_sqnr_db[0] >= report.output_sqnr_db[0] + 0.5
+    (again,) = [row for row in ferry.quantization_report(kept) if row.node == worst.node]
+    assert again.own_sqnr_db >= worst.own_sqnr_db + 10  # it adds next to no noise now
+
+
+def test_keep_float_by_op_and_an_unused_entry_says_so():
+    model = _cnn()
+    x = torch.rand(1, 3, 32, 32)
+    with pytest.warns(ferry.OptionNotUsedWarning, match="'no.such.layer' keeps no kernel"):
+        data = ferry.pytorch_to_tflite(
+            model,
+            [x],
+            quantize="dynamic_int8",
+            keep_float=["dense", "no.such.layer"],
+            verbose=False,
+        )
+    assert [op for op, *_ in _kernels(bytes(data))] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"]
+    with pytest.raises(ValueError, match="keep_float applies to quantize='dynamic_int8'"):
+        ferry.pytorch_to_tflite(model, [x], keep_float=["dense"], verbose=False)

@@ -1,0 +1,54 @@
+"""What quantization cost, layer by layer: each checked call's result in the quantized file
+against PyTorch's float value (from the validation the conversion runs), worst first.
+
+A call's SQNR includes the error it inherits from the calls before it. Its own share is the
+noise it adds: in power relative to the signal, 10^(-out/10) - 10^(-in/10), with `in` the
+worst SQNR among the calls making its inputs. The report sorts by that share, so the first
+row is the layer whose quantization costs most, not merely the last one."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ferry.validate.compare import ValidationReport
+
+
+@dataclass(frozen=True)
+class LayerError:
+    node: int  # trace node id
+    op: str  # the call, as the conversion tree names it
+    scope: str  # module path
+    invoked: str  # file:line of the user's code that made the call
+    sqnr_db: float  # signal to noise of its result against PyTorch's (inf: identical)
+    own_sqnr_db: float  # the same for the noise this call adds to what its inputs carry
+    max_abs: float  # largest absolute difference
+
+    def __str__(self) -> str:
+        where = f" [{self.scope}]" if self.scope else ""
+        at = f" at {self.invoked}" if self.invoked else ""
+        return (
+            f"{self.own_sqnr_db:.1f} dB own, {self.sqnr_db:.1f} dB in all  {self.op}{where}{at} "
+            f"(max abs diff {self.max_abs:.3g})"
+        )
+
+
+def quantization_report(report: ValidationReport) -> list[LayerError]:
+    """Every call the validation checked, worst SQNR first, from the report a conversion
+    returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`). Calls whose result
+    the file does not keep (fused into the op before them) are left out: their error shows in
+    the call that absorbed them. Needs full validation: without it the list is empty."""
+    rows = [
+        LayerError(
+            c.node, c.op, c.scope, c.invoked, c.sqnr_db, _own(c.sqnr_db, c.input_sqnr_db), c.max_abs
+        )
+        for c in report.nodes.values()
+        if c.checked and c.sqnr_db != math.inf  # an identical result cost nothing
+    ]
+    return sorted(rows, key=lambda row: (row.own_sqnr_db, row.sqnr_db, row.node))
+
+
+def _own(out_db: float, in_db: float) -> float:
+    """The SQNR of the noise a call adds, from its output's and its inputs' SQNR."""
+    added = 10 ** (-out_db / 10) - (10 ** (-in_db / 10) if math.isfinite(in_db) else 0.0)
+    return -10 * math.log10(added) if added > 0 else math.inf
