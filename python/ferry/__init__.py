@@ -18,6 +18,7 @@ _EXPORTS = {
     "locate_converter": "ferry.locate",
     "pytorch_to_tflite": "ferry.tflite",
     "quantization_report": "ferry.quantization",
+    "suggest_keep_float": "ferry.quantization",
     "LayerError": "ferry.quantization",
     "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",

@@ -9,8 +9,14 @@ row is the layer whose quantization costs most, not merely the last one."""
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import torch
+
+from ferry.errors import OptionNotUsedWarning
 from ferry.validate.compare import ValidationReport
 
 
@@ -52,3 +58,71 @@ def _own(out_db: float, in_db: float) -> float:
     """The SQNR of the noise a call adds, from its output's and its inputs' SQNR."""
     added = 10 ** (-out_db / 10) - (10 ** (-in_db / 10) if math.isfinite(in_db) else 0.0)
     return -10 * math.log10(added) if added > 0 else math.inf
+
+
+def suggest_keep_float(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    target_sqnr_db: float,
+    *,
+    max_layers: int = 8,
+    **options: Any,
+) -> list[str]:
+    """Module paths to pass as `keep_float` so that every output of the int8-weight file
+    reaches `target_sqnr_db` against PyTorch on `args`: greedily, the layer the report ranks
+    worst (widened to the smallest module around it that holds a convolution or linear layer,
+    the kernels quantization touches), converting again after each choice. Warns and returns
+    what it chose when `max_layers` do not reach the target. `options` go to
+    pytorch_to_tflite."""
+    from ferry.tflite import pytorch_to_tflite
+
+    modules = dict(model.named_modules())
+    kept: list[str] = []
+    for _ in range(max_layers + 1):
+        _, report = pytorch_to_tflite(
+            model,
+            args,
+            quantize="dynamic_int8",
+            keep_float=list(kept),
+            return_report=True,
+            **{"verbose": False, **options},
+        )
+        reached = min(report.output_sqnr_db, default=math.inf)
+        if reached >= target_sqnr_db:
+            return kept
+        if len(kept) == max_layers:
+            break
+        choice = next(
+            (
+                path
+                for row in quantization_report(report)
+                if (path := _kernel_module(modules, row.scope)) is not None and path not in kept
+            ),
+            None,
+        )
+        if choice is None:
+            break
+        kept.append(choice)
+    warnings.warn(
+        OptionNotUsedWarning(
+            f"ferry: keeping {kept or 'no layer'} in float reaches {reached:.1f} dB, not "
+            f"{target_sqnr_db:.1f} dB"
+        ),
+        stacklevel=2,
+    )
+    return kept
+
+
+_KERNEL_MODULES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
+
+
+def _kernel_module(modules: dict[str, torch.nn.Module], scope: str) -> str | None:
+    """The smallest module at or around `scope` that holds a convolution or linear layer."""
+    path = scope
+    while True:
+        module = modules.get(path)
+        if module is not None and any(isinstance(m, _KERNEL_MODULES) for m in module.modules()):
+            return path or None
+        if not path:
+            return None
+        path = path.rpartition(".")[0]

@@ -164,3 +164,20 @@ def test_keep_float_by_op_and_an_unused_entry_says_so():
     assert [op for op, *_ in _kernels(bytes(data))] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"]
     with pytest.raises(ValueError, match="keep_float applies to quantize='dynamic_int8'"):
         ferry.pytorch_to_tflite(model, [x], keep_float=["dense"], verbose=False)
+
+
+def test_suggested_layers_reach_the_target_sqnr():
+    from models.torchvision_import import random_model
+
+    model = random_model("mobilenet_v3_small")
+    x = torch.rand(1, 3, 96, 96)
+    _, report = ferry.pytorch_to_tflite(
+        model, [x], quantize="dynamic_int8", verbose=False, return_report=True
+    )
+    target = report.output_sqnr_db[0] + 2.0
+    kept = ferry.suggest_keep_float(model, [x], target)
+    assert kept and len(kept) <= 8
+    _, better = ferry.pytorch_to_tflite(
+        model, [x], quantize="dynamic_int8", keep_float=kept, verbose=False, return_report=True
+    )
+    assert better.output_sqnr_db[0] >= target
