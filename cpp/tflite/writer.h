@@ -38,9 +38,9 @@ struct WriteOptions {
   // Float32 weights (constants of rank 2+ and 16+ elements) stored as float16, each followed
   // by a DEQUANTIZE; biases and scalars stay float32.
   bool float16_weights = false;
-  // Dynamic-range quantization: conv, depthwise and dense kernels stored as INT8, symmetric per
-  // output channel, run by the builtins' hybrid kernels (float activations); other constants
-  // stay float32.
+  // Dynamic-range quantization: conv and dense kernels stored as INT8, symmetric per output
+  // channel, run by the builtins' hybrid kernels (float activations); other constants, the
+  // depthwise kernels among them (XNNPACK has no hybrid depthwise op), stay float32.
   bool int8_weights = false;
   // With int8 weights: kernels of nodes under these module paths (a path names the module and
   // everything inside it) or of these TF-level ops ("conv", "dense") stay float32. An entry

@@ -204,15 +204,18 @@ void Writer::emit_depthwise(const Node* n) {
   int filter = -1, b = -1;
   const Node* hs = nullptr;
   if (plain_output(out)) {
-    // The same bytes in TFLite's shape.
-    filter = weights(n, k, {}, "filter", filter_shape, kernel_axis(n, 3));
+    // The same bytes in TFLite's shape. Depthwise kernels stay float32 with int8 weights:
+    // XNNPACK takes no hybrid depthwise op, and leaving it out of the delegate cost
+    // MobileNetV3-Large 1.68x float32's latency (16 partitions) against 0.80x with the
+    // depthwise kernels float (bench/quantize.py), for 4% more bytes.
+    filter = weights(n, k, {}, "filter", filter_shape);
     b = optional_bias(n, ks[2] * ks[3]);
   } else {
     std::vector<float> kernel = float_data(n, k, "the kernel");
     std::vector<float> bias = bias_data(n, ks[2] * ks[3]);
     fold_batch_norms(out, kernel, bias);
     hs = fold_hard_sigmoid(out, bias);
-    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter", kernel_axis(n, 3));
+    filter = floats(std::move(kernel), filter_shape, n->scope + "/filter");
     b = floats(std::move(bias), {ks[2] * ks[3]}, n->scope + "/bias");
   }
   Act act = hs ? fb::ActivationFunctionType_RELU6
@@ -223,7 +226,6 @@ void Writer::emit_depthwise(const Node* n) {
                                                static_cast<int32_t>(ks[3]), act, dil[1], dil[0]);
   const Shape os = line ? as_image(out->physical_shape()) : out->physical_shape();
   const int result = line || hs ? temp(out, os, line ? "_image" : "_relu6") : tensor(out);
-  version = hybrid_version(filter, fb::BuiltinOperator_DEPTHWISE_CONV_2D, version);
   m_.add_op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, version, {in, filter, b}, {result},
             fb::BuiltinOptions_DepthwiseConv2DOptions, opts.Union());
   finish_line(n, out, hs, result, line);

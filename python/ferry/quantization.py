@@ -29,6 +29,9 @@ class LayerError:
     sqnr_db: float  # signal to noise of its result against PyTorch's (inf: identical)
     own_sqnr_db: float  # the same for the noise this call adds to what its inputs carry
     max_abs: float  # largest absolute difference
+    # With the model given: the smallest module at or around `scope` holding a convolution or
+    # linear layer, whose kernels quantization touches (what to name in keep_float); "" if none.
+    module: str = ""
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
@@ -39,14 +42,25 @@ class LayerError:
         )
 
 
-def quantization_report(report: ValidationReport) -> list[LayerError]:
-    """Every call the validation checked, worst SQNR first, from the report a conversion
-    returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`). Calls whose result
-    the file does not keep (fused into the op before them) are left out: their error shows in
-    the call that absorbed them. Needs full validation: without it the list is empty."""
+def quantization_report(
+    report: ValidationReport, model: torch.nn.Module | None = None
+) -> list[LayerError]:
+    """Every call the validation checked, worst first by the noise it adds, from the report a
+    conversion returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`). Calls whose
+    result the file does not keep (a conv fused into the activation after it) are left out:
+    their error shows in the call that absorbed them, whose `module` (with `model` given) is
+    the module holding that conv. Needs full validation: without it the list is empty."""
+    modules = dict(model.named_modules()) if model is not None else {}
     rows = [
         LayerError(
-            c.node, c.op, c.scope, c.invoked, c.sqnr_db, _own(c.sqnr_db, c.input_sqnr_db), c.max_abs
+            c.node,
+            c.op,
+            c.scope,
+            c.invoked,
+            c.sqnr_db,
+            _own(c.sqnr_db, c.input_sqnr_db),
+            c.max_abs,
+            _kernel_module(modules, c.scope) or "",
         )
         for c in report.nodes.values()
         if c.checked and c.sqnr_db != math.inf  # an identical result cost nothing
@@ -69,16 +83,15 @@ def suggest_keep_float(
     **options: Any,
 ) -> list[str]:
     """Module paths to pass as `keep_float` so that every output of the int8-weight file
-    reaches `target_sqnr_db` against PyTorch on `args`: greedily, the layer the report ranks
-    worst (widened to the smallest module around it that holds a convolution or linear layer,
-    the kernels quantization touches), converting again after each choice. Warns and returns
-    what it chose when `max_layers` do not reach the target. `options` go to
+    reaches `target_sqnr_db` against PyTorch on `args`. Greedily: the next layer the report
+    ranks (widened to the smallest module around it that holds a convolution or linear layer,
+    the kernels quantization touches) is kept float and the model converted again; a choice
+    that does not raise the output's SQNR is dropped. At most `max_layers` are kept and twice
+    as many tried; short of the target it warns and returns what it kept. `options` go to
     pytorch_to_tflite."""
     from ferry.tflite import pytorch_to_tflite
 
-    modules = dict(model.named_modules())
-    kept: list[str] = []
-    for _ in range(max_layers + 1):
+    def convert(kept: list[str]) -> ValidationReport:
         _, report = pytorch_to_tflite(
             model,
             args,
@@ -87,29 +100,37 @@ def suggest_keep_float(
             return_report=True,
             **{"verbose": False, **options},
         )
-        reached = min(report.output_sqnr_db, default=math.inf)
-        if reached >= target_sqnr_db:
-            return kept
-        if len(kept) == max_layers:
-            break
+        return report
+
+    kept: list[str] = []
+    tried: set[str] = set()
+    report = convert(kept)
+    reached = min(report.output_sqnr_db, default=math.inf)
+    while reached < target_sqnr_db and len(kept) < max_layers and len(tried) < 2 * max_layers:
         choice = next(
             (
-                path
-                for row in quantization_report(report)
-                if (path := _kernel_module(modules, row.scope)) is not None and path not in kept
+                row.module
+                for row in quantization_report(report, model)
+                if row.module and row.module not in tried
             ),
             None,
         )
         if choice is None:
             break
-        kept.append(choice)
-    warnings.warn(
-        OptionNotUsedWarning(
-            f"ferry: keeping {kept or 'no layer'} in float reaches {reached:.1f} dB, not "
-            f"{target_sqnr_db:.1f} dB"
-        ),
-        stacklevel=2,
-    )
+        tried.add(choice)
+        attempt = convert([*kept, choice])
+        better = min(attempt.output_sqnr_db, default=math.inf)
+        if better > reached:
+            kept.append(choice)
+            report, reached = attempt, better
+    if reached < target_sqnr_db:
+        warnings.warn(
+            OptionNotUsedWarning(
+                f"ferry: keeping {kept or 'no layer'} in float reaches {reached:.1f} dB, not "
+                f"{target_sqnr_db:.1f} dB"
+            ),
+            stacklevel=2,
+        )
     return kept
 
 

@@ -183,13 +183,13 @@ def pytorch_to_tflite(
     under its channel-order strategy; any other is refused before the conversion starts.
 
     `quantize`: "float16" (the same as `float16_weights`: weights stored as float16, each read
-    through a DEQUANTIZE) or "dynamic_int8" (dynamic-range quantization: conv, depthwise and
-    dense kernels stored as INT8, symmetric per output channel, run by the builtins' hybrid
-    kernels, which quantize their float input on the fly; other weights and every activation
-    stay float32; the tolerance then defaults to 0.1). Full integer quantization ("int8",
+    through a DEQUANTIZE) or "dynamic_int8" (dynamic-range quantization: conv and dense
+    kernels stored as INT8, symmetric per output channel, run by the builtins' hybrid kernels,
+    which quantize their float input on the fly; depthwise kernels, which XNNPACK cannot run
+    so, other weights and every activation stay float32; the tolerance then defaults to 0.1). Full integer quantization ("int8",
     "int16x8", with calibration data) is not written yet and is refused before any work.
     `keep_float`: module paths ("features.0", also every module inside it) or TF-level ops
-    ("conv", "depthwise_conv", "dense") whose kernels stay float32; an entry that matches no
+    ("conv", "dense") whose kernels stay float32; an entry that matches no
     quantized kernel says so (OptionNotUsedWarning). With `full_validation`, each checked
     call's SQNR against PyTorch is in the report (`ferry.quantization_report`, worst first).
 

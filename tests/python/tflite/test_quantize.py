@@ -1,5 +1,6 @@
-"""pytorch_to_tflite(quantize=...): float16 weights, and dynamic-range int8 (INT8 conv,
-depthwise and dense kernels, symmetric per output channel, run by the hybrid kernels)."""
+"""pytorch_to_tflite(quantize=...): float16 weights, and dynamic-range int8 (INT8 conv and
+dense kernels, symmetric per output channel, run by the hybrid kernels; depthwise kernels stay
+float32 for XNNPACK)."""
 
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def test_dynamic_int8_stores_kernels_per_channel_for_the_hybrid_kernels():
     full = bytes(ferry.pytorch_to_tflite(model, [x], verbose=False))
     data = bytes(ferry.pytorch_to_tflite(model, [x], quantize="dynamic_int8", verbose=False))
     kernels = _kernels(data)
-    # Conv (its batch norm folded in first), depthwise, the 1x1 conv and the dense layer: each
-    # an INT8 kernel with one scale per output channel, at the hybrid kernels' versions.
+    # Conv (its batch norm folded in first), the 1x1 conv and the dense layer: each an INT8
+    # kernel with one scale per output channel, at the hybrid kernels' versions. The depthwise
+    # kernel stays float32 (XNNPACK runs no hybrid depthwise op).
     assert [(op, version, len(s), axis) for op, version, s, axis in kernels] == [
         ("CONV_2D", 5, 32, 0),
-        ("DEPTHWISE_CONV_2D", 6, 32, 3),
         ("CONV_2D", 5, 64, 0),
         ("FULLY_CONNECTED", 12, 10, 0),
     ]
@@ -130,24 +131,25 @@ def test_quantize_options_are_checked_before_any_work(options, error, message, t
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_report_ranks_layers_and_keeping_the_worst_in_float_helps():
+def test_the_report_ranks_layers_by_the_noise_they_add():
     from models.torchvision_import import random_model
 
     model = random_model("mobilenet_v3_small")
     x = torch.rand(1, 3, 96, 96)
     options = {"quantize": "dynamic_int8", "verbose": False, "return_report": True}
     _, report = ferry.pytorch_to_tflite(model, [x], **options)
-    rows = ferry.quantization_report(report)
+    rows = ferry.quantization_report(report, model)
     assert len(rows) > 20
     own = [row.own_sqnr_db for row in rows]
-    assert own == sorted(own)  # the layer whose quantization costs most comes first
+    assert own == sorted(own)  # the layer whose quantization adds most noise comes first
     worst = rows[0]
     assert worst.scope and worst.op and worst.invoked
-    _, kept = ferry.pytorch_to_tflite(model, [x], keep_float=[worst.scope], **options)
-    # The same input, the worst layer's kernel in float32: the output gets measurably closer.
-    assert kept.output_sqnr_db[0] >= report.output_sqnr_db[0] + 0.5
+    assert worst.module and worst.scope.startswith(worst.module)  # what holds its kernel
+    _, kept = ferry.pytorch_to_tflite(model, [x], keep_float=[worst.module], **options)
+    # Its kernels in float32, the call adds next to no noise of its own. (How much the output
+    # gains depends on the path to it: suggest_keep_float measures that.)
     (again,) = [row for row in ferry.quantization_report(kept) if row.node == worst.node]
-    assert again.own_sqnr_db >= worst.own_sqnr_db + 10  # it adds next to no noise now
+    assert again.own_sqnr_db >= worst.own_sqnr_db + 10
 
 
 def test_keep_float_by_op_and_an_unused_entry_says_so():
@@ -161,7 +163,7 @@ def test_keep_float_by_op_and_an_unused_entry_says_so():
             keep_float=["dense", "no.such.layer"],
             verbose=False,
         )
-    assert [op for op, *_ in _kernels(bytes(data))] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"]
+    assert [op for op, *_ in _kernels(bytes(data))] == ["CONV_2D", "CONV_2D"]
     with pytest.raises(ValueError, match="keep_float applies to quantize='dynamic_int8'"):
         ferry.pytorch_to_tflite(model, [x], keep_float=["dense"], verbose=False)
 
@@ -176,7 +178,7 @@ def test_suggested_layers_reach_the_target_sqnr():
     )
     target = report.output_sqnr_db[0] + 2.0
     kept = ferry.suggest_keep_float(model, [x], target)
-    assert kept and len(kept) <= 8
+    assert kept == ["classifier.3"]  # the block ranked first was tried, and dropped
     _, better = ferry.pytorch_to_tflite(
         model, [x], quantize="dynamic_int8", keep_float=kept, verbose=False, return_report=True
     )
