@@ -129,6 +129,15 @@ def _header(s: PageSummary, tree: _Tree) -> str:
                 "<br>".join(f"{'✓' if ok else '≠'} {_e(text)}" for text, ok in s.sizes),
             )
         )
+    if s.output_sqnr_db:
+        facts.append(("Output SQNR", ", ".join(f"{db:.1f} dB" for db in s.output_sqnr_db)))
+    if s.quantization:
+        facts.append(
+            (
+                "Quantization noise, worst first",
+                "<br>".join(f"{tree.node_link(nid)}: {_e(text)}" for nid, text in s.quantization),
+            )
+        )
     if s.transposes is not None:
         moved = f", {_bytes(s.bytes_moved)} moved per inference" if s.bytes_moved else ""
         facts.append(("Transposes", f"{s.transposes}{_e(moved)}"))

@@ -36,6 +36,13 @@ class PageSummary:
     path: str | None = None  # where the page was written
     # validate_shapes: each other size the converted model ran at, and whether it matched.
     sizes: list[tuple[str, bool]] = field(default_factory=list)
+    # Quantized weights: the output SQNR per output, and the calls adding the most noise
+    # (ferry.quantization_report), worst first: (trace node, what it cost).
+    output_sqnr_db: list[float] = field(default_factory=list)
+    quantization: list[tuple[int, str]] = field(default_factory=list)
+
+
+QUANTIZATION_ROWS = 10  # the calls adding the most noise that the page lists
 
 
 def order_name(perm: Sequence[int]) -> str:
@@ -96,6 +103,14 @@ def summarize(
             (check.describe(trace.input_names), check.ok) for check in getattr(report, "sizes", [])
         ]
         page.diffs = {nid: (c.max_abs, c.max_rel) for nid, c in report.nodes.items()}
+        if getattr(report, "quantized", False):
+            from ferry.quantization import quantization_report
+
+            page.output_sqnr_db = list(report.output_sqnr_db)
+            page.quantization = [
+                (row.node, f"{row.own_sqnr_db:.1f} dB added ({row.sqnr_db:.1f} dB in all)")
+                for row in quantization_report(report)[:QUANTIZATION_ROWS]
+            ]
         # The report's own verdicts when it has them (worst relative to each call's
         # tolerance, divergence followed along the data flow); else worked out here.
         worst = getattr(report, "worst_node", None)

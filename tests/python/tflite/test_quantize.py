@@ -183,3 +183,20 @@ def test_suggested_layers_reach_the_target_sqnr():
         model, [x], quantize="dynamic_int8", keep_float=kept, verbose=False, return_report=True
     )
     assert better.output_sqnr_db[0] >= target
+
+
+def test_the_page_lists_the_noisiest_calls_worst_first(tmp_path):
+    page = tmp_path / "report.html"
+    _, report = ferry.pytorch_to_tflite(
+        _cnn(),
+        [torch.rand(1, 3, 32, 32)],
+        quantize="dynamic_int8",
+        save_trace_html=str(page),
+        return_report=True,
+        verbose=False,
+    )
+    text = page.read_text()
+    assert "Quantization noise, worst first" in text and "Output SQNR" in text
+    rows = ferry.quantization_report(report)
+    first, second = (f"{row.own_sqnr_db:.1f} dB added" for row in rows[:2])
+    assert text.index(first) < text.index(second)
