@@ -76,6 +76,19 @@ class Locator:
             frame = frame.f_back
         return None
 
+    def raised(self, tb: types.TracebackType | None) -> SourceLocation | None:
+        """The user's frame deepest in a traceback: the line an error came through last."""
+        found = None
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            user = _is_user_file.get(code.co_filename)
+            if user is None:
+                user = _is_user_file[code.co_filename] = _classify(code.co_filename)
+            if user:
+                found = self.intern(code.co_filename, tb.tb_lineno, _code_name(code))
+            tb = tb.tb_next
+        return found
+
     def intern(self, file: str, line: int, function: str) -> SourceLocation:
         key = (file, line, function)
         loc = self._interned.get(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -179,7 +180,7 @@ def trace_module(
     input_ids = [
         recorder.table.add(t, ValueKind.INPUT, name=name) for t, name in zip(inputs, names)
     ]
-    with _observing(recorder):
+    with _observing(recorder), _control_flow_unseen(recorder):
         result = module(*args, **kwargs)
     outputs = recorder.refs(result)
     n_outputs = sum(1 for _ in iter_refs(outputs))
@@ -232,6 +233,27 @@ class Nested:
         count = sum(1 for _ in iter_refs(outputs))
         names = _names(None, count, "output")
         return _finish(recorder, outputs, input_ids, input_names, names), recorder
+
+
+@contextlib.contextmanager
+def _control_flow_unseen(recorder: Recorder) -> Iterator[None]:
+    """A while_loop or cond that reached the dispatcher as PyTorch's own function (a name
+    bound before the conversion started keeps it: Ferry replaces the module attributes) ends
+    in PyTorch's error about dispatch modes: say what happened and what to write instead."""
+    try:
+        yield
+    except NotImplementedError as error:
+        found = re.search(r"HigherOrderOperator (\w+)", str(error))
+        if found is None or found.group(1) not in ("while_loop", "cond"):
+            raise
+        name = found.group(1)
+        call = "torch._higher_order_ops.while_loop" if name == "while_loop" else "torch.cond"
+        where = recorder.locator.raised(error.__traceback__)
+        raise NotImplementedError(
+            f"ferry: {where or '?'}: PyTorch's own {name} ran without Ferry seeing the call: a "
+            f"name bound before the conversion started (`from torch._higher_order_ops import "
+            f"{name}` at module level, say) keeps it. Call it as {call}(...) inside forward"
+        ) from None
 
 
 def _refuse_arrays(obj: Any, path: str) -> None:

@@ -1,6 +1,7 @@
 """torch.cond converts to a real branch (IF with a subgraph per branch, tf.cond in Keras), or
-with free sizes to both branches and a select; while_loop converts to a real loop (WHILE with its condition and body as subgraphs, a while loop in
-Keras) that runs a data-dependent number of times."""
+with free sizes to both branches and a select; while_loop converts to a real loop (WHILE with
+its condition and body as subgraphs, a while loop in Keras) that runs a data-dependent number
+of times."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
+# Bound before any conversion starts: PyTorch's own function, which Ferry cannot see into.
+from torch._higher_order_ops import while_loop as bound_early
 from trace_helpers import line_of
 
 import ferry
@@ -249,3 +253,16 @@ def test_torch_cond_is_unchanged_outside_a_conversion():
     cond = torch.cond
     ferry.pytorch_to_tflite(ConstantGate(True), [torch.randn(2, 5)], verbose=False)
     assert torch.cond is cond
+
+
+class BoundEarly(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return bound_early(lambda t: t.sum() < 9, lambda t: (t + 1,), (x,))[0]  # bound early
+
+
+def test_a_while_loop_bound_before_the_conversion_is_named_with_the_fix():
+    with pytest.raises(NotImplementedError) as error:
+        ferry.pytorch_to_tflite(BoundEarly(), [torch.zeros(2)], verbose=False)
+    message = str(error.value)
+    assert "Call it as torch._higher_order_ops.while_loop(...) inside forward" in message
+    assert f"{__file__}:{line_of(BoundEarly.forward, 'bound early')}" in message
