@@ -209,6 +209,8 @@ def _convert(opts: argparse.Namespace) -> int:
         check_output_path(opts.out, _SUFFIXES)
         if (opts.float16 or opts.quantize) and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --float16 and --quantize apply to .tflite output only")
+        if opts.keep_float and opts.quantize != "dynamic_int8":
+            raise _BadInput("ferry: --keep-float applies to --quantize dynamic_int8 only")
         if opts.recurrent and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --recurrent applies to .tflite output only")
         if len(opts.dynamic or []) > len(opts.input):
@@ -240,6 +242,7 @@ def _convert(opts: argparse.Namespace) -> int:
                 validation_tolerance=opts.tolerance,
                 float16_weights=opts.float16,
                 quantize=opts.quantize,
+                keep_float=opts.keep_float or (),
                 recurrent=opts.recurrent,
             )
         else:
@@ -307,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["float16", "dynamic_int8"],
         default=None,
         help=".tflite: float16 weights, or int8 conv/dense weights per channel (dynamic range)",
+    )
+    conv.add_argument(
+        "--keep-float",
+        action="append",
+        metavar="MODULE_OR_OP",
+        help="with --quantize dynamic_int8: keep this module's (or TF-level op's) kernels float "
+        "(repeatable)",
     )
     conv.add_argument(
         "--recurrent",

@@ -405,6 +405,12 @@ def test_convert_writes_int8_weights_on_request(tmp_path):
     assert out.returncode == 0, out.stderr
     tensors = _core.read_tflite((tmp_path / "net.tflite").read_bytes())["tensors"]
     assert any(t[2] == "INT8" for t in tensors)
+    # Every conv kept float: no INT8 kernel left.
+    keep = ["--keep-float", "conv", "--keep-float", "dense"]
+    out = run_cli(*args, "--quantize", "dynamic_int8", *keep, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    tensors = _core.read_tflite((tmp_path / "net.tflite").read_bytes())["tensors"]
+    assert not any(t[2] == "INT8" for t in tensors)
 
 
 def test_convert_checks_recurrent_before_anything_else(tmp_path):
