@@ -30,7 +30,7 @@ void lower_gather(LowerContext& ctx) {
     // run-time positions along one of index's dims.
     std::vector<Value*> indices;
     std::vector<int64_t> positions;
-    const SymDims isym = index->sym.empty() ? SymDims(index->rank(), -1) : index->sym;
+    const SymDims isym = dims_sym(*index);
     for (size_t d = 0; d < index->rank(); ++d) {
       positions.push_back(static_cast<int64_t>(d));
       if (static_cast<int64_t>(d) == dim) {

@@ -13,19 +13,9 @@
 namespace ferry {
 namespace {
 
-SymDims sym_of(const Value& v) { return v.sym.empty() ? SymDims(v.rank(), -1) : v.sym; }
-
-// A broadcasting binary op whose result is free where either operand is.
-Value* binary(LowerContext& ctx, const std::string& op, Value* a, Value* b) {
-  Value* out = emit_broadcast_op(ctx, op, a, b);
-  SymDims sym = broadcast_sym(*a, *b);
-  if (has_free_dims(sym)) out->sym = std::move(sym);
-  return out;
-}
-
 // The run-time size of x's dim d as an int32 0-d value (a constant when fixed).
 Value* size_of(LowerContext& ctx, const Value& x, size_t d) {
-  return emit_size_scalar(ctx, x.shape[d], sym_of(x)[d]);
+  return emit_size_scalar(ctx, x.shape[d], dims_sym(x)[d]);
 }
 
 // Indices wrapped as PyTorch does (i + size where negative), in int32.
@@ -33,16 +23,14 @@ Value* wrapped(LowerContext& ctx, Value* index, const Value& x, size_t d) {
   if (index->dtype != DType::kInt64 && index->dtype != DType::kInt32)
     throw LowerError("the index must be an integer tensor");
   Value* i = cast_to(ctx, index, DType::kInt32);
-  Value* negative = binary(ctx, "less", i, ctx.scalar(0, DType::kInt32));
-  Value* shifted = binary(ctx, "add", i, size_of(ctx, x, d));
-  Value* out = emit_where(ctx, negative, shifted, i);
-  if (has_free_dims(i->sym)) out->sym = i->sym;
-  return out;
+  Value* negative = emit_broadcast_op(ctx, "less", i, ctx.scalar(0, DType::kInt32));
+  Value* shifted = emit_broadcast_op(ctx, "add", i, size_of(ctx, x, d));
+  return emit_where(ctx, negative, shifted, i);
 }
 
 // The expression of x's element count, or -1 when it is fixed.
 int32_t count_expr(LowerContext& ctx, const Value& x) {
-  const SymDims sym = sym_of(x);
+  const SymDims sym = dims_sym(x);
   if (!has_free_dims(sym)) return -1;
   DimExpr product{DimOp::kMul, -1, {}};
   for (size_t d = 0; d < x.rank(); ++d)
@@ -73,10 +61,12 @@ Value* free_advanced_index(LowerContext& ctx, Value* x, const std::vector<Value*
   Value* stride = ctx.scalar(1, DType::kInt32);
   for (size_t d = x->rank(); d-- > 0;) {
     strides[d] = stride;
-    stride = binary(ctx, "mul", stride, size_of(ctx, *x, d));
+    stride = emit_broadcast_op(ctx, "mul", stride, size_of(ctx, *x, d));
   }
   Value* flat = nullptr;
-  auto accumulate = [&](Value* term) { flat = flat ? binary(ctx, "add", flat, term) : term; };
+  auto accumulate = [&](Value* term) {
+    flat = flat ? emit_broadcast_op(ctx, "add", flat, term) : term;
+  };
   for (size_t k = 0; k < indices.size(); ++k) {
     const auto p = static_cast<size_t>(positions[k]);
     Value* i = wrapped(ctx, indices[k], *x, p);
@@ -87,13 +77,13 @@ Value* free_advanced_index(LowerContext& ctx, Value* x, const std::vector<Value*
       placed.push_back(1);
       placed_sym.push_back(-1);
     }
-    const SymDims isym = sym_of(*i);
+    const SymDims isym = dims_sym(*i);
     placed.insert(placed.end(), i->shape.begin(), i->shape.end());
     placed_sym.insert(placed_sym.end(), isym.begin(), isym.end());
     placed.resize(rank, 1);
     placed_sym.resize(rank, -1);
     if (placed != i->shape) i = emit_sized_reshape(ctx, i, placed, placed_sym);
-    accumulate(binary(ctx, "mul", i, strides[p]));
+    accumulate(emit_broadcast_op(ctx, "mul", i, strides[p]));
   }
   size_t q = 0;  // the result's position of the next dim taken whole
   for (size_t d = 0; d < x->rank(); ++d) {
@@ -103,9 +93,9 @@ Value* free_advanced_index(LowerContext& ctx, Value* x, const std::vector<Value*
     Shape s(rank, 1);
     SymDims ssym(rank, -1);
     s[q] = x->shape[d];
-    ssym[q] = sym_of(*x)[d];
+    ssym[q] = dims_sym(*x)[d];
     Value* iota = emit_iota(ctx, x->shape[d], ssym[q]);
-    accumulate(binary(ctx, "mul", emit_sized_reshape(ctx, iota, s, ssym), strides[d]));
+    accumulate(emit_broadcast_op(ctx, "mul", emit_sized_reshape(ctx, iota, s, ssym), strides[d]));
     ++q;
   }
   if (flat->shape != out.shape)

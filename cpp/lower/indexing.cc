@@ -22,13 +22,17 @@ Value* emit_broadcast_op(LowerContext& ctx, const std::string& op, Value* a, Val
   const bool compare = op == "equal" || op == "not_equal" || op == "less" || op == "less_equal" ||
                        op == "greater" || op == "greater_equal";
   return ctx.emit(op, {a, b}, {}, compare ? DType::kBool : a->dtype,
-                  broadcast_shapes(a->shape, b->shape));
+                  broadcast_shapes(a->shape, b->shape), broadcast_sym(*a, *b));
 }
 
 Value* emit_where(LowerContext& ctx, Value* cond, Value* a, Value* b) {
-  return ctx.emit("where", {cond, a, b}, {}, a->dtype,
-                  broadcast_shapes(cond->shape, broadcast_shapes(a->shape, b->shape)));
+  const Shape ab = broadcast_shapes(a->shape, b->shape);
+  const SymDims ab_sym = broadcast_sym(*a, *b);
+  return ctx.emit("where", {cond, a, b}, {}, a->dtype, broadcast_shapes(cond->shape, ab),
+                  broadcast_sym(cond->sym, cond->rank(), ab_sym, ab.size()));
 }
+
+SymDims dims_sym(const Value& v) { return v.sym.empty() ? SymDims(v.rank(), -1) : v.sym; }
 
 Value* emit_index(LowerContext& ctx, Value* index, int64_t size, const std::string& what) {
   if (index->dtype != DType::kInt64 && index->dtype != DType::kInt32) {

@@ -22,9 +22,13 @@ Value* emit_index(LowerContext& ctx, Value* index, int64_t size, const std::stri
 // An int32 constant of `shape` holding `scale` times each element's coordinate along `axis`.
 Value* iota_constant(LowerContext& ctx, const Shape& shape, size_t axis, int64_t scale);
 
-// A binary elementwise op over broadcast shapes; comparisons give bool, others a's dtype.
+// A binary elementwise op over broadcast shapes; comparisons give bool, others a's dtype. The
+// result is free where an operand is.
 Value* emit_broadcast_op(LowerContext& ctx, const std::string& op, Value* a, Value* b);
 Value* emit_where(LowerContext& ctx, Value* cond, Value* a, Value* b);
+
+// v's free sizes with one entry per dim (-1 where fixed), also when all are fixed.
+SymDims dims_sym(const Value& v);
 
 // `gather` of x along `axis` at int32 `index` (docs/tf_ops.md).
 Value* emit_gather(LowerContext& ctx, Value* x, Value* index, int64_t axis);
