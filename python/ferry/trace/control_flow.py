@@ -161,9 +161,7 @@ def cond_traced(traceable: Callable[[Any], Any], nested: Nested) -> Callable[...
                 f"ferry: {where}: the branches of torch.cond return different structures, "
                 "shapes or dtypes; PyTorch requires them to match"
             )
-        captured, uses = _captured([then, other], outer)
-        _take_captured(then[0], uses[0], captured, returns_them=False)
-        _take_captured(other[0], uses[1], captured, returns_them=False)
+        captured = _lift_captured(outer, [(*then, False), (*other, False)])
         return recorded(
             chosen, true_fn, false_fn, list(args), captured, BranchBodies(then[0], other[0])
         )
@@ -204,15 +202,17 @@ def _checked_results(values: Any, carried: list[torch.Tensor], where: str) -> tu
     return results
 
 
-def _captured(
-    traces: list[tuple[Trace, Recorder]], outer: Recorder
-) -> tuple[list[torch.Tensor], list[dict[int, int]]]:
-    """Tensors the functions read that the outer trace computed or took as input, in first-use
-    order, and for each trace which of its constant values is which of them."""
+def _lift_captured(
+    outer: Recorder, functions: list[tuple[Trace, Recorder, bool]]
+) -> list[torch.Tensor]:
+    """Tensors the traced functions read that the outer trace computed or took as input (their
+    constants so far), in first-use order. Each becomes an input of every function, after the
+    ones it was traced with, and an output too of a function marked to return them (a loop's
+    body, which carries them through unchanged)."""
     captured: list[torch.Tensor] = []
     index: dict[int, int] = {}
-    uses: list[dict[int, int]] = []
-    for trace, recorder in traces:
+    uses: list[dict[int, int]] = []  # per function: its value id -> captured position
+    for trace, recorder, _ in functions:
         found: dict[int, int] = {}
         for value in trace.values:
             if value.kind != ValueKind.CONSTANT:
@@ -221,39 +221,30 @@ def _captured(
             outer_id = outer.table.find(t)
             if outer_id is None or outer.table.values[outer_id].kind == ValueKind.CONSTANT:
                 continue  # a parameter, buffer or tensor from outside the model: a constant
-            if id(t) not in index:
-                index[id(t)] = len(captured)
+            found[value.id] = index.setdefault(id(t), len(captured))
+            if found[value.id] == len(captured):
                 captured.append(t)
-            found[value.id] = index[id(t)]
         uses.append(found)
-    return captured, uses
-
-
-def _take_captured(
-    trace: Trace, uses: dict[int, int], captured: list[torch.Tensor], returns_them: bool
-) -> None:
-    """Makes the captured tensors inputs of `trace` (after the carried ones), and outputs too
-    when it is the body."""
-    slots: list[int | None] = [None] * len(captured)
-    for vid, k in uses.items():
-        trace.values[vid].kind = ValueKind.INPUT
-        slots[k] = vid
-    for k, t in enumerate(captured):
-        if slots[k] is None:  # read by the other function only: an unused input here
-            vid = len(trace.values)
-            data = t.detach()
-            trace.values.append(
-                TraceValue(vid, ValueKind.INPUT, data.dtype, tuple(data.shape), data)
-            )
-            slots[k] = vid
     names = [f"captured_{k}" for k in range(len(captured))]
-    for vid, name in zip(slots, names):
-        trace.values[vid].name = name
-    trace.inputs += [vid for vid in slots if vid is not None]
-    trace.input_names += names
-    if returns_them:
-        trace.outputs = [trace.outputs, [TensorRef(vid) for vid in slots if vid is not None]]
-        trace.output_names += [f"{name}_out" for name in names]
+    for (trace, _, returns_them), found in zip(functions, uses):
+        slots = {k: vid for vid, k in found.items()}
+        for k, t in enumerate(captured):
+            if k not in slots:  # read by another function only: an unused input here
+                data = t.detach()
+                slots[k] = len(trace.values)
+                trace.values.append(
+                    TraceValue(slots[k], ValueKind.INPUT, data.dtype, tuple(data.shape), data)
+                )
+        vids = [slots[k] for k in range(len(captured))]
+        for vid, name in zip(vids, names):
+            trace.values[vid].kind = ValueKind.INPUT
+            trace.values[vid].name = name
+        trace.inputs += vids
+        trace.input_names += names
+        if returns_them:
+            trace.outputs = [trace.outputs, [TensorRef(vid) for vid in vids]]
+            trace.output_names += [f"{name}_out" for name in names]
+    return captured
 
 
 def _run_loop(
@@ -307,9 +298,7 @@ def while_loop_traced(traceable: Callable[[Any], Any], nested: Nested) -> Callab
         body = nested.trace(
             lambda *v: _checked_results(body_fn(*v), carried, where), carried, names
         )
-        captured, uses = _captured([cond, body], outer)
-        _take_captured(cond[0], uses[0], captured, returns_them=False)
-        _take_captured(body[0], uses[1], captured, returns_them=True)
+        captured = _lift_captured(outer, [(*cond, False), (*body, True)])
         return recorded(cond_fn, body_fn, carried, captured, LoopBodies(cond[0], body[0]))
 
     return while_loop
