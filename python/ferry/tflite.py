@@ -79,12 +79,13 @@ def validate_tflite(
     tolerance: float,
     full: bool,
     progress: Progress | None = None,
+    quantized: bool = False,
 ) -> ValidationReport:
     """Runs the written model once in LiteRT on the traced inputs and compares its outputs
     and, with `full`, every intermediate tensor the file kept (preserved by the interpreter)
     with the value PyTorch recorded for the same traced value: the report the Keras path
     gives, node by node. Values folded or fused into another op have no tensor; their call is
-    checked through the tensor that replaced them."""
+    checked through the tensor that replaced them. `quantized`: measure each SQNR too."""
     graph = result.graph
     assert graph is not None
     with quiet_stderr():  # "Created TensorFlow Lite XNNPACK delegate"
@@ -106,7 +107,7 @@ def validate_tflite(
             # partition) may never be materialised: its call stays unchecked, not failed.
             if vid in graph.outputs:
                 raise
-    return compare(computed, trace, graph, result.converted, tolerance, full, progress)
+    return compare(computed, trace, graph, result.converted, tolerance, full, progress, quantized)
 
 
 QUANTIZE_MODES = ("float16", "dynamic_int8", "int8", "int16x8")
@@ -284,9 +285,8 @@ def pytorch_to_tflite(
             source: bytes | str = request.path or result.tflite  # type: ignore[assignment]
             with progress.stage("validating", "in LiteRT against PyTorch"):
                 report = validate_tflite(
-                    source, trace, result, tolerance, full_validation, progress
+                    source, trace, result, tolerance, full_validation, progress, int8_weights
                 )
-                report.quantized = int8_weights
             if sizes:
                 assert result.graph is not None
                 with progress.stage("validating", f"at {len(sizes)} other sizes"):

@@ -60,7 +60,7 @@ class ValidationReport:
         default_factory=list
     )  # (max_abs, max_rel) per output
     output_scales: list[float] = field(default_factory=list)  # max(1, |PyTorch|) per output
-    output_sqnr_db: list[float] = field(default_factory=list)  # per output (sqnr_db)
+    output_sqnr_db: list[float] = field(default_factory=list)  # per output, when quantized
     tolerance: float = 1e-4
     first_divergent: NodeCheck | None = None
     divergent: list[NodeCheck] = field(default_factory=list)  # every call failing on its own
@@ -201,9 +201,12 @@ def compare(
     tolerance: float,
     full: bool,
     progress: Progress | None = None,
+    quantized: bool = False,
 ) -> ValidationReport:
-    """Compares the values a back end computed (graph value id -> array) with PyTorch's."""
-    report = ValidationReport(tolerance=tolerance)
+    """Compares the values a back end computed (graph value id -> array) with PyTorch's.
+    `quantized`: the file holds quantized weights; each result's SQNR is measured too."""
+    report = ValidationReport(tolerance=tolerance, quantized=quantized)
+    no_sqnr = float("inf")  # not measured (and for a float file not worth the extra pass)
     for vid in graph.outputs:
         value = graph.values[vid]
         actual = value.constant if value.constant is not None else computed.get(vid)
@@ -211,10 +214,12 @@ def compare(
         report.output_scales.append(scale_of(expected))
         if actual is None:
             report.outputs.append((float("inf"), float("inf")))
-            report.output_sqnr_db.append(float("-inf"))
+            if quantized:
+                report.output_sqnr_db.append(float("-inf"))
         else:
             report.outputs.append(differences(expected, np.asarray(actual)))
-            report.output_sqnr_db.append(sqnr_db(expected, np.asarray(actual)))
+            if quantized:
+                report.output_sqnr_db.append(sqnr_db(expected, np.asarray(actual)))
     if not full:
         return report
     by_trace_value: dict[int, int] = {}
@@ -226,7 +231,7 @@ def compare(
     for node_id in checks:
         worst_abs = worst_rel = 0.0
         worst_scale = 1.0
-        worst_sqnr = float("inf")
+        worst_sqnr = no_sqnr
         ok = True
         seen = False
         for ref in trace.nodes[node_id].output_refs():
@@ -236,7 +241,8 @@ def compare(
             seen = True
             expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
             a, r = differences(expected, computed[vid])
-            worst_sqnr = min(worst_sqnr, sqnr_db(expected, computed[vid]))
+            if quantized:
+                worst_sqnr = min(worst_sqnr, sqnr_db(expected, computed[vid]))
             scale = scale_of(expected)
             if a / scale >= worst_abs / worst_scale:
                 worst_abs, worst_scale = a, scale
@@ -248,7 +254,8 @@ def compare(
             )
             report.nodes[node_id].sqnr_db = worst_sqnr
     _trace_divergence(report, trace, converted)
-    _input_sqnr(report, trace, set(converted))
+    if quantized:
+        _input_sqnr(report, trace, set(converted))
     return report
 
 
