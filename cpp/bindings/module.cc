@@ -249,7 +249,9 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      bool keep_dumps, bool tflite = false, std::string tflite_path = "",
                      bool float16 = false, std::string placement = "auto",
                      std::string recurrent = "", bool int8_weights = false,
-                     std::vector<std::string> keep_float = {}) {
+                     std::vector<std::string> keep_float = {}, int64_t int8_tensors = -1,
+                     std::vector<std::tuple<int32_t, float, float>> int8_ranges = {},
+                     std::string int8_io = "float32") {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -289,6 +291,19 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
     write.float16_weights = float16;
     write.int8_weights = int8_weights;
     write.keep_float = std::move(keep_float);
+    if (int8_tensors >= 0) {
+      // Full integer: ranges observed on the float file this same call wrote before.
+      tflite::Int8Activations q;
+      q.tensors = static_cast<size_t>(int8_tensors);
+      for (const auto& [t, lo, hi] : int8_ranges) q.ranges.push_back({t, {lo, hi}});
+      if (int8_io == "int8")
+        q.io = tflite::IoType::kInt8;
+      else if (int8_io == "uint8")
+        q.io = tflite::IoType::kUInt8;
+      else if (int8_io != "float32")
+        throw nb::value_error(("unknown int8 io type '" + int8_io + "'").c_str());
+      write.int8 = std::move(q);
+    }
     if (placement == "inline")
       write.placement = tflite::BufferPlacement::kInline;
     else if (placement == "external")
@@ -443,7 +458,9 @@ NB_MODULE(_core, m) {
   m.def("convert", &run_convert, "trace"_a, "disabled"_a, "input_orders"_a, "output_orders"_a,
         "keep_dumps"_a = false, "tflite"_a = false, "tflite_path"_a = "", "float16"_a = false,
         "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false,
-        "keep_float"_a = std::vector<std::string>{});
+        "keep_float"_a = std::vector<std::string>{}, "int8_tensors"_a = -1,
+        "int8_ranges"_a = std::vector<std::tuple<int32_t, float, float>>{},
+        "int8_io"_a = "float32");
   m.def(
       "read_tflite",
       [](nb::bytes data) {

@@ -501,7 +501,105 @@ void ModelBuilder::add_op(fb::BuiltinOperator code, int version, std::vector<int
   op.outputs = std::move(outputs);
   op.options_type = options_type;
   op.options = options;
+  op.origin = current_origin_;
   sg().ops.push_back(std::move(op));
+}
+
+void ModelBuilder::set_origin(const std::string& scope, const std::string& op) {
+  origins_.push_back({scope, op});
+  current_origin_ = static_cast<int32_t>(origins_.size() - 1);
+}
+
+OpRec ModelBuilder::make_op(fb::BuiltinOperator code, int version, std::vector<int32_t> inputs,
+                            std::vector<int32_t> outputs) {
+  auto key = std::make_pair(static_cast<int32_t>(code), version);
+  auto [it, inserted] = opcode_index_.emplace(key, static_cast<uint32_t>(opcodes_.size()));
+  if (inserted) opcodes_.push_back(key);
+  OpRec op;
+  op.opcode = it->second;
+  op.inputs = std::move(inputs);
+  op.outputs = std::move(outputs);
+  op.origin = current_origin_;
+  return op;
+}
+
+void ModelBuilder::set_version(OpRec& op, int version) {
+  auto key = std::make_pair(opcodes_.at(op.opcode).first, version);
+  auto [it, inserted] = opcode_index_.emplace(key, static_cast<uint32_t>(opcodes_.size()));
+  if (inserted) opcodes_.push_back(key);
+  op.opcode = it->second;
+}
+
+int ModelBuilder::add_owned_constant(fb::TensorType type, std::vector<int32_t> shape,
+                                     std::vector<uint8_t> bytes, std::string name) {
+  auto owned = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
+  const int index = add_tensor(type, {}, std::move(name));
+  sg().tensors[static_cast<size_t>(index)].shape = std::move(shape);
+  if (owned->empty()) return index;
+  BufferRec rec;
+  rec.raw = owned->data();
+  rec.raw_size = rec.size = owned->size();
+  rec.keep = std::move(owned);
+  sg().tensors[static_cast<size_t>(index)].buffer = add_buffer(std::move(rec));
+  return index;
+}
+
+std::vector<int> ModelBuilder::drop_unused(std::vector<int>& inputs, std::vector<int>& outputs,
+                                           Signature& signature) {
+  SubgraphRec& g = sg();
+  std::vector<bool> used(g.tensors.size(), false);
+  for (const OpRec& op : g.ops)
+    for (const auto* list : {&op.inputs, &op.outputs})
+      for (int32_t t : *list)
+        if (t >= 0) used[static_cast<size_t>(t)] = true;
+  for (const auto* list : {&inputs, &outputs})
+    for (int t : *list) used[static_cast<size_t>(t)] = true;
+  std::vector<int> map(g.tensors.size(), -1);
+  std::vector<TensorRec> kept;
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    if (!used[t]) continue;
+    map[t] = static_cast<int>(kept.size());
+    kept.push_back(std::move(g.tensors[t]));
+  }
+  g.tensors = std::move(kept);
+  for (OpRec& op : g.ops)
+    for (auto* list : {&op.inputs, &op.outputs})
+      for (int32_t& t : *list)
+        if (t >= 0) t = map[static_cast<size_t>(t)];
+  for (auto* list : {&inputs, &outputs})
+    for (int& t : *list) t = map[static_cast<size_t>(t)];
+  for (auto* items : {&signature.inputs, &signature.outputs})
+    for (auto& item : *items) item.second = map[static_cast<size_t>(item.second)];
+  g.dequantized.clear();
+
+  std::vector<uint32_t> buffer_map(buffers_.size(), 0);
+  std::vector<BufferRec> buffers{std::move(buffers_[0])};
+  std::vector<uint32_t> code_map(opcodes_.size(), UINT32_MAX);
+  std::vector<std::pair<int32_t, int>> codes;
+  for (SubgraphRec& g : subgraphs_) {
+    for (TensorRec& t : g.tensors) {
+      if (t.buffer == 0) continue;
+      if (buffer_map[t.buffer] == 0) {
+        buffer_map[t.buffer] = static_cast<uint32_t>(buffers.size());
+        buffers.push_back(std::move(buffers_[t.buffer]));
+      }
+      t.buffer = buffer_map[t.buffer];
+    }
+    for (OpRec& op : g.ops) {
+      if (code_map[op.opcode] == UINT32_MAX) {
+        code_map[op.opcode] = static_cast<uint32_t>(codes.size());
+        codes.push_back(opcodes_[op.opcode]);
+      }
+      op.opcode = code_map[op.opcode];
+    }
+  }
+  buffers_ = std::move(buffers);
+  opcodes_ = std::move(codes);
+  buffers_by_hash_.clear();  // no constant is added after a rewriting pass
+  opcode_index_.clear();
+  for (size_t i = 0; i < opcodes_.size(); ++i)
+    opcode_index_.emplace(opcodes_[i], static_cast<uint32_t>(i));
+  return map;
 }
 
 std::string ModelBuilder::min_runtime_version() const {
@@ -569,7 +667,8 @@ SerializedModel ModelBuilder::finish(const std::vector<int>& inputs,
       if (!t.signature.empty()) signature = b.CreateVector(t.signature);
       flatbuffers::Offset<fb::QuantizationParameters> quantization = 0;
       if (!t.scales.empty()) {
-        std::vector<int64_t> zeros(t.scales.size(), 0);
+        std::vector<int64_t> zeros = t.zero_points;
+        zeros.resize(t.scales.size(), 0);
         quantization = fb::CreateQuantizationParameters(
             b, 0, 0, b.CreateVector(t.scales), b.CreateVector(zeros), 0, 0, t.quantized_dimension);
       }

@@ -26,8 +26,10 @@ struct TensorRec {
   uint32_t buffer = 0;
   std::string name;
   bool variable = false;
-  // Quantized (int8 weights): one scale per channel along `quantized_dimension`, zero points 0.
+  // Quantized: one scale (per tensor) or one per channel along `quantized_dimension`, with
+  // its zero point (none given: zeros, the symmetric weights' case).
   std::vector<float> scales;
+  std::vector<int64_t> zero_points;
   int32_t quantized_dimension = 0;
 };
 
@@ -36,6 +38,7 @@ struct OpRec {
   std::vector<int32_t> inputs, outputs;
   fb::BuiltinOptions options_type = fb::BuiltinOptions_NONE;
   flatbuffers::Offset<void> options;
+  int32_t origin = -1;  // ModelBuilder::origin(): the graph node it was written for
 };
 
 // One constant's bytes as the file stores them, described rather than computed: the raw
@@ -121,16 +124,46 @@ class ModelBuilder {
   const TensorRec& tensor(int index) const { return sg().tensors.at(index); }
   size_t num_ops() const { return sg().ops.size(); }
 
+  // The graph node the next operators are written for (its PyTorch scope and TF-level op):
+  // a pass over the written model (quantize.h) decides per node and names nodes in messages.
+  void set_origin(const std::string& scope, const std::string& op);
+  struct Origin {
+    std::string scope, op;
+  };
+  const Origin* origin(const OpRec& op) const {
+    return op.origin < 0 ? nullptr : &origins_[static_cast<size_t>(op.origin)];
+  }
+
+  // For passes that rewrite the written model (quantize.h), on the current subgraph.
+  TensorRec& mutable_tensor(int index) { return sg().tensors.at(static_cast<size_t>(index)); }
+  size_t num_tensors() const { return sg().tensors.size(); }
+  std::vector<OpRec>& ops() { return sg().ops; }
+  std::pair<int32_t, int> opcode(const OpRec& op) const { return opcodes_.at(op.opcode); }
+  // An operator not yet placed in any subgraph (the pass orders them itself).
+  OpRec make_op(fb::BuiltinOperator code, int version, std::vector<int32_t> inputs,
+                std::vector<int32_t> outputs);
+  void set_version(OpRec& op, int version);
+  const BufferRec& buffer(uint32_t index) const { return buffers_.at(index); }
+  // A constant tensor over bytes the builder keeps.
+  int add_owned_constant(fb::TensorType type, std::vector<int32_t> shape,
+                         std::vector<uint8_t> bytes, std::string name);
+
   // Subgraphs: tensors and operators go to the current one (0, "main", at first). Buffers and
   // operator codes are shared by all. A control-flow op names the others by index.
   int add_subgraph(std::string name);
   int current_subgraph() const { return static_cast<int>(current_); }
+  size_t num_subgraphs() const { return subgraphs_.size(); }
   void select_subgraph(int index) { current_ = static_cast<size_t>(index); }
   void set_subgraph_io(std::vector<int> inputs, std::vector<int> outputs);
 
   struct Signature {
     std::vector<std::pair<std::string, int>> inputs, outputs;
   };
+  // Drops the current subgraph's tensors no operator, input or output refers to any more (a
+  // rewriting pass replaced them), then the buffers and operator codes nothing refers to;
+  // renumbers the rest, keeping their order. Returns old tensor index -> new (-1: dropped).
+  std::vector<int> drop_unused(std::vector<int>& inputs, std::vector<int>& outputs,
+                               Signature& signature);
   SerializedModel finish(const std::vector<int>& inputs, const std::vector<int>& outputs,
                          const Signature& signature);
 
@@ -160,6 +193,8 @@ class ModelBuilder {
   // (code, version) -> opcode index, ordered by first use for determinism.
   std::map<std::pair<int32_t, int>, uint32_t> opcode_index_;
   std::vector<std::pair<int32_t, int>> opcodes_;
+  std::vector<Origin> origins_;
+  int32_t current_origin_ = -1;
 };
 
 // TensorType of a Ferry dtype; throws TfliteError for types TFLite has no tensor type for.

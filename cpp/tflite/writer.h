@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -34,6 +35,18 @@ enum class RecurrentForm {
   kSequence,  // one UNIDIRECTIONAL_SEQUENCE_LSTM per direction, where it expresses the layer
 };
 
+// What a full integer model's boundary holds (quantize="int8", io_dtype).
+enum class IoType { kFloat32, kInt8, kUInt8 };
+
+// Full integer quantization: the ranges a caller observed for the computed float32 tensors of
+// the float file written from the same graph with the same options (so the same tensor
+// indices), by running it over calibration inputs.
+struct Int8Activations {
+  size_t tensors = 0;  // how many tensors that file's main subgraph has (checked)
+  std::vector<std::pair<int32_t, std::pair<float, float>>> ranges;  // tensor -> (min, max)
+  IoType io = IoType::kFloat32;
+};
+
 struct WriteOptions {
   // Float32 weights (constants of rank 2+ and 16+ elements) stored as float16, each followed
   // by a DEQUANTIZE; biases and scalars stay float32.
@@ -42,9 +55,11 @@ struct WriteOptions {
   // channel, run by the builtins' hybrid kernels (float activations); other constants, the
   // depthwise kernels among them (XNNPACK has no hybrid depthwise op), stay float32.
   bool int8_weights = false;
-  // With int8 weights: kernels of nodes under these module paths (a path names the module and
-  // everything inside it) or of these TF-level ops ("conv", "dense") stay float32. An entry
-  // that keeps no kernel is reported in WriteResult::warnings.
+  // Full integer quantization (cpp/tflite/quantize.h); keep_float applies to it as well.
+  std::optional<Int8Activations> int8;
+  // With int8 weights or activations: kernels of nodes under these module paths (a path names the
+  // module and everything inside it) or of these TF-level ops ("conv", "dense") stay float32. An
+  // entry that keeps no kernel is reported in WriteResult::warnings.
   std::vector<std::string> keep_float;
   BufferPlacement placement = BufferPlacement::kAuto;
   RecurrentForm recurrent = RecurrentForm::kSequence;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tflite/builder.h"
+#include "tflite/quantize.h"
 #include "tflite/writer.h"
 
 namespace ferry::tflite::detail {
@@ -42,7 +43,7 @@ class Writer {
     emit_nodes();
     report_recurrent_option();
     for (const std::string& entry : options_.keep_float) {
-      if (!kept_float_->count(entry))
+      if (!options_.int8 && !kept_float_->count(entry))
         warnings_.push_back("keep_float entry '" + entry +
                             "' keeps no kernel: no quantized conv or dense layer is that module, "
                             "inside it, or that op");
@@ -57,13 +58,26 @@ class Writer {
       out.push_back(tensor(g_.outputs[i]));
       sig.outputs.emplace_back(name_of(g_.output_names, i, "output_"), out.back());
     }
+    std::vector<int> tensor_map;  // renumbered by the int8 pass; empty: as written
+    if (options_.int8) {
+      if (m_.num_subgraphs() > 1)
+        throw TfliteError(
+            "int8: full integer quantization of a model with control flow (while_loop, cond) "
+            "is not supported yet");
+      Int8Result q = quantize_int8(m_, *options_.int8, options_.keep_float, in, out, sig);
+      for (std::string& w : q.warnings) warnings_.push_back(std::move(w));
+      tensor_map = std::move(q.tensor_map);
+    }
     WriteResult result;
     result.warnings = warnings_;
     result.model = std::make_shared<SerializedModel>(m_.finish(in, out, sig));
     for (const auto& v : g_.values()) {
       if (v->is_constant()) continue;
-      if (auto it = tensor_of_.find(resolve(v.get())); it != tensor_of_.end())
-        result.value_tensors.emplace_back(v->id, it->second);
+      auto it = tensor_of_.find(resolve(v.get()));
+      if (it == tensor_of_.end()) continue;
+      const int index =
+          tensor_map.empty() ? it->second : tensor_map.at(static_cast<size_t>(it->second));
+      if (index >= 0) result.value_tensors.emplace_back(v->id, index);
     }
     return result;
   }

@@ -73,6 +73,7 @@ Shape as_image(Shape s) {
 
 void Writer::emit(const Node* n) {
   const std::string& op = n->op;
+  m_.set_origin(n->scope, n->op);
   for (const auto* values : {&n->inputs, &n->outputs})
     for (const Value* v : *values)
       if (v && v->rank() > kMaxRank)

@@ -65,6 +65,11 @@ class TfliteRequest:
     keep_float: list[str] = field(default_factory=list)  # module paths / ops kept float32
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
     recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
+    # Full integer (quantize="int8"): the float file's tensor count and the (tensor, low,
+    # high) ranges observed on it; -1 = not asked for.
+    int8_tensors: int = -1
+    int8_ranges: list[tuple[int, float, float]] = field(default_factory=list)
+    io_dtype: str = "float32"  # "float32" | "int8" | "uint8": an int8 model's boundary
 
 
 @dataclass
@@ -117,6 +122,9 @@ def run_core(
         request.recurrent,
         request.int8_weights,
         request.keep_float,
+        request.int8_tensors,
+        request.int8_ranges,
+        request.io_dtype,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 

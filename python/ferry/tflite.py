@@ -18,6 +18,7 @@ import numpy as np
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
 from ferry.errors import ConversionError, OptionNotUsedWarning, ValidationError
+from ferry.litert import interpreter, run_tflite, to_real, to_tensor
 from ferry.pipeline import (
     Conversion,
     OrderSpec,
@@ -43,35 +44,6 @@ PLACEMENTS = ("auto", "inline", "external")
 RECURRENT_FORMS = ("unrolled", "sequence")
 
 
-def _interpreter(source: bytes | str, preserve: bool = False) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
-    kwargs: dict[str, Any] = {"experimental_preserve_all_tensors": preserve}
-    with warnings.catch_warnings():
-        # Preserving every tensor is what a per-node check needs; LiteRT warns about the
-        # memory it costs, which is the activations', small next to the weights.
-        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-        if isinstance(source, str):
-            return Interpreter(model_path=source, **kwargs)
-        return Interpreter(model_content=source, **kwargs)
-
-
-def run_tflite(model: bytes | str, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Runs a `.tflite` model (bytes or a path) in LiteRT with its default delegates
-    (XNNPACK) on inputs in subgraph order; an input with free sizes is resized to its array
-    (a fixed one refuses another shape)."""
-    interpreter = _interpreter(model)
-    for detail, array in zip(interpreter.get_input_details(), inputs):
-        free = any(int(d) < 0 for d in detail["shape_signature"])
-        if free and tuple(np.shape(array)) != tuple(detail["shape"]):
-            interpreter.resize_tensor_input(detail["index"], list(np.shape(array)), strict=True)
-    interpreter.allocate_tensors()
-    for detail, array in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
-    interpreter.invoke()
-    return [np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
-
-
 def validate_tflite(
     model: bytes | str,
     trace: Trace,
@@ -89,19 +61,23 @@ def validate_tflite(
     graph = result.graph
     assert graph is not None
     with quiet_stderr():  # "Created TensorFlow Lite XNNPACK delegate"
-        interpreter = _interpreter(model, preserve=full)
-        interpreter.allocate_tensors()
-    for detail, array in zip(interpreter.get_input_details(), model_inputs(trace, graph)):
-        interpreter.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
-    interpreter.invoke()
-    outputs = [d["index"] for d in interpreter.get_output_details()]
+        runner = interpreter(model, preserve=full)
+        runner.allocate_tensors()
+    for detail, array in zip(runner.get_input_details(), model_inputs(trace, graph)):
+        runner.set_tensor(detail["index"], to_tensor(detail, array))
+    runner.invoke()
+    outputs = [d["index"] for d in runner.get_output_details()]
     tensors = dict(result.tflite_tensors)
     for vid, index in zip(graph.outputs, outputs):
         tensors[vid] = index  # constant outputs too: the writer's map has computed values only
+    # An int8 file's tensors are compared as the real values they stand for.
+    details = {d["index"]: d for d in runner.get_tensor_details()} if quantized else {}
     computed: dict[int, np.ndarray] = {}
     for vid in checked_values(graph, tensors, full):
         try:
-            computed[vid] = np.array(interpreter.get_tensor(tensors[vid]))
+            array = np.array(runner.get_tensor(tensors[vid]))
+            detail = details.get(tensors[vid])
+            computed[vid] = to_real(detail, array) if detail else array
         except ValueError:
             # A tensor nothing reads (an LSTM's unused sequence output inside an XNNPACK
             # partition) may never be materialised: its call stays unchecked, not failed.
@@ -111,6 +87,9 @@ def validate_tflite(
 
 
 QUANTIZE_MODES = ("float16", "dynamic_int8", "int8", "int16x8")
+
+
+IO_DTYPES = ("float32", "int8", "uint8")
 
 
 def quantization_mode(quantize: str | None, float16_weights: bool) -> tuple[bool, bool]:
@@ -127,13 +106,33 @@ def quantization_mode(quantize: str | None, float16_weights: bool) -> tuple[bool
             f"ferry: float16_weights=True and quantize={quantize!r} ask for two different "
             "weight formats; pass one"
         )
-    if quantize in ("int8", "int16x8"):
+    if quantize == "int16x8":
         raise NotImplementedError(
-            f"ferry: quantize={quantize!r} (integer activations, with a calibration set) is "
-            "not supported yet; quantize='dynamic_int8' stores int8 weights with float "
-            "activations"
+            "ferry: quantize='int16x8' (16-bit activations) is not supported yet; "
+            "quantize='int8' calibrates 8-bit activations, and keep_float keeps the layers "
+            "it hurts most in float32"
         )
     return quantize == "float16", quantize == "dynamic_int8"
+
+
+def _check_int8_options(
+    quantize: str | None, calibration_data: Any, io_dtype: str, observer: str
+) -> None:
+    from ferry.calibration import OBSERVERS
+
+    if quantize != "int8":
+        for name, value, default in (
+            ("calibration_data", calibration_data, None),
+            ("io_dtype", io_dtype, "float32"),
+            ("observer", observer, "minmax"),
+        ):
+            if value is not default and value != default:
+                raise ValueError(f"ferry: {name} applies to quantize='int8' only")
+        return
+    if io_dtype not in IO_DTYPES:
+        raise ValueError(f"ferry: io_dtype must be one of {', '.join(IO_DTYPES)}, got {io_dtype!r}")
+    if observer not in OBSERVERS:
+        raise ValueError(f"ferry: observer must be one of {', '.join(OBSERVERS)}, got {observer!r}")
 
 
 def pytorch_to_tflite(
@@ -153,6 +152,9 @@ def pytorch_to_tflite(
     validate_shapes: Sequence[Any] | None = None,
     float16_weights: bool = False,
     quantize: str | None = None,
+    calibration_data: Any = None,
+    io_dtype: str = "float32",
+    observer: str = "minmax",
     keep_float: Sequence[str] = (),
     buffer_placement: str = "auto",
     recurrent: str | None = None,
@@ -213,9 +215,11 @@ def pytorch_to_tflite(
     """
     check_trace_shape(trace_shape)
     float16_weights, int8_weights = quantization_mode(quantize, float16_weights)
+    _check_int8_options(quantize, calibration_data, io_dtype, observer)
+    full_int8 = quantize == "int8"
     keep = list(keep_float)
-    if keep and not int8_weights:
-        raise ValueError("ferry: keep_float applies to quantize='dynamic_int8' only")
+    if keep and not (int8_weights or full_int8):
+        raise ValueError("ferry: keep_float applies to quantize='dynamic_int8' or 'int8' only")
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -228,13 +232,22 @@ def pytorch_to_tflite(
         )
     tolerance = validation_tolerance
     if tolerance is None:
-        tolerance = 0.1 if int8_weights else 1e-2 if float16_weights else 1e-4
+        tolerance = (
+            0.25 if full_int8 else 0.1 if int8_weights else 1e-2 if float16_weights else 1e-4
+        )
     html = check_options(tolerance, on_mismatch, verbose, save_trace_html)
     target = None
     if path is not None:
         from ferry.files import check_output_path
 
         target = check_output_path(os.fspath(path), (".tflite",))
+    samples: list[Any] = []
+    if full_int8:
+        from ferry.calibration import calibration_samples
+
+        samples = calibration_samples(
+            calibration_data, model, args, kwargs, input_shapes, dynamic_dims, input_names
+        )
     traced = trace_for(
         ".tflite",
         model,
@@ -264,6 +277,20 @@ def pytorch_to_tflite(
         recurrent=recurrent or "",
     )
 
+    if full_int8:
+        with progress.stage("calibrating", f"on {len(samples)} inputs ({observer})"):
+            calibrate(
+                trace,
+                request,
+                samples,
+                observer,
+                inputs_channel_order,
+                outputs_channel_order,
+                progress,
+                identities,
+                io_dtype,
+            )
+
     def convert() -> tuple[CoreResult, ValidationReport]:
         result = convert_trace(
             trace,
@@ -285,7 +312,13 @@ def pytorch_to_tflite(
             source: bytes | str = request.path or result.tflite  # type: ignore[assignment]
             with progress.stage("validating", "in LiteRT against PyTorch"):
                 report = validate_tflite(
-                    source, trace, result, tolerance, full_validation, progress, int8_weights
+                    source,
+                    trace,
+                    result,
+                    tolerance,
+                    full_validation,
+                    progress,
+                    int8_weights or full_int8,
                 )
             if sizes:
                 assert result.graph is not None
@@ -298,7 +331,7 @@ def pytorch_to_tflite(
                         examples,
                         trace,
                         result.graph,
-                        lambda feed: run_tflite(source, feed),
+                        lambda feed: run_tflite(source, feed, dequantize=True),
                         tolerance,
                     )
         show_report(conv, report if validate else None, verbose, html)
@@ -322,6 +355,39 @@ def pytorch_to_tflite(
         data = _read_back(target, result.tflite_external)
     report.stages, report.core_stages = list(progress.seconds), list(result.seconds)
     return (data, report) if return_report else data
+
+
+def calibrate(
+    trace: Trace,
+    request: TfliteRequest,
+    samples: list[Any],
+    observer: str,
+    inputs_channel_order: OrderSpec,
+    outputs_channel_order: OrderSpec,
+    progress: Progress,
+    identities: dict[int, str],
+    io_dtype: str,
+) -> None:
+    """Writes the float file from the trace, observes its tensors' ranges over the
+    calibration inputs and asks the writer for the int8 file (`request` is filled in)."""
+    from ferry.calibration import feeds, observe_ranges
+
+    float_result = convert_trace(
+        trace,
+        inputs_channel_order,
+        outputs_channel_order,
+        None,
+        progress,
+        tflite=TfliteRequest(placement=request.placement, recurrent=request.recurrent),
+        identity_users=identities,
+    )
+    if float_result.tflite is None or float_result.graph is None:
+        # The same conversion fails again below and says why; no ranges means no int8 file.
+        request.int8_tensors = 0
+        return
+    inputs = feeds(samples, trace.inputs, float_result.graph)
+    count, ranges = observe_ranges(float_result.tflite, inputs, observer)
+    request.int8_tensors, request.int8_ranges, request.io_dtype = count, ranges, io_dtype
 
 
 def _read_back(path: str, external: bool) -> Any:

@@ -119,8 +119,12 @@ def test_quantize_float16_is_float16_weights():
     [
         ({"quantize": "int4"}, ValueError, "quantize must be one of"),
         ({"quantize": "dynamic_int8", "float16_weights": True}, ValueError, "two different"),
-        ({"quantize": "int8"}, NotImplementedError, "not supported yet"),
-        ({"quantize": "int16x8"}, NotImplementedError, "calibration set"),
+        ({"quantize": "int8"}, ValueError, "needs calibration_data"),
+        ({"quantize": "int8", "calibration_data": []}, ValueError, "calibration_data is empty"),
+        ({"quantize": "int16x8"}, NotImplementedError, "16-bit activations"),
+        ({"calibration_data": [()]}, ValueError, "applies to quantize='int8' only"),
+        ({"quantize": "int8", "io_dtype": "int4"}, ValueError, "io_dtype must be one of"),
+        ({"quantize": "int8", "observer": "kl"}, ValueError, "observer must be one of"),
     ],
 )
 def test_quantize_options_are_checked_before_any_work(options, error, message, tmp_path):

@@ -1,0 +1,597 @@
+#include "tflite/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <tuple>
+
+namespace ferry::tflite {
+namespace {
+
+using Code = fb::BuiltinOperator;
+
+struct QParams {
+  float scale = 1.0f;
+  int32_t zero_point = 0;
+
+  bool operator==(const QParams&) const = default;
+  float lowest() const { return (-128.0f - static_cast<float>(zero_point)) * scale; }
+  float highest() const { return (127.0f - static_cast<float>(zero_point)) * scale; }
+};
+
+// Per tensor, asymmetric over [lo, hi] widened to hold 0 (zero padding, ReLU's floor and
+// the kernels' accumulators need zero exactly representable).
+QParams asymmetric(float lo, float hi) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  // A constant-zero tensor still needs a usable scale; kernels reject zero.
+  const float scale = std::max(hi - lo, 1e-6f) / 255.0f;
+  const float zero = std::nearbyint(-128.0f - lo / scale);
+  return {scale, static_cast<int32_t>(std::clamp(zero, -128.0f, 127.0f))};
+}
+
+enum class Kind {
+  kKernel,  // CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: kernel per channel, bias int32
+  kTied,    // the kernel needs its output's scale and zero point equal to its input's
+  kFixed,   // the kernel fixes its output's scale and zero point
+  kOwn,     // the output's parameters come from its own range
+};
+
+struct Rule {
+  Kind kind;
+  int version;  // the lowest that expresses the int8 form
+  int channel_axis = -1;
+  QParams fixed{};
+  bool symmetric_constants = false;  // constant operands need zero point 0
+};
+
+std::optional<Rule> rule_for(int32_t code) {
+  switch (static_cast<Code>(code)) {
+    case fb::BuiltinOperator_CONV_2D:
+      return Rule{Kind::kKernel, 3, 0};
+    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
+      return Rule{Kind::kKernel, 3, 3};
+    case fb::BuiltinOperator_FULLY_CONNECTED:
+      return Rule{Kind::kKernel, 4, 0};
+    case fb::BuiltinOperator_RESHAPE:
+    case fb::BuiltinOperator_SQUEEZE:
+    case fb::BuiltinOperator_EXPAND_DIMS:
+      return Rule{Kind::kTied, 1};
+    case fb::BuiltinOperator_TRANSPOSE:
+    case fb::BuiltinOperator_MAX_POOL_2D:
+    case fb::BuiltinOperator_AVERAGE_POOL_2D:
+    case fb::BuiltinOperator_PAD:
+    case fb::BuiltinOperator_PADV2:
+    case fb::BuiltinOperator_MIRROR_PAD:
+    case fb::BuiltinOperator_CONCATENATION:
+    case fb::BuiltinOperator_STRIDED_SLICE:
+    case fb::BuiltinOperator_GATHER:
+    case fb::BuiltinOperator_SPLIT:
+    case fb::BuiltinOperator_DEPTH_TO_SPACE:
+    case fb::BuiltinOperator_SPACE_TO_DEPTH:
+    case fb::BuiltinOperator_RESIZE_BILINEAR:
+    case fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR:
+    case fb::BuiltinOperator_MAXIMUM:
+    case fb::BuiltinOperator_MINIMUM:
+    case fb::BuiltinOperator_REDUCE_MAX:
+    case fb::BuiltinOperator_REDUCE_MIN:
+      return Rule{Kind::kTied, 2};
+    case fb::BuiltinOperator_BROADCAST_TO:
+      return Rule{Kind::kTied, 3};
+    case fb::BuiltinOperator_LOGISTIC:
+    case fb::BuiltinOperator_SOFTMAX:
+      return Rule{Kind::kFixed, 2, -1, {1.0f / 256.0f, -128}};
+    case fb::BuiltinOperator_TANH:
+      return Rule{Kind::kFixed, 2, -1, {1.0f / 128.0f, 0}};
+    case fb::BuiltinOperator_LOG_SOFTMAX:
+      return Rule{Kind::kFixed, 2, -1, {16.0f / 256.0f, 127}};
+    case fb::BuiltinOperator_ADD:
+    case fb::BuiltinOperator_SUB:
+    case fb::BuiltinOperator_MUL:
+    case fb::BuiltinOperator_MEAN:
+    case fb::BuiltinOperator_SUM:
+    case fb::BuiltinOperator_RELU:
+    case fb::BuiltinOperator_RELU6:
+    case fb::BuiltinOperator_GELU:
+    case fb::BuiltinOperator_RSQRT:
+    case fb::BuiltinOperator_SQUARED_DIFFERENCE:
+    case fb::BuiltinOperator_EXP:
+    case fb::BuiltinOperator_LOG:
+    case fb::BuiltinOperator_ABS:
+      return Rule{Kind::kOwn, 2};
+    case fb::BuiltinOperator_HARD_SWISH:
+    case fb::BuiltinOperator_LEAKY_RELU:
+    case fb::BuiltinOperator_ELU:
+      return Rule{Kind::kOwn, 1};
+    case fb::BuiltinOperator_BATCH_MATMUL:
+      return Rule{Kind::kOwn, 2, -1, {}, true};
+    default:
+      return std::nullopt;
+  }
+}
+
+enum class Mode { kUntouched, kInt8, kFloat };
+
+class Int8Pass {
+ public:
+  Int8Pass(ModelBuilder& m, const Int8Activations& q, const std::vector<std::string>& keep_float)
+      : m_(m), q_(q), keep_(keep_float) {}
+
+  Int8Result run(std::vector<int>& inputs, std::vector<int>& outputs,
+                 ModelBuilder::Signature& signature) {
+    const size_t n = m_.num_tensors();
+    if (n != q_.tensors)
+      throw TfliteError("int8: the calibration ranges describe a model of " +
+                        std::to_string(q_.tensors) + " tensors, this one has " + std::to_string(n) +
+                        " (the float file was written differently)");
+    ranges_.assign(n, std::nullopt);
+    for (const auto& [t, range] : q_.ranges) {
+      if (t < 0 || static_cast<size_t>(t) >= n)
+        throw TfliteError("int8: a calibration range names tensor " + std::to_string(t) +
+                          ", not in the model");
+      ranges_[static_cast<size_t>(t)] = range;
+    }
+    parent_.resize(n);
+    std::iota(parent_.begin(), parent_.end(), 0);
+    quantized_.assign(n, false);
+    ops_ = m_.ops();
+    decide();
+    if (q_.io != IoType::kFloat32) {
+      for (int t : inputs) mark_boundary(t);
+      for (int t : outputs) mark_boundary(t);
+    }
+    assign_parameters();
+    report();  // before renumbering: it names operators by their codes
+    rewrite(inputs, outputs, signature);
+    Int8Result result;
+    result.tensor_map = m_.drop_unused(inputs, outputs, signature);
+    result.warnings = std::move(warnings_);
+    return result;
+  }
+
+ private:
+  bool activation(int t) const {
+    if (t < 0) return false;
+    const TensorRec& r = m_.tensor(t);
+    return r.type == fb::TensorType_FLOAT32 && r.buffer == 0 && !r.variable;
+  }
+  bool float_constant(int t) const {
+    return t >= 0 && m_.tensor(t).type == fb::TensorType_FLOAT32 && m_.tensor(t).buffer != 0;
+  }
+  bool any_float(const OpRec& op) const {
+    for (const auto* list : {&op.inputs, &op.outputs})
+      for (int t : *list)
+        if (t >= 0 && m_.tensor(t).type == fb::TensorType_FLOAT32) return true;
+    return false;
+  }
+  int find(int t) {
+    while (parent_[static_cast<size_t>(t)] != t) {
+      parent_[static_cast<size_t>(t)] =
+          parent_[static_cast<size_t>(parent_[static_cast<size_t>(t)])];
+      t = parent_[static_cast<size_t>(t)];
+    }
+    return t;
+  }
+  void unite(int a, int b) { parent_[static_cast<size_t>(find(a))] = find(b); }
+
+  bool kept_float(const OpRec& op) {
+    const ModelBuilder::Origin* origin = m_.origin(op);
+    if (!origin) return false;
+    bool keep = false;
+    for (const std::string& entry : keep_) {
+      const bool inside = origin->scope == entry || origin->scope.rfind(entry + ".", 0) == 0;
+      if (inside || origin->op == entry) {
+        matched_.insert(entry);
+        keep = true;
+      }
+    }
+    return keep;
+  }
+
+  // Whether the op can run in int8 as written: every float tensor it touches is computed or
+  // constant (no state), and a kernel op's kernel and bias are constants.
+  bool expressible(const OpRec& op, const Rule& rule) const {
+    for (const auto* list : {&op.inputs, &op.outputs})
+      for (int t : *list)
+        if (t >= 0 && m_.tensor(t).type == fb::TensorType_FLOAT32 && !activation(t) &&
+            !float_constant(t))
+          return false;
+    for (int t : op.outputs)
+      if (float_constant(t)) return false;
+    if (rule.kind == Kind::kKernel) {
+      if (op.inputs.size() < 2 || !activation(op.inputs[0]) || !float_constant(op.inputs[1]))
+        return false;
+      if (op.inputs.size() > 2 && op.inputs[2] >= 0 && !float_constant(op.inputs[2])) return false;
+    }
+    return true;
+  }
+
+  void decide() {
+    modes_.assign(ops_.size(), Mode::kUntouched);
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      const OpRec& op = ops_[i];
+      if (!any_float(op)) continue;
+      const auto rule = rule_for(m_.opcode(op).first);
+      const bool keep = kept_float(op);
+      if (rule && !keep && expressible(op, *rule)) {
+        modes_[i] = Mode::kInt8;
+        for (const auto* list : {&op.inputs, &op.outputs})
+          for (int t : *list)
+            if (activation(t)) quantized_[static_cast<size_t>(t)] = true;
+        if (rule->kind == Kind::kTied) tie(op);
+      } else {
+        modes_[i] = Mode::kFloat;
+        if (!keep) left_float_.push_back(i);
+      }
+    }
+  }
+
+  void tie(const OpRec& op) {
+    int first = -1;
+    for (const auto* list : {&op.inputs, &op.outputs})
+      for (int t : *list) {
+        if (!activation(t)) continue;
+        if (first < 0)
+          first = t;
+        else
+          unite(t, first);
+      }
+  }
+
+  void mark_boundary(int t) {
+    if (activation(t)) quantized_[static_cast<size_t>(t)] = true;
+  }
+
+  void assign_parameters() {
+    const size_t n = quantized_.size();
+    std::vector<float> lo(n, std::numeric_limits<float>::infinity());
+    std::vector<float> hi(n, -std::numeric_limits<float>::infinity());
+    std::vector<std::optional<QParams>> fixed(n);
+    std::vector<int> fixed_by(n, -1);
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      if (modes_[i] != Mode::kInt8) continue;
+      const auto rule = rule_for(m_.opcode(ops_[i]).first);
+      if (rule->kind != Kind::kFixed) continue;
+      for (int t : ops_[i].outputs) {
+        const auto root = static_cast<size_t>(find(t));
+        if (fixed[root] && !(*fixed[root] == rule->fixed))
+          throw TfliteError("int8: " + where(i) +
+                            " needs an output scale other than another kernel's it is tied to");
+        fixed[root] = rule->fixed;
+        fixed_by[root] = static_cast<int>(i);
+      }
+    }
+    for (size_t t = 0; t < n; ++t) {
+      if (!quantized_[t] || !ranges_[t]) continue;
+      const auto root = static_cast<size_t>(find(static_cast<int>(t)));
+      lo[root] = std::min(lo[root], ranges_[t]->first);
+      hi[root] = std::max(hi[root], ranges_[t]->second);
+    }
+    std::vector<QParams> group(n);
+    std::vector<bool> is_fixed(n, false);
+    for (size_t root = 0; root < n; ++root) {
+      if (fixed[root]) {
+        // A tied tensor whose values the fixed scale cannot hold would be clipped silently.
+        const QParams p = *fixed[root];
+        if (lo[root] < p.lowest() - 2 * p.scale || hi[root] > p.highest() + 2 * p.scale)
+          throw TfliteError("int8: " + where(static_cast<size_t>(fixed_by[root])) +
+                            " fixes a scale that tied values outside [" +
+                            std::to_string(p.lowest()) + ", " + std::to_string(p.highest()) +
+                            "] would be clipped to");
+        group[root] = p;
+        is_fixed[root] = true;
+      } else if (lo[root] <= hi[root]) {
+        group[root] = asymmetric(lo[root], hi[root]);
+      } else {
+        group[root] = asymmetric(0.0f, 0.0f);  // never computed in calibration: nothing reads it
+      }
+    }
+    widen_for_kernels(group, is_fixed, lo, hi);
+    params_.assign(n, QParams{});
+    for (size_t t = 0; t < n; ++t)
+      if (quantized_[t]) params_[t] = group[static_cast<size_t>(find(static_cast<int>(t)))];
+  }
+
+  // XNNPACK (and the builtins' fixed-point rescaling) take an operator only while its
+  // rescale factors stay within bounds: input x kernel scale over output scale below 256 for
+  // convolutions and dense layers, each input's scale over the output's below 256 for
+  // ADD / SUB, the inputs' product over the output's below 256 for MUL. A near-constant
+  // output (a zero-initialised classifier) would break them and with them the whole model's
+  // delegation; its range is widened instead, in operator order so inputs are settled first.
+  void widen_for_kernels(std::vector<QParams>& group, const std::vector<bool>& is_fixed,
+                         const std::vector<float>& lo, const std::vector<float>& hi) {
+    constexpr float kMaxRescale = 255.0f;
+    auto scale_of = [&](int t) { return group[static_cast<size_t>(find(t))].scale; };
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      if (modes_[i] != Mode::kInt8) continue;
+      const OpRec& op = ops_[i];
+      const auto code = static_cast<Code>(m_.opcode(op).first);
+      const Rule rule = *rule_for(m_.opcode(op).first);
+      float needed = 0.0f;
+      std::vector<float> in;
+      for (int t : op.inputs)
+        if (activation(t)) in.push_back(scale_of(t));
+      if (rule.kind == Kind::kKernel) {
+        needed = scale_of(op.inputs[0]) * kernel_scale_max(op.inputs[1]) / kMaxRescale;
+      } else if (code == fb::BuiltinOperator_ADD || code == fb::BuiltinOperator_SUB) {
+        for (float s : in) needed = std::max(needed, s / kMaxRescale);
+      } else if (code == fb::BuiltinOperator_MUL && in.size() == 2) {
+        needed = in[0] * in[1] / kMaxRescale;
+      }
+      for (int t : op.outputs) {
+        if (!activation(t)) continue;
+        const auto root = static_cast<size_t>(find(t));
+        if (is_fixed[root] || group[root].scale >= needed) continue;
+        const float span = needed * 255.0f;
+        const float a = std::min(lo[root], 0.0f), b = std::max(hi[root], 0.0f);
+        // Widened around the observed range, keeping where zero sits in it.
+        const float below = b - a > 0 ? span * (-a / (b - a)) : 0.0f;
+        group[root] = asymmetric(-below, span - below);
+      }
+    }
+  }
+
+  // The largest channel's kernel scale: it bounds every channel's rescale factor.
+  float kernel_scale_max(int t) const {
+    float largest = 0.0f;
+    for (float v : floats_of(t)) largest = std::max(largest, std::fabs(v));
+    return largest > 0 ? largest / 127.0f : 1.0f / 127.0f;
+  }
+
+  std::string where(size_t op_index) const {
+    const OpRec& op = ops_[op_index];
+    std::string text = fb::EnumNameBuiltinOperator(static_cast<Code>(m_.opcode(op).first));
+    if (const ModelBuilder::Origin* origin = m_.origin(op))
+      text +=
+          " (" + origin->op + " at '" + (origin->scope.empty() ? "<root>" : origin->scope) + "')";
+    return text;
+  }
+
+  void set_int8(int t, const QParams& p) {
+    TensorRec& r = m_.mutable_tensor(t);
+    r.type = fb::TensorType_INT8;
+    r.scales = {p.scale};
+    r.zero_points = {p.zero_point};
+    r.quantized_dimension = 0;
+  }
+
+  int twin(int t, fb::TensorType type, const std::string& suffix) {
+    const TensorRec source = m_.tensor(t);
+    const int index = m_.add_owned_constant(type, source.shape, {}, source.name + suffix);
+    m_.mutable_tensor(index).signature = source.signature;
+    return index;
+  }
+
+  std::vector<float> floats_of(int t) const {
+    const TensorRec& r = m_.tensor(t);
+    const BufferRec& rec = m_.buffer(r.buffer);
+    std::vector<float> values(rec.size / sizeof(float));
+    rec.fill(reinterpret_cast<uint8_t*>(values.data()));
+    return values;
+  }
+
+  int int8_constant(int t, const QParams& p) {
+    const auto key = std::make_tuple(t, p.scale, p.zero_point);
+    if (auto it = constants_.find(key); it != constants_.end()) return it->second;
+    const std::vector<float> values = floats_of(t);
+    std::vector<uint8_t> bytes(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float q = std::nearbyint(values[i] / p.scale) + static_cast<float>(p.zero_point);
+      const auto v = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
+      std::memcpy(&bytes[i], &v, 1);
+    }
+    const TensorRec& source = m_.tensor(t);
+    const int index = m_.add_owned_constant(fb::TensorType_INT8, source.shape, std::move(bytes),
+                                            source.name + "/int8");
+    set_int8(index, p);
+    constants_.emplace(key, index);
+    return index;
+  }
+
+  // A conv or dense kernel, symmetric per channel along `axis`; returns the tensor and scales.
+  std::pair<int, std::vector<float>> kernel(int t, int axis) {
+    const TensorRec& source = m_.tensor(t);
+    const std::vector<float> values = floats_of(t);
+    const auto channels = static_cast<size_t>(source.shape.at(static_cast<size_t>(axis)));
+    size_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < source.shape.size(); ++d)
+      inner *= static_cast<size_t>(source.shape[d]);
+    std::vector<float> scales(channels, 0.0f);
+    for (size_t i = 0; i < values.size(); ++i)
+      scales[i / inner % channels] = std::max(scales[i / inner % channels], std::fabs(values[i]));
+    // An all-zero channel quantizes to zeros at any scale: it takes the largest other one
+    // (1/127 when every channel is zero), which keeps its rescale factor like theirs.
+    const float largest = *std::max_element(scales.begin(), scales.end());
+    for (float& s : scales) s = (s > 0 ? s : largest > 0 ? largest : 1.0f) / 127.0f;
+    std::vector<uint8_t> bytes(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float q = std::nearbyint(values[i] / scales[i / inner % channels]);
+      const auto v = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      std::memcpy(&bytes[i], &v, 1);
+    }
+    const std::string name = source.name + "/int8";
+    const std::vector<int32_t> shape = source.shape;
+    const int index = m_.add_owned_constant(fb::TensorType_INT8, shape, std::move(bytes), name);
+    TensorRec& r = m_.mutable_tensor(index);
+    r.scales = scales;
+    r.zero_points.assign(channels, 0);
+    r.quantized_dimension = axis;
+    return {index, scales};
+  }
+
+  // The bias at input scale x kernel scale per channel, zero point 0.
+  int bias(int t, float input_scale, const std::vector<float>& kernel_scales) {
+    const std::vector<float> values = floats_of(t);
+    if (values.size() != kernel_scales.size())
+      throw TfliteError("int8: a bias of " + std::to_string(values.size()) + " values for " +
+                        std::to_string(kernel_scales.size()) + " output channels");
+    std::vector<float> scales(values.size());
+    std::vector<uint8_t> bytes(values.size() * 4);
+    for (size_t c = 0; c < values.size(); ++c) {
+      scales[c] = input_scale * kernel_scales[c];
+      const double q = std::nearbyint(static_cast<double>(values[c]) / scales[c]);
+      const auto v = static_cast<int32_t>(std::clamp(q, -2147483647.0, 2147483647.0));
+      std::memcpy(&bytes[c * 4], &v, 4);
+    }
+    const TensorRec& source = m_.tensor(t);
+    const int index = m_.add_owned_constant(fb::TensorType_INT32, source.shape, std::move(bytes),
+                                            source.name + "/int32");
+    TensorRec& r = m_.mutable_tensor(index);
+    r.scales = std::move(scales);
+    r.zero_points.assign(values.size(), 0);
+    return index;
+  }
+
+  void quantize_operands(OpRec& op) {
+    const Rule rule = *rule_for(m_.opcode(op).first);
+    if (rule.kind == Kind::kKernel) {
+      auto [weights, scales] = kernel(op.inputs[1], rule.channel_axis);
+      const float input_scale = params_[static_cast<size_t>(op.inputs[0])].scale;
+      if (op.inputs.size() > 2 && op.inputs[2] >= 0)
+        op.inputs[2] = bias(op.inputs[2], input_scale, scales);
+      op.inputs[1] = weights;
+    }
+    for (size_t i = 0; i < op.inputs.size(); ++i) {
+      const int t = op.inputs[i];
+      if (!float_constant(t)) continue;
+      if (rule.kind == Kind::kTied) {
+        int anchor = -1;  // the tied group's parameters, through any of its computed inputs
+        for (int u : op.inputs)
+          if (u >= 0 && static_cast<size_t>(u) < quantized_.size() &&
+              quantized_[static_cast<size_t>(u)])
+            anchor = u;
+        op.inputs[i] = int8_constant(t, params_[static_cast<size_t>(anchor)]);
+      } else {
+        const std::vector<float> values = floats_of(t);
+        float lo = 0, hi = 0;
+        for (float v : values) lo = std::min(lo, v), hi = std::max(hi, v);
+        QParams p = asymmetric(lo, hi);
+        if (rule.symmetric_constants) p = {std::max(std::max(-lo, hi), 1e-6f) / 127.0f, 0};
+        op.inputs[i] = int8_constant(t, p);
+      }
+    }
+    m_.set_version(op, std::max(m_.opcode(op).second, rule.version));
+  }
+
+  void rewrite(std::vector<int>& inputs, std::vector<int>& outputs,
+               ModelBuilder::Signature& signature) {
+    for (size_t t = 0; t < quantized_.size(); ++t)
+      if (quantized_[t]) set_int8(static_cast<int>(t), params_[t]);
+    std::vector<OpRec> out;
+    auto replace_in_signature = [&](std::vector<std::pair<std::string, int>>& items, int from,
+                                    int to) {
+      for (auto& item : items)
+        if (item.second == from) item.second = to;
+    };
+    for (int& t : inputs) {
+      if (!quantized_[static_cast<size_t>(t)] || q_.io == IoType::kInt8) continue;
+      const bool u8 = q_.io == IoType::kUInt8;
+      const int outer =
+          twin(t, u8 ? fb::TensorType_UINT8 : fb::TensorType_FLOAT32, u8 ? "/uint8" : "/float");
+      if (u8) shifted_uint8(outer, params_[static_cast<size_t>(t)]);
+      out.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {outer}, {t}));
+      replace_in_signature(signature.inputs, t, outer);
+      t = outer;
+    }
+    std::map<int, int> dequantized;  // int8 tensor -> its float twin for float ops
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      OpRec op = ops_[i];
+      if (modes_[i] == Mode::kInt8) {
+        quantize_operands(op);
+        out.push_back(std::move(op));
+        continue;
+      }
+      if (modes_[i] == Mode::kUntouched) {
+        out.push_back(std::move(op));
+        continue;
+      }
+      for (int& t : op.inputs) {
+        if (t < 0 || !quantized_[static_cast<size_t>(t)]) continue;
+        auto [it, fresh] = dequantized.try_emplace(t, -1);
+        if (fresh) {
+          it->second = twin(t, fb::TensorType_FLOAT32, "/float");
+          out.push_back(m_.make_op(fb::BuiltinOperator_DEQUANTIZE, 2, {t}, {it->second}));
+        }
+        t = it->second;
+      }
+      std::vector<OpRec> after;
+      for (int& t : op.outputs) {
+        if (!quantized_[static_cast<size_t>(t)]) continue;
+        const int inner = twin(t, fb::TensorType_FLOAT32, "/float");
+        after.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {inner}, {t}));
+        t = inner;
+      }
+      out.push_back(std::move(op));
+      for (OpRec& q : after) out.push_back(std::move(q));
+    }
+    for (int& t : outputs) {
+      if (!quantized_[static_cast<size_t>(t)] || q_.io == IoType::kInt8) continue;
+      const bool u8 = q_.io == IoType::kUInt8;
+      const int outer =
+          twin(t, u8 ? fb::TensorType_UINT8 : fb::TensorType_FLOAT32, u8 ? "/uint8" : "/float");
+      if (u8) {
+        shifted_uint8(outer, params_[static_cast<size_t>(t)]);
+        out.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {t}, {outer}));
+      } else {
+        out.push_back(m_.make_op(fb::BuiltinOperator_DEQUANTIZE, 2, {t}, {outer}));
+      }
+      replace_in_signature(signature.outputs, t, outer);
+      t = outer;
+    }
+    m_.ops() = std::move(out);
+  }
+
+  // UINT8 at the boundary: the int8 scale, the zero point moved up by 128.
+  void shifted_uint8(int t, const QParams& p) {
+    TensorRec& r = m_.mutable_tensor(t);
+    r.scales = {p.scale};
+    r.zero_points = {p.zero_point + 128};
+  }
+
+  void report() {
+    if (!left_float_.empty()) {
+      std::string text = "int8: " + std::to_string(left_float_.size()) +
+                         " operator(s) have no int8 form here and run in float32 between "
+                         "DEQUANTIZE and QUANTIZE:";
+      for (size_t k = 0; k < left_float_.size() && k < 8; ++k)
+        text += " " + where(left_float_[k]) + ";";
+      if (left_float_.size() > 8) text += " ...";
+      warnings_.push_back(text);
+    }
+    for (const std::string& entry : keep_) {
+      if (!matched_.count(entry))
+        warnings_.push_back("keep_float entry '" + entry +
+                            "' keeps nothing float: no operator is written for that module, "
+                            "inside it, or that op");
+    }
+  }
+
+  ModelBuilder& m_;
+  const Int8Activations& q_;
+  const std::vector<std::string>& keep_;
+  std::vector<std::optional<std::pair<float, float>>> ranges_;
+  std::vector<int> parent_;
+  std::vector<bool> quantized_;
+  std::vector<QParams> params_;
+  std::vector<OpRec> ops_;
+  std::vector<Mode> modes_;
+  std::vector<size_t> left_float_;
+  std::set<std::string> matched_;
+  std::map<std::tuple<int, float, int32_t>, int> constants_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+Int8Result quantize_int8(ModelBuilder& m, const Int8Activations& q,
+                         const std::vector<std::string>& keep_float, std::vector<int>& inputs,
+                         std::vector<int>& outputs, ModelBuilder::Signature& signature) {
+  return Int8Pass(m, q, keep_float).run(inputs, outputs, signature);
+}
+
+}  // namespace ferry::tflite
