@@ -251,7 +251,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::string recurrent = "", bool int8_weights = false,
                      std::vector<std::string> keep_float = {}, int64_t int8_tensors = -1,
                      std::vector<std::tuple<int32_t, float, float>> int8_ranges = {},
-                     std::string int8_io = "float32") {
+                     std::string int8_io = "float32", bool recurrent_chosen = true) {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -311,7 +311,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
     else if (placement != "auto")
       throw nb::value_error(("unknown buffer placement '" + placement + "'").c_str());
     // "" is the default form, chosen by no one: only an explicit choice warns when unused.
-    write.recurrent_explicit = !recurrent.empty();
+    write.recurrent_explicit = !recurrent.empty() && recurrent_chosen;
     if (recurrent == "sequence")
       write.recurrent = tflite::RecurrentForm::kSequence;
     else if (recurrent == "unrolled")
@@ -459,8 +459,8 @@ NB_MODULE(_core, m) {
         "keep_dumps"_a = false, "tflite"_a = false, "tflite_path"_a = "", "float16"_a = false,
         "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false,
         "keep_float"_a = std::vector<std::string>{}, "int8_tensors"_a = -1,
-        "int8_ranges"_a = std::vector<std::tuple<int32_t, float, float>>{},
-        "int8_io"_a = "float32");
+        "int8_ranges"_a = std::vector<std::tuple<int32_t, float, float>>{}, "int8_io"_a = "float32",
+        "recurrent_chosen"_a = true);
   m.def(
       "read_tflite",
       [](nb::bytes data) {

@@ -272,6 +272,22 @@ class Int8Pass {
       lo[root] = std::min(lo[root], ranges_[t]->first);
       hi[root] = std::max(hi[root], ranges_[t]->second);
     }
+    // A constant a tied op passes on (an embedding table, a padding value, a concatenated
+    // constant) is stored at the group's scale: the group's range must hold all of it, not
+    // just the part calibration happened to read.
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      if (modes_[i] != Mode::kInt8 || rule_for(m_.opcode(ops_[i]).first)->kind != Kind::kTied)
+        continue;
+      for (int t : ops_[i].inputs) {
+        if (!float_constant(t)) continue;
+        const auto root = static_cast<size_t>(find(ops_[i].outputs.at(0)));
+        for (float v : floats_of(t)) {
+          if (!std::isfinite(v)) continue;  // -inf padding stays the lowest step
+          lo[root] = std::min(lo[root], v);
+          hi[root] = std::max(hi[root], v);
+        }
+      }
+    }
     std::vector<QParams> group(n);
     std::vector<bool> is_fixed(n, false);
     for (size_t root = 0; root < n; ++root) {
@@ -460,12 +476,9 @@ class Int8Pass {
       const int t = op.inputs[i];
       if (!float_constant(t)) continue;
       if (rule.kind == Kind::kTied) {
-        int anchor = -1;  // the tied group's parameters, through any of its computed inputs
-        for (int u : op.inputs)
-          if (u >= 0 && static_cast<size_t>(u) < quantized_.size() &&
-              quantized_[static_cast<size_t>(u)])
-            anchor = u;
-        op.inputs[i] = int8_constant(t, params_[static_cast<size_t>(anchor)]);
+        // The tied group's parameters, through its output (an embedding table's GATHER has
+        // no computed input).
+        op.inputs[i] = int8_constant(t, params_[static_cast<size_t>(op.outputs.at(0))]);
       } else {
         const std::vector<float> values = floats_of(t);
         float lo = 0, hi = 0;

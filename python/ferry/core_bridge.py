@@ -65,6 +65,7 @@ class TfliteRequest:
     keep_float: list[str] = field(default_factory=list)  # module paths / ops kept float32
     placement: str = "auto"  # "auto" | "inline" | "external": where the weights' bytes go
     recurrent: str = ""  # "sequence" | "unrolled": how LSTM layers are written; "" = default
+    recurrent_chosen: bool = True  # by the user: a form that changes nothing then says so
     # Full integer (quantize="int8"): the float file's tensor count and the (tensor, low,
     # high) ranges observed on it; -1 = not asked for.
     int8_tensors: int = -1
@@ -125,6 +126,7 @@ def run_core(
         request.int8_tensors,
         request.int8_ranges,
         request.io_dtype,
+        request.recurrent_chosen,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 

@@ -274,7 +274,9 @@ def pytorch_to_tflite(
         int8_weights=int8_weights,
         keep_float=keep,
         placement=buffer_placement,
-        recurrent=recurrent or "",
+        # The sequence LSTM kernel has no int8 form here: int8 spells the steps out.
+        recurrent=recurrent or ("unrolled" if full_int8 else ""),
+        recurrent_chosen=recurrent is not None,
     )
 
     if full_int8:
@@ -378,7 +380,11 @@ def calibrate(
         outputs_channel_order,
         None,
         progress,
-        tflite=TfliteRequest(placement=request.placement, recurrent=request.recurrent),
+        tflite=TfliteRequest(
+            placement=request.placement,
+            recurrent=request.recurrent,
+            recurrent_chosen=request.recurrent_chosen,
+        ),
         identity_users=identities,
     )
     if float_result.tflite is None or float_result.graph is None:

@@ -326,3 +326,38 @@ def test_the_report_measures_each_call_in_real_values():
     rows = ferry.quantization_report(report, model)
     assert len(rows) >= 8 and all(20 < row.sqnr_db < 80 for row in rows)
     assert 30 < report.output_sqnr_db[0] < 80
+
+
+class Tagger(nn.Module):
+    """Token embeddings, a bidirectional LSTM and a per-token classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.lstm = nn.LSTM(32, 48, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(96, 10)
+
+    def forward(self, tokens):
+        return self.out(self.lstm(self.emb(tokens))[0])
+
+
+def test_an_lstm_tagger_is_written_unrolled_and_integer_throughout():
+    torch.manual_seed(0)
+    model = Tagger().eval()
+    g = torch.Generator().manual_seed(3)
+    samples = [(torch.randint(0, 100, (1, 10), generator=g),) for _ in range(32)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptionNotUsedWarning)  # no float island, no option unused
+        data = convert(model, torch.randint(0, 100, (1, 10)), calibration_data=samples)
+    ops, tensors = read(data)
+    names = [op.name for op in ops]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in names and names.count("DEQUANTIZE") == 1
+    assert "QUANTIZE" not in names  # token ids come in as they are; the table is int8
+    (gather,) = [op for op in ops if op.name == "GATHER"]
+    assert tensors[gather.inputs[0]].type == "INT8"
+    assert _params(tensors, gather.inputs[0]) == _params(tensors, gather.outputs[0])
+    fresh = torch.randint(0, 100, (1, 10), generator=g)
+    with torch.no_grad():
+        expected = model(fresh).numpy()
+    (got,) = run_tflite(data, [fresh.numpy()])
+    assert sqnr(expected, got) >= 25  # 31-33 dB measured
