@@ -19,6 +19,7 @@ _EXPORTS = {
     "pytorch_to_tflite": "ferry.tflite",
     "quantization_report": "ferry.quantization",
     "suggest_keep_float": "ferry.quantization",
+    "keep_float_gains": "ferry.quantization",
     "LayerError": "ferry.quantization",
     "LayoutSummary": "ferry.summary",
     "ChannelOrder": "ferry.converters",

@@ -74,52 +74,98 @@ def _own(out_db: float, in_db: float) -> float:
     return -10 * math.log10(added) if added > 0 else math.inf
 
 
-def suggest_keep_float(
-    model: torch.nn.Module,
-    args: Sequence[Any],
-    target_sqnr_db: float,
-    *,
-    max_layers: int = 8,
-    **options: Any,
-) -> list[str]:
-    """Module paths to pass as `keep_float` so that every output of the int8-weight file
-    reaches `target_sqnr_db` against PyTorch on `args`. Greedily: the next layer the report
-    ranks (widened to the smallest module around it that holds a convolution or linear layer,
-    the kernels quantization touches) is kept float and the model converted again; a choice
-    that does not raise the output's SQNR is dropped. At most `max_layers` are kept and twice
-    as many tried; short of the target it warns and returns what it kept. `options` go to
-    pytorch_to_tflite."""
+def _converter(
+    model: torch.nn.Module, args: Sequence[Any], quantize: str, options: dict[str, Any]
+) -> Any:
     from ferry.tflite import pytorch_to_tflite
 
     def convert(kept: list[str]) -> ValidationReport:
         _, report = pytorch_to_tflite(
             model,
             args,
-            quantize="dynamic_int8",
+            quantize=quantize,
             keep_float=list(kept),
             return_report=True,
-            **{"verbose": False, **options},
+            **{"verbose": False, "on_mismatch": "warn", **options},
         )
         return report
 
+    return convert
+
+
+def _worst_output(report: ValidationReport) -> float:
+    return min(report.output_sqnr_db, default=math.inf)
+
+
+def keep_float_gains(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    *,
+    quantize: str = "dynamic_int8",
+    candidates: Sequence[str] | None = None,
+    top: int = 6,
+    **options: Any,
+) -> list[tuple[str, float]]:
+    """What keeping each candidate module in float buys, measured: (module path, output SQNR
+    with it kept float minus without, in dB), largest first. The report's ranking estimates a
+    layer's cost from the noise it adds, which is what int8 weights cost; with int8
+    activations a module kept float still hands an int8 tensor on, and noise added early is
+    partly re-quantized away, so only converting again tells. Candidates default to the
+    `top` modules the report ranks worst and the modules whose calls make the model's outputs
+    (where no int8 step follows). `options` go to pytorch_to_tflite (calibration_data, ...)."""
+    convert = _converter(model, args, quantize, options)
+    base = convert([])
+    if candidates is None:
+        ranked = [row.module for row in quantization_report(base, model) if row.module]
+        found = list(dict.fromkeys(ranked))[:top]
+        for module in _output_modules(base, model):
+            if module not in found:
+                found.append(module)
+        candidates = found
+    reached = _worst_output(base)
+    gains = [(c, _worst_output(convert([c])) - reached) for c in dict.fromkeys(candidates)]
+    return sorted(gains, key=lambda item: -item[1])
+
+
+def _output_modules(report: ValidationReport, model: torch.nn.Module) -> list[str]:
+    """The modules holding a kernel around the calls that make the model's outputs."""
+    modules = dict(model.named_modules())
+    found = [_kernel_module(modules, scope) for scope in report.output_scopes]
+    return list(dict.fromkeys(m for m in found if m))
+
+
+def suggest_keep_float(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    target_sqnr_db: float,
+    *,
+    max_layers: int = 8,
+    quantize: str = "dynamic_int8",
+    **options: Any,
+) -> list[str]:
+    """Module paths to pass as `keep_float` so that every output of the quantized file
+    reaches `target_sqnr_db` against PyTorch on `args`. Greedily: the next layer the report
+    ranks (widened to the smallest module around it that holds a convolution or linear layer,
+    the kernels quantization touches; with quantize="int8" the modules making the outputs come
+    first, where no int8 step follows) is kept float and the model converted again; a choice
+    that does not raise the output's SQNR is dropped. At most `max_layers` are kept and twice
+    as many tried; short of the target it warns and returns what it kept. `options` go to
+    pytorch_to_tflite (calibration_data for "int8", ...)."""
+    convert = _converter(model, args, quantize, options)
     kept: list[str] = []
     tried: set[str] = set()
     report = convert(kept)
-    reached = min(report.output_sqnr_db, default=math.inf)
+    reached = _worst_output(report)
     while reached < target_sqnr_db and len(kept) < max_layers and len(tried) < 2 * max_layers:
-        choice = next(
-            (
-                row.module
-                for row in quantization_report(report, model)
-                if row.module and row.module not in tried
-            ),
-            None,
-        )
+        ranked = [row.module for row in quantization_report(report, model) if row.module]
+        if quantize == "int8":
+            ranked = _output_modules(report, model) + ranked
+        choice = next((m for m in ranked if m not in tried and m not in kept), None)
         if choice is None:
             break
         tried.add(choice)
         attempt = convert([*kept, choice])
-        better = min(attempt.output_sqnr_db, default=math.inf)
+        better = _worst_output(attempt)
         if better > reached:
             kept.append(choice)
             report, reached = attempt, better

@@ -61,6 +61,7 @@ class ValidationReport:
     )  # (max_abs, max_rel) per output
     output_scales: list[float] = field(default_factory=list)  # max(1, |PyTorch|) per output
     output_sqnr_db: list[float] = field(default_factory=list)  # per output, when quantized
+    output_scopes: list[str] = field(default_factory=list)  # module path of each output's call
     tolerance: float = 1e-4
     first_divergent: NodeCheck | None = None
     divergent: list[NodeCheck] = field(default_factory=list)  # every call failing on its own
@@ -212,6 +213,8 @@ def compare(
         actual = value.constant if value.constant is not None else computed.get(vid)
         expected = torch_as_tf(trace.values[value.origin].data, value.perm)
         report.output_scales.append(scale_of(expected))
+        producer = trace.values[value.origin].producer
+        report.output_scopes.append(trace.nodes[producer].scope if producer >= 0 else "")
         if actual is None:
             report.outputs.append((float("inf"), float("inf")))
             if quantized:

@@ -1,0 +1,103 @@
+"""Quantized .tflite of real architectures (random weights): MobileNetV3-Large, ResNet-50,
+EfficientNet-B0, a ViT-like model and an LSTM tagger, each in dynamic_int8 and int8.
+
+Each file runs in LiteRT on fresh inputs; the CNNs in int8 keep an output SQNR of 25 dB or
+more against PyTorch float; the report names the layer whose quantization costs most, and
+keeping that layer in float raises the output SQNR. Calibration: 32 random inputs drawn like
+the test inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models.torchvision_import import import_torchvision
+
+pytest.importorskip("ai_edge_litert")
+torchvision = import_torchvision()
+
+import ferry  # noqa: E402
+from ferry.tflite import run_tflite  # noqa: E402
+from ferry.zoo.imports import randomize_statistics  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CNN_INT8_SQNR_DB = 25.0
+# What each reached when this was written (lowest over fresh inputs), for the record:
+# mobilenet_v3_large int8 33.9, resnet50 33.5, efficientnet_b0 37.1, vit 13-16, tagger 31.
+
+
+class Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(1000, 64)
+        self.lstm = nn.LSTM(64, 96, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(192, 17)
+
+    def forward(self, tokens):
+        return self.out(self.lstm(self.emb(tokens))[0])
+
+
+def _model(name: str) -> tuple[nn.Module, tuple[int, ...], bool]:
+    """The model, its input shape, and whether the input is token ids."""
+    torch.manual_seed(0)
+    if name == "tagger":
+        return Tagger().eval(), (1, 16), True
+    if name == "vit":
+        model = torchvision.models.VisionTransformer(
+            image_size=64, patch_size=8, num_layers=4, num_heads=4, hidden_dim=128, mlp_dim=256
+        )
+        return randomize_statistics(model), (1, 3, 64, 64), False
+    model = getattr(torchvision.models, name)(weights=None)
+    return randomize_statistics(model), (1, 3, 224, 224), False
+
+
+def _inputs(shape: tuple[int, ...], tokens: bool, count: int, seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    if tokens:
+        return [torch.randint(0, 1000, shape, generator=g) for _ in range(count)]
+    return [torch.randn(shape, generator=g) for _ in range(count)]
+
+
+def _feed(x: torch.Tensor) -> np.ndarray:
+    return x.permute(0, 2, 3, 1).numpy() if x.dim() == 4 else x.numpy()
+
+
+def _sqnr(expected: np.ndarray, got: np.ndarray) -> float:
+    return 10 * float(np.log10((expected**2).sum() / max(((expected - got) ** 2).sum(), 1e-30)))
+
+
+@pytest.mark.parametrize("mode", ["dynamic_int8", "int8"])
+@pytest.mark.parametrize(
+    "name", ["mobilenet_v3_large", "resnet50", "efficientnet_b0", "vit", "tagger"]
+)
+def test_quantized_model_runs_and_the_worst_layer_kept_float_helps(name, mode):
+    model, shape, tokens = _model(name)
+    (example,) = _inputs(shape, tokens, 1, seed=0)
+    options = {"quantize": mode, "verbose": False, "return_report": True, "on_mismatch": "warn"}
+    if mode == "int8":
+        options["calibration_data"] = [(x,) for x in _inputs(shape, tokens, 32, seed=1)]
+    data, report = ferry.pytorch_to_tflite(model, [example], **options)
+
+    fresh = _inputs(shape, tokens, 2, seed=2)
+    with torch.no_grad():
+        expected = [model(x).numpy() for x in fresh]
+    reached = min(_sqnr(e, run_tflite(bytes(data), [_feed(x)])[0]) for x, e in zip(fresh, expected))
+    if mode == "int8" and not tokens and name != "vit":
+        assert reached >= CNN_INT8_SQNR_DB, f"{name} int8: {reached:.1f} dB"
+    # The ViT-like model in int8 is far below: docs/quantization.md says why.
+    assert reached >= (5.0 if name == "vit" and mode == "int8" else 25.0), f"{name} {mode}"
+
+    rows = [row for row in ferry.quantization_report(report, model) if row.module]
+    assert rows, "the report names no layer"
+    # What keeping a layer float buys is measured for the report's worst layers and the
+    # layers making the outputs: the noise a layer adds predicts it only roughly (noise added
+    # early is partly re-quantized away, and with int8 activations a kept layer still hands
+    # on an int8 tensor).
+    extra = {"calibration_data": options["calibration_data"]} if mode == "int8" else {}
+    gains = ferry.keep_float_gains(model, [example], quantize=mode, top=2, **extra)
+    assert {rows[0].module} <= {module for module, _ in gains}
+    best, gain = gains[0]
+    assert gain > 0.05, f"keeping {best} float: {gain:+.2f} dB"
