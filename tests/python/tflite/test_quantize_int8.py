@@ -361,3 +361,14 @@ def test_an_lstm_tagger_is_written_unrolled_and_integer_throughout():
         expected = model(fresh).numpy()
     (got,) = run_tflite(data, [fresh.numpy()])
     assert sqnr(expected, got) >= 25  # 31-33 dB measured
+
+
+def test_the_int8_cnn_is_one_xnnpack_partition_hard_swish_included():
+    # XNNPACK has no int8 HARD_SWISH: it is written as ADD(+3, RELU6), MUL, MUL(1/6).
+    data = convert(cnn(), torch.randn(1, 3, 32, 32))
+    names = [op.name for op in read(data)[0]]
+    assert "HARD_SWISH" not in names
+    runner = interpreter(data)
+    runner.allocate_tensors()
+    delegated = [op["op_name"] for op in runner._get_ops_details()]
+    assert delegated.count("DELEGATE") == 1
