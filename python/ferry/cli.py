@@ -202,6 +202,18 @@ def _load_model(spec: str, module_name: str, attr: str) -> Any:
     return model
 
 
+def _calibration_set(loaded: object) -> list:
+    """A calibration file's samples: a list of input tuples (or of lone tensors) as saved, or
+    one tensor whose first dim lists single inputs (each keeps a leading dim of 1)."""
+    import torch
+
+    if isinstance(loaded, torch.Tensor):
+        return [(x,) for x in loaded.split(1)]
+    if isinstance(loaded, (list, tuple)):
+        return list(loaded)
+    raise ValueError(f"holds a {type(loaded).__name__}, not a list of input tuples or a tensor")
+
+
 def _convert(opts: argparse.Namespace) -> int:
     # Everything a user can get wrong is checked before the slow part, the path first.
     try:
@@ -209,8 +221,17 @@ def _convert(opts: argparse.Namespace) -> int:
         check_output_path(opts.out, _SUFFIXES)
         if (opts.float16 or opts.quantize) and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --float16 and --quantize apply to .tflite output only")
-        if opts.keep_float and opts.quantize != "dynamic_int8":
-            raise _BadInput("ferry: --keep-float applies to --quantize dynamic_int8 only")
+        if opts.keep_float and opts.quantize not in ("dynamic_int8", "int8"):
+            raise _BadInput("ferry: --keep-float applies to --quantize dynamic_int8 or int8 only")
+        if (opts.calibration is not None or opts.io_dtype) and opts.quantize != "int8":
+            raise _BadInput("ferry: --calibration and --io-dtype apply to --quantize int8 only")
+        if opts.quantize == "int8" and opts.calibration is None:
+            raise _BadInput(
+                "ferry: --quantize int8 needs --calibration FILE: a torch.save'd list of input "
+                "tuples, or a tensor whose first dim lists single inputs"
+            )
+        if opts.calibration is not None and not os.path.isfile(opts.calibration):
+            raise _BadInput(f"ferry: --calibration {opts.calibration}: no such file")
         if opts.recurrent and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --recurrent applies to .tflite output only")
         if len(opts.dynamic or []) > len(opts.input):
@@ -228,6 +249,13 @@ def _convert(opts: argparse.Namespace) -> int:
 
     order = ferry.ChannelOrder(opts.channel_order)
     inputs = [torch.rand(*shape) for shape in opts.input]
+    calibration = None
+    if opts.calibration is not None:
+        try:
+            calibration = _calibration_set(torch.load(opts.calibration, weights_only=True))
+        except Exception as e:
+            print(f"ferry: --calibration {opts.calibration}: {_one_line(e)}", file=sys.stderr)
+            return 2
     dynamic = {i: dims for i, dims in enumerate(opts.dynamic or []) if dims} or None
     try:
         if opts.out.endswith(".tflite"):
@@ -242,6 +270,8 @@ def _convert(opts: argparse.Namespace) -> int:
                 validation_tolerance=opts.tolerance,
                 float16_weights=opts.float16,
                 quantize=opts.quantize,
+                calibration_data=calibration,
+                io_dtype=opts.io_dtype or "float32",
                 keep_float=opts.keep_float or (),
                 recurrent=opts.recurrent,
             )
@@ -307,15 +337,28 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
     conv.add_argument(
         "--quantize",
-        choices=["float16", "dynamic_int8"],
+        choices=["float16", "dynamic_int8", "int8"],
         default=None,
-        help=".tflite: float16 weights, or int8 conv/dense weights per channel (dynamic range)",
+        help=".tflite: float16 weights, int8 conv/dense weights per channel (dynamic range), "
+        "or full integer int8 (needs --calibration)",
+    )
+    conv.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="with --quantize int8: a torch.save'd list of input tuples (or a tensor whose first "
+        "dim lists single inputs) to choose the int8 scales from",
+    )
+    conv.add_argument(
+        "--io-dtype",
+        choices=["float32", "int8", "uint8"],
+        default=None,
+        help="with --quantize int8: the file's input and output type (default float32)",
     )
     conv.add_argument(
         "--keep-float",
         action="append",
         metavar="MODULE_OR_OP",
-        help="with --quantize dynamic_int8: keep this module's (or TF-level op's) kernels float "
+        help="with --quantize dynamic_int8 or int8: keep this module's (or TF-level op's) float "
         "(repeatable)",
     )
     conv.add_argument(

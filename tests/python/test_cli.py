@@ -413,6 +413,32 @@ def test_convert_writes_int8_weights_on_request(tmp_path):
     assert not any(t[2] == "INT8" for t in tensors)
 
 
+def test_convert_checks_int8_calibration_before_anything_else(tmp_path):
+    args = ("netdef:make", "--input", "1x3x8x8", "--out", "n.tflite", "--quantize", "int8")
+    out = _bad_input(tmp_path, *args)
+    assert out.stderr.strip().startswith("ferry: --quantize int8 needs --calibration FILE")
+    out = _bad_input(tmp_path, *args, "--calibration", "missing.pt")
+    assert out.stderr.strip() == "ferry: --calibration missing.pt: no such file"
+    assert not (tmp_path / "imported.marker").exists()
+
+
+def test_convert_writes_full_integer_int8_from_a_calibration_file(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    import torch
+
+    from ferry import _core
+
+    _write_netdef(tmp_path)
+    torch.save(torch.randn(8, 3, 8, 8), tmp_path / "calibration.pt")  # 8 inputs of 3x8x8
+    args = ["convert", "netdef:make", "--input", "1x3x8x8", "--out", "net.tflite"]
+    int8 = ["--quantize", "int8", "--calibration", "calibration.pt", "--io-dtype", "int8"]
+    out = run_cli(*args, *int8, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    info = _core.read_tflite((tmp_path / "net.tflite").read_bytes())
+    assert info["tensors"][info["inputs"][0]][2] == "INT8"
+    assert "QUANTIZE" not in [op[0] for op in info["ops"]]
+
+
 def test_convert_checks_recurrent_before_anything_else(tmp_path):
     out = _bad_input(
         tmp_path, "netdef:make", "--input", "1x3x8x8", "--out", "n.keras", "--recurrent", "sequence"
