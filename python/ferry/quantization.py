@@ -32,13 +32,14 @@ class LayerError:
     # With the model given: the smallest module at or around `scope` holding a convolution or
     # linear layer, whose kernels quantization touches (what to name in keep_float); "" if none.
     module: str = ""
+    cosine: float = 1.0  # cosine similarity of its result with PyTorch's
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
         at = f" at {self.invoked}" if self.invoked else ""
         return (
             f"{self.own_sqnr_db:.1f} dB own, {self.sqnr_db:.1f} dB in all  {self.op}{where}{at} "
-            f"(max abs diff {self.max_abs:.3g})"
+            f"(max abs diff {self.max_abs:.3g}, cosine {self.cosine:.4f})"
         )
 
 
@@ -61,6 +62,7 @@ def quantization_report(
             _own(c.sqnr_db, c.input_sqnr_db),
             c.max_abs,
             _kernel_module(modules, c.scope) or "",
+            c.cosine,
         )
         for c in report.nodes.values()
         if c.checked and c.sqnr_db != math.inf  # an identical result cost nothing

@@ -103,7 +103,8 @@ def render_page(trace: Trace, info: Mapping[int, NodeInfo], summary: PageSummary
         f"<title>{_e(title)}</title><style>{_asset('report.css')}</style></head>"
         f"<body>{_header(summary, tree)}"
         f"<main><ul class='tree' id='tree'>{body}</ul>"
-        "<p class='empty' id='empty' hidden>No call matches.</p></main>"
+        "<p class='empty' id='empty' hidden>No call matches.</p>"
+        f"{_quantization_table(summary, tree)}</main>"
         f"<script>{_asset('report.js')}</script></body></html>\n"
     )
 
@@ -168,6 +169,27 @@ def _header(s: PageSummary, tree: _Tree) -> str:
         "'Search op names and locations' aria-label='Search'>"
         "<button type='button' id='expand-all'>Expand all</button>"
         "<button type='button' id='collapse-all'>Collapse all</button></div></nav>"
+    )
+
+
+def _quantization_table(s: PageSummary, tree: _Tree) -> str:
+    """Every checked call of a quantized file against PyTorch's float value, worst first by
+    the noise it adds (ferry.quantization_report)."""
+    if not s.quantization_table:
+        return ""
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("#", "call", "module", "noise added", "SQNR", "cosine", "max abs diff", "at")
+    )
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{tree.node_link(row.node)}</td><td>{_e(row.scope)}</td>"
+        f"<td>{row.own_sqnr_db:.1f} dB</td><td>{row.sqnr_db:.1f} dB</td>"
+        f"<td>{row.cosine:.4f}</td><td>{row.max_abs:.3g}</td><td>{_e(row.invoked)}</td></tr>"
+        for k, row in enumerate(s.quantization_table, 1)
+    )
+    return (
+        "<section id='quantization'><h2>Quantization, call by call (worst first)</h2>"
+        f"<table class='values'><tr>{head}</tr>{rows}</table></section>"
     )
 
 

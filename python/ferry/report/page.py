@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ferry.report.tree import NodeInfo, NodeStatus
 from ferry.summary import LayoutSummary
@@ -40,6 +41,8 @@ class PageSummary:
     # (ferry.quantization_report), worst first: (trace node, what it cost).
     output_sqnr_db: list[float] = field(default_factory=list)
     quantization: list[tuple[int, str]] = field(default_factory=list)
+    # Every checked call of a quantized file, worst first (ferry.quantization_report).
+    quantization_table: list[Any] = field(default_factory=list)
 
 
 QUANTIZATION_ROWS = 10  # the calls adding the most noise that the page lists
@@ -107,9 +110,11 @@ def summarize(
             from ferry.quantization import quantization_report
 
             page.output_sqnr_db = list(report.output_sqnr_db)
+            rows = quantization_report(report)
+            page.quantization_table = rows
             page.quantization = [
                 (row.node, f"{row.own_sqnr_db:.1f} dB added ({row.sqnr_db:.1f} dB in all)")
-                for row in quantization_report(report)[:QUANTIZATION_ROWS]
+                for row in rows[:QUANTIZATION_ROWS]
             ]
         # The report's own verdicts when it has them (worst relative to each call's
         # tolerance, divergence followed along the data flow); else worked out here.

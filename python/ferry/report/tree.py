@@ -81,7 +81,8 @@ def statuses(
             check = report.nodes[nid]
             diff = f"diff {check.max_abs:.2g}"
             if report.quantized and math.isfinite(check.sqnr_db):
-                diff += f", SQNR {check.sqnr_db:.1f} dB"  # what quantization cost here
+                # What quantization cost here.
+                diff += f", SQNR {check.sqnr_db:.1f} dB, cosine {check.cosine:.4f}"
         info[nid] = NodeInfo(NodeStatus.CONVERTED, diff, converted_by.get(nid, ""))
         if report and nid in report.nodes and not report.nodes[nid].ok:
             check = report.nodes[nid]

@@ -39,6 +39,7 @@ class NodeCheck:
     # the worst of the checked calls its inputs come from (inf: model inputs, constants).
     sqnr_db: float = float("inf")
     input_sqnr_db: float = float("inf")
+    cosine: float = 1.0  # of its worst float output with PyTorch's (quantized files)
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
@@ -144,6 +145,20 @@ def sqnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
     return 10.0 * float(np.log10(signal / noise)) if signal > 0 else float("-inf")
 
 
+def cosine_of(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Cosine similarity over the finite entries (1: same direction; 1 for two zero tensors)."""
+    if expected.shape != actual.shape or not np.issubdtype(expected.dtype, np.floating):
+        return 1.0 if np.array_equal(expected, actual) else 0.0
+    e = expected.astype(np.float64).reshape(-1)
+    a = np.asarray(actual, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(e) & np.isfinite(a)
+    e, a = e[finite], a[finite]
+    norms = float(np.linalg.norm(e) * np.linalg.norm(a))
+    if norms == 0.0:
+        return 1.0 if not e.any() and not a.any() else 0.0
+    return float(np.dot(e, a) / norms)
+
+
 def scale_of(expected: np.ndarray) -> float:
     """Tolerances are absolute up to magnitude 1 and relative to the tensor's largest
     magnitude beyond: deep activations of 1e3 carry float32 rounding of ~1e-4 by themselves,
@@ -235,6 +250,7 @@ def compare(
         worst_abs = worst_rel = 0.0
         worst_scale = 1.0
         worst_sqnr = no_sqnr
+        worst_cosine = 1.0
         ok = True
         seen = False
         for ref in trace.nodes[node_id].output_refs():
@@ -246,6 +262,7 @@ def compare(
             a, r = differences(expected, computed[vid])
             if quantized:
                 worst_sqnr = min(worst_sqnr, sqnr_db(expected, computed[vid]))
+                worst_cosine = min(worst_cosine, cosine_of(expected, computed[vid]))
             scale = scale_of(expected)
             if a / scale >= worst_abs / worst_scale:
                 worst_abs, worst_scale = a, scale
@@ -256,6 +273,7 @@ def compare(
                 trace, node_id, worst_abs, worst_rel, ok, worst_scale
             )
             report.nodes[node_id].sqnr_db = worst_sqnr
+            report.nodes[node_id].cosine = worst_cosine
     _trace_divergence(report, trace, converted)
     if quantized:
         _input_sqnr(report, trace, set(converted))

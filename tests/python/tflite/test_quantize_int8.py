@@ -372,3 +372,23 @@ def test_the_int8_cnn_is_one_xnnpack_partition_hard_swish_included():
     runner.allocate_tensors()
     delegated = [op["op_name"] for op in runner._get_ops_details()]
     assert delegated.count("DELEGATE") == 1
+
+
+def test_the_html_report_lists_every_checked_call_worst_first(tmp_path):
+    model, x = cnn(), torch.randn(1, 3, 32, 32)
+    page = tmp_path / "report.html"
+    _, report = ferry.pytorch_to_tflite(
+        model,
+        [x],
+        quantize="int8",
+        calibration_data=calibration((1, 3, 32, 32)),
+        return_report=True,
+        verbose=False,
+        save_trace_html=str(page),
+    )
+    rows = ferry.quantization_report(report, model)
+    assert all(0.9 < row.cosine <= 1.0 for row in rows)
+    text = page.read_text()
+    table = text[text.index("<section id='quantization'>") :]
+    assert table.count("<tr>") == len(rows) + 1  # a header and every row
+    assert f"{rows[0].own_sqnr_db:.1f} dB" in table.split("<tr>")[2]  # the worst comes first
