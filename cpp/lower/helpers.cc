@@ -219,7 +219,7 @@ Value* emit_fill(LowerContext& ctx, Value* value, const Shape& shape, const SymD
 }
 
 Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
-                         double value) {
+                         double value, bool below_all) {
   if (pads.size() != 2 * x->rank()) throw LowerError("internal: pad list does not match rank");
   if (std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })) return x;
   Shape shape = x->shape;
@@ -228,6 +228,7 @@ Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>
   attrs.set("pads", pads);
   attrs.set("mode", std::string("CONSTANT"));
   attrs.set("value", value);
+  if (below_all) attrs.set("below_all", true);
   SymDims sym = x->sym;  // a padded free size is still free, by the padding more
   for (size_t i = 0; i < sym.size(); ++i)
     sym[i] = ctx.sym_plus(sym[i], pads[2 * i] + pads[2 * i + 1]);

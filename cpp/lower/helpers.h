@@ -55,9 +55,11 @@ Value* emit_fill(LowerContext& ctx, Value* value, const Shape& shape, const SymD
 // the layout stage sees operand and result at the same rank. x itself for the same shape.
 Value* emit_broadcast_to(LowerContext& ctx, Value* x, const Shape& shape);
 // Emits a CONSTANT `pad` of x filled with `value`; `pads` is [before0, after0, before1, ...] in
-// PyTorch dim order. Returns x itself when every entry is zero.
+// PyTorch dim order. Returns x itself when every entry is zero. `below_all`: the filling only
+// has to lie below every value of x (a max pooling's padding, which no max may pick): a back end
+// may fill with x's own minimum instead of `value`.
 Value* emit_constant_pad(LowerContext& ctx, Value* x, const std::vector<int64_t>& pads,
-                         double value);
+                         double value, bool below_all = false);
 // Channels-last ops need [N, C, *spatial]; PyTorch also takes an unbatched [C, *spatial].
 // Returns x, with a unit batch dim added (a reshape) when it is missing.
 Value* with_batch_dim(LowerContext& ctx, Value* x, size_t spatial_rank, const std::string& what);

@@ -135,7 +135,7 @@ void lower_max_pool(LowerContext& ctx, size_t nsp) {
     const int64_t needed = (out - 1) * s + k;
     pads[2 * (i + 2) + 1] = p + std::max<int64_t>(0, needed - size - 2 * p);
   }
-  x = emit_constant_pad(ctx, x, pads, lowest_value(x->dtype));
+  x = emit_constant_pad(ctx, x, pads, lowest_value(x->dtype), /*below_all=*/true);
   Value* y = emit_pool(ctx, "max_pool", x, w.kernel, w.strides);
   if (y->rank() == ctx.torch_output().rank()) y->sym = ctx.torch_output().sym;
   set_output_reshaped(ctx, y);

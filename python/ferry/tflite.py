@@ -333,7 +333,11 @@ def pytorch_to_tflite(
                         examples,
                         trace,
                         result.graph,
-                        lambda feed: run_tflite(source, feed, dequantize=True),
+                        lambda feed: (
+                            run_tflite(source, feed, dequantize=True)
+                            if full_int8
+                            else run_tflite(source, feed)
+                        ),
                         tolerance,
                     )
         show_report(conv, report if validate else None, verbose, html)

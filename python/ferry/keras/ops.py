@@ -215,7 +215,13 @@ def _pad(inputs: list[tf.Tensor | None], attrs: dict[str, Any]) -> tf.Tensor:
     value = attrs.get("value", 0.0) or 0.0
     pairs = [[max(pads[2 * i], 0), max(pads[2 * i + 1], 0)] for i in range(rank)]
     if any(p for pair in pairs for p in pair):
-        if mode == "CONSTANT":
+        if mode == "CONSTANT" and attrs.get("below_all") and x.dtype.is_floating:
+            # Padding that no max may pick (max pooling's). -inf there gives the padded tensor
+            # an infinite range, which wrecks TF's int8 calibration of it (scale 1e36, 0 dB, a
+            # file XNNPACK refuses); the tensor's own minimum is never above a value a max
+            # could pick either, and keeps the range the data's.
+            x = tf.pad(x, pairs, constant_values=tf.reduce_min(x))
+        elif mode == "CONSTANT":
             x = tf.pad(x, pairs, constant_values=tf.cast(value, x.dtype))
         elif mode in ("REPLICATE", "CIRCULAR"):
             x = _edge_pad(x, pairs, circular=mode == "CIRCULAR")
