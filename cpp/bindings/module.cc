@@ -251,7 +251,8 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::string recurrent = "", bool int8_weights = false,
                      std::vector<std::string> keep_float = {}, int64_t int8_tensors = -1,
                      std::vector<std::tuple<int32_t, float, float>> int8_ranges = {},
-                     std::string int8_io = "float32", bool recurrent_chosen = true) {
+                     std::string int8_io = "float32", bool recurrent_chosen = true,
+                     bool int16_activations = false) {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -302,6 +303,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
         q.io = tflite::IoType::kUInt8;
       else if (int8_io != "float32")
         throw nb::value_error(("unknown int8 io type '" + int8_io + "'").c_str());
+      q.int16 = int16_activations;
       write.int8 = std::move(q);
     }
     if (placement == "inline")
@@ -460,7 +462,7 @@ NB_MODULE(_core, m) {
         "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false,
         "keep_float"_a = std::vector<std::string>{}, "int8_tensors"_a = -1,
         "int8_ranges"_a = std::vector<std::tuple<int32_t, float, float>>{}, "int8_io"_a = "float32",
-        "recurrent_chosen"_a = true);
+        "recurrent_chosen"_a = true, "int16_activations"_a = false);
   m.def(
       "read_tflite",
       [](nb::bytes data) {

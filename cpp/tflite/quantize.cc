@@ -18,10 +18,14 @@ using Code = fb::BuiltinOperator;
 struct QParams {
   float scale = 1.0f;
   int32_t zero_point = 0;
+  bool wide = false;  // INT16 (int16x8 activations) rather than INT8
 
   bool operator==(const QParams&) const = default;
-  float lowest() const { return (-128.0f - static_cast<float>(zero_point)) * scale; }
-  float highest() const { return (127.0f - static_cast<float>(zero_point)) * scale; }
+  float qmin() const { return wide ? -32768.0f : -128.0f; }
+  float qmax() const { return wide ? 32767.0f : 127.0f; }
+  float lowest() const { return (qmin() - static_cast<float>(zero_point)) * scale; }
+  float highest() const { return (qmax() - static_cast<float>(zero_point)) * scale; }
+  fb::TensorType type() const { return wide ? fb::TensorType_INT16 : fb::TensorType_INT8; }
 };
 
 // Per tensor, asymmetric over [lo, hi] widened to hold 0 (zero padding, ReLU's floor and
@@ -35,6 +39,9 @@ QParams asymmetric(float lo, float hi) {
   return {scale, static_cast<int32_t>(std::clamp(zero, -128.0f, 127.0f))};
 }
 
+// INT16 activations are symmetric (zero point 0), as the int16x8 kernels require.
+QParams symmetric16(float lo, float hi) { return {std::max({-lo, hi, 1e-6f}) / 32767.0f, 0, true}; }
+
 enum class Kind {
   kKernel,  // CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: kernel per channel, bias int32
   kTied,    // the kernel needs its output's scale and zero point equal to its input's
@@ -44,13 +51,74 @@ enum class Kind {
 
 struct Rule {
   Kind kind;
-  int version;  // the lowest that expresses the int8 form
+  int version;  // the lowest that expresses the int8 (or int16x8) form
   int channel_axis = -1;
   QParams fixed{};
   bool symmetric_constants = false;  // constant operands need zero point 0
 };
 
-std::optional<Rule> rule_for(int32_t code) {
+// The int16x8 forms (16-bit activations, 8-bit kernels) the builtin kernels have: versions
+// from the format's rules; an op missing here runs in float between DEQUANTIZE and QUANTIZE.
+std::optional<Rule> rule_for_int16(int32_t code) {
+  const QParams unit{1.0f / 32768.0f, 0, true};
+  switch (static_cast<Code>(code)) {
+    case fb::BuiltinOperator_CONV_2D:
+      return Rule{Kind::kKernel, 4, 0};
+    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
+      return Rule{Kind::kKernel, 5, 3};
+    case fb::BuiltinOperator_FULLY_CONNECTED:
+      return Rule{Kind::kKernel, 7, 0};
+    case fb::BuiltinOperator_RESHAPE:
+    case fb::BuiltinOperator_SQUEEZE:
+    case fb::BuiltinOperator_EXPAND_DIMS:
+    case fb::BuiltinOperator_STRIDED_SLICE:
+      return Rule{Kind::kTied, 1};
+    case fb::BuiltinOperator_MAX_POOL_2D:
+    case fb::BuiltinOperator_AVERAGE_POOL_2D:
+    case fb::BuiltinOperator_PAD:
+    case fb::BuiltinOperator_PADV2:
+    case fb::BuiltinOperator_MIRROR_PAD:
+    case fb::BuiltinOperator_CONCATENATION:
+    case fb::BuiltinOperator_REDUCE_MAX:
+    case fb::BuiltinOperator_REDUCE_MIN:
+    case fb::BuiltinOperator_BROADCAST_TO:
+      return Rule{Kind::kTied, 3};
+    case fb::BuiltinOperator_TRANSPOSE:
+      return Rule{Kind::kTied, 5};
+    case fb::BuiltinOperator_GATHER:
+    case fb::BuiltinOperator_SPLIT:
+    case fb::BuiltinOperator_MAXIMUM:
+    case fb::BuiltinOperator_MINIMUM:
+    case fb::BuiltinOperator_RESIZE_BILINEAR:
+    case fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR:
+      return Rule{Kind::kTied, 4};
+    case fb::BuiltinOperator_LOGISTIC:
+    case fb::BuiltinOperator_TANH:
+    case fb::BuiltinOperator_SOFTMAX:
+      return Rule{Kind::kFixed, 3, -1, unit};
+    case fb::BuiltinOperator_ADD:
+      return Rule{Kind::kOwn, 3};  // with pot_scale_int16 off: any scales
+    case fb::BuiltinOperator_SUB:
+      return Rule{Kind::kOwn, 5};
+    case fb::BuiltinOperator_MUL:
+      return Rule{Kind::kOwn, 4};
+    case fb::BuiltinOperator_MEAN:
+    case fb::BuiltinOperator_RELU:
+    case fb::BuiltinOperator_RELU6:
+    case fb::BuiltinOperator_RSQRT:
+      return Rule{Kind::kOwn, 3};
+    case fb::BuiltinOperator_HARD_SWISH:  // written as ADD, MUL, MUL (hard_swish below)
+    case fb::BuiltinOperator_LEAKY_RELU:
+      return Rule{Kind::kOwn, 2};
+    case fb::BuiltinOperator_BATCH_MATMUL:
+      return Rule{Kind::kOwn, 3, -1, {}, true};
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<Rule> rule_for(int32_t code, bool int16 = false) {
+  if (int16) return rule_for_int16(code);
   switch (static_cast<Code>(code)) {
     case fb::BuiltinOperator_CONV_2D:
       return Rule{Kind::kKernel, 3, 0};
@@ -216,7 +284,7 @@ class Int8Pass {
     for (size_t i = 0; i < ops_.size(); ++i) {
       const OpRec& op = ops_[i];
       if (!any_float(op)) continue;
-      const auto rule = rule_for(m_.opcode(op).first);
+      const auto rule = rule_for(m_.opcode(op).first, q_.int16);
       const bool keep = kept_float(op);
       if (rule && !keep && expressible(op, *rule)) {
         modes_[i] = Mode::kInt8;
@@ -255,7 +323,7 @@ class Int8Pass {
     std::vector<int> fixed_by(n, -1);
     for (size_t i = 0; i < ops_.size(); ++i) {
       if (modes_[i] != Mode::kInt8) continue;
-      const auto rule = rule_for(m_.opcode(ops_[i]).first);
+      const auto rule = rule_for(m_.opcode(ops_[i]).first, q_.int16);
       if (rule->kind != Kind::kFixed) continue;
       for (int t : ops_[i].outputs) {
         const auto root = static_cast<size_t>(find(t));
@@ -276,7 +344,8 @@ class Int8Pass {
     // constant) is stored at the group's scale: the group's range must hold all of it, not
     // just the part calibration happened to read.
     for (size_t i = 0; i < ops_.size(); ++i) {
-      if (modes_[i] != Mode::kInt8 || rule_for(m_.opcode(ops_[i]).first)->kind != Kind::kTied)
+      if (modes_[i] != Mode::kInt8 ||
+          rule_for(m_.opcode(ops_[i]).first, q_.int16)->kind != Kind::kTied)
         continue;
       for (int t : ops_[i].inputs) {
         if (!float_constant(t)) continue;
@@ -302,12 +371,12 @@ class Int8Pass {
         group[root] = p;
         is_fixed[root] = true;
       } else if (lo[root] <= hi[root]) {
-        group[root] = asymmetric(lo[root], hi[root]);
+        group[root] = activation_params(lo[root], hi[root]);
       } else {
-        group[root] = asymmetric(0.0f, 0.0f);  // never computed in calibration: nothing reads it
+        group[root] = activation_params(0.0f, 0.0f);  // never computed: nothing reads it
       }
     }
-    widen_for_kernels(group, is_fixed, lo, hi);
+    if (!q_.int16) widen_for_kernels(group, is_fixed, lo, hi);
     params_.assign(n, QParams{});
     for (size_t t = 0; t < n; ++t)
       if (quantized_[t]) params_[t] = group[static_cast<size_t>(find(static_cast<int>(t)))];
@@ -327,7 +396,7 @@ class Int8Pass {
       if (modes_[i] != Mode::kInt8) continue;
       const OpRec& op = ops_[i];
       const auto code = static_cast<Code>(m_.opcode(op).first);
-      const Rule rule = *rule_for(m_.opcode(op).first);
+      const Rule rule = *rule_for(m_.opcode(op).first, q_.int16);
       float needed = 0.0f;
       std::vector<float> in;
       for (int t : op.inputs)
@@ -359,6 +428,10 @@ class Int8Pass {
     return largest > 0 ? largest / 127.0f : 1.0f / 127.0f;
   }
 
+  QParams activation_params(float lo, float hi) const {
+    return q_.int16 ? symmetric16(lo, hi) : asymmetric(lo, hi);
+  }
+
   std::string where(size_t op_index) const {
     const OpRec& op = ops_[op_index];
     std::string text = fb::EnumNameBuiltinOperator(static_cast<Code>(m_.opcode(op).first));
@@ -370,7 +443,7 @@ class Int8Pass {
 
   void set_int8(int t, const QParams& p) {
     TensorRec& r = m_.mutable_tensor(t);
-    r.type = fb::TensorType_INT8;
+    r.type = p.type();
     r.scales = {p.scale};
     r.zero_points = {p.zero_point};
     r.quantized_dimension = 0;
@@ -395,18 +468,30 @@ class Int8Pass {
     const auto key = std::make_tuple(t, p.scale, p.zero_point);
     if (auto it = constants_.find(key); it != constants_.end()) return it->second;
     const std::vector<float> values = floats_of(t);
-    std::vector<uint8_t> bytes(values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-      const float q = std::nearbyint(values[i] / p.scale) + static_cast<float>(p.zero_point);
-      const auto v = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
-      std::memcpy(&bytes[i], &v, 1);
-    }
     const TensorRec& source = m_.tensor(t);
-    const int index = m_.add_owned_constant(fb::TensorType_INT8, source.shape, std::move(bytes),
-                                            source.name + "/int8");
+    const int index = m_.add_owned_constant(p.type(), source.shape, quantized_bytes(values, p),
+                                            source.name + (p.wide ? "/int16" : "/int8"));
     set_int8(index, p);
     constants_.emplace(key, index);
     return index;
+  }
+
+  static std::vector<uint8_t> quantized_bytes(const std::vector<float>& values, const QParams& p) {
+    const size_t width = p.wide ? 2 : 1;
+    std::vector<uint8_t> bytes(values.size() * width);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float q =
+          std::clamp(std::nearbyint(values[i] / p.scale) + static_cast<float>(p.zero_point),
+                     p.qmin(), p.qmax());
+      if (p.wide) {
+        const auto v = static_cast<int16_t>(q);
+        std::memcpy(&bytes[i * 2], &v, 2);
+      } else {
+        const auto v = static_cast<int8_t>(q);
+        std::memcpy(&bytes[i], &v, 1);
+      }
+    }
+    return bytes;
   }
 
   // A conv or dense kernel, symmetric per channel along `axis`; returns the tensor and scales.
@@ -440,23 +525,31 @@ class Int8Pass {
     return {index, scales};
   }
 
-  // The bias at input scale x kernel scale per channel, zero point 0.
+  // The bias at input scale x kernel scale per channel, zero point 0: INT32, or INT64 beside
+  // 16-bit activations (the int16x8 kernels accumulate in 64 bits).
   int bias(int t, float input_scale, const std::vector<float>& kernel_scales) {
     const std::vector<float> values = floats_of(t);
     if (values.size() != kernel_scales.size())
       throw TfliteError("int8: a bias of " + std::to_string(values.size()) + " values for " +
                         std::to_string(kernel_scales.size()) + " output channels");
     std::vector<float> scales(values.size());
-    std::vector<uint8_t> bytes(values.size() * 4);
+    const size_t width = q_.int16 ? 8 : 4;
+    std::vector<uint8_t> bytes(values.size() * width);
     for (size_t c = 0; c < values.size(); ++c) {
       scales[c] = input_scale * kernel_scales[c];
       const double q = std::nearbyint(static_cast<double>(values[c]) / scales[c]);
-      const auto v = static_cast<int32_t>(std::clamp(q, -2147483647.0, 2147483647.0));
-      std::memcpy(&bytes[c * 4], &v, 4);
+      if (q_.int16) {
+        const auto v = static_cast<int64_t>(std::clamp(q, -9.2e18, 9.2e18));
+        std::memcpy(&bytes[c * 8], &v, 8);
+      } else {
+        const auto v = static_cast<int32_t>(std::clamp(q, -2147483647.0, 2147483647.0));
+        std::memcpy(&bytes[c * 4], &v, 4);
+      }
     }
     const TensorRec& source = m_.tensor(t);
-    const int index = m_.add_owned_constant(fb::TensorType_INT32, source.shape, std::move(bytes),
-                                            source.name + "/int32");
+    const int index =
+        m_.add_owned_constant(q_.int16 ? fb::TensorType_INT64 : fb::TensorType_INT32, source.shape,
+                              std::move(bytes), source.name + (q_.int16 ? "/int64" : "/int32"));
     TensorRec& r = m_.mutable_tensor(index);
     r.scales = std::move(scales);
     r.zero_points.assign(values.size(), 0);
@@ -464,7 +557,7 @@ class Int8Pass {
   }
 
   void quantize_operands(OpRec& op) {
-    const Rule rule = *rule_for(m_.opcode(op).first);
+    const Rule rule = *rule_for(m_.opcode(op).first, q_.int16);
     if (rule.kind == Kind::kKernel) {
       auto [weights, scales] = kernel(op.inputs[1], rule.channel_axis);
       const float input_scale = params_[static_cast<size_t>(op.inputs[0])].scale;
@@ -483,12 +576,31 @@ class Int8Pass {
         const std::vector<float> values = floats_of(t);
         float lo = 0, hi = 0;
         for (float v : values) lo = std::min(lo, v), hi = std::max(hi, v);
-        QParams p = asymmetric(lo, hi);
-        if (rule.symmetric_constants) p = {std::max(std::max(-lo, hi), 1e-6f) / 127.0f, 0};
+        QParams p = activation_params(lo, hi);
+        if (rule.symmetric_constants && !q_.int16)
+          p = {std::max(std::max(-lo, hi), 1e-6f) / 127.0f, 0};
         op.inputs[i] = int8_constant(t, p);
       }
     }
     m_.set_version(op, std::max(m_.opcode(op).second, rule.version));
+    if (q_.int16) any_scales_int16(op);
+  }
+
+  // 16-bit ADD and SUB assume power-of-two scales unless told otherwise: rebuilt with
+  // pot_scale_int16 off, keeping their fused activation.
+  void any_scales_int16(OpRec& op) {
+    auto& fbb = m_.fbb();
+    if (op.options_type == fb::BuiltinOptions_AddOptions) {
+      const auto* old =
+          flatbuffers::GetTemporaryPointer(fbb, flatbuffers::Offset<fb::AddOptions>(op.options.o));
+      const auto act = old ? old->fused_activation_function() : fb::ActivationFunctionType_NONE;
+      op.options = fb::CreateAddOptions(fbb, act, false).Union();
+    } else if (op.options_type == fb::BuiltinOptions_SubOptions) {
+      const auto* old =
+          flatbuffers::GetTemporaryPointer(fbb, flatbuffers::Offset<fb::SubOptions>(op.options.o));
+      const auto act = old ? old->fused_activation_function() : fb::ActivationFunctionType_NONE;
+      op.options = fb::CreateSubOptions(fbb, act, false).Union();
+    }
   }
 
   void rewrite(std::vector<int>& inputs, std::vector<int>& outputs,
@@ -507,7 +619,7 @@ class Int8Pass {
       const int outer =
           twin(t, u8 ? fb::TensorType_UINT8 : fb::TensorType_FLOAT32, u8 ? "/uint8" : "/float");
       if (u8) shifted_uint8(outer, params_[static_cast<size_t>(t)]);
-      out.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {outer}, {t}));
+      out.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, quantize_version(), {outer}, {t}));
       replace_in_signature(signature.inputs, t, outer);
       t = outer;
     }
@@ -532,7 +644,8 @@ class Int8Pass {
         auto [it, fresh] = dequantized.try_emplace(t, -1);
         if (fresh) {
           it->second = twin(t, fb::TensorType_FLOAT32, "/float");
-          out.push_back(m_.make_op(fb::BuiltinOperator_DEQUANTIZE, 2, {t}, {it->second}));
+          out.push_back(
+              m_.make_op(fb::BuiltinOperator_DEQUANTIZE, dequantize_version(), {t}, {it->second}));
         }
         t = it->second;
       }
@@ -540,7 +653,7 @@ class Int8Pass {
       for (int& t : op.outputs) {
         if (!quantized_[static_cast<size_t>(t)]) continue;
         const int inner = twin(t, fb::TensorType_FLOAT32, "/float");
-        after.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {inner}, {t}));
+        after.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, quantize_version(), {inner}, {t}));
         t = inner;
       }
       out.push_back(std::move(op));
@@ -555,7 +668,8 @@ class Int8Pass {
         shifted_uint8(outer, params_[static_cast<size_t>(t)]);
         out.push_back(m_.make_op(fb::BuiltinOperator_QUANTIZE, 1, {t}, {outer}));
       } else {
-        out.push_back(m_.make_op(fb::BuiltinOperator_DEQUANTIZE, 2, {t}, {outer}));
+        out.push_back(
+            m_.make_op(fb::BuiltinOperator_DEQUANTIZE, dequantize_version(), {t}, {outer}));
       }
       replace_in_signature(signature.outputs, t, outer);
       t = outer;
@@ -569,17 +683,20 @@ class Int8Pass {
   void hard_swish(const OpRec& op, std::vector<OpRec>& out) {
     const int x = op.inputs.at(0), y = op.outputs.at(0);
     const QParams& py = params_[static_cast<size_t>(y)];
-    const int shifted = twin(x, fb::TensorType_INT8, "/plus3_relu6");
-    set_int8(shifted, asymmetric(0.0f, 6.0f));
-    const int product = twin(y, fb::TensorType_INT8, "/times6");
-    set_int8(product, asymmetric(6.0f * py.lowest(), 6.0f * py.highest()));
-    OpRec add = m_.make_op(fb::BuiltinOperator_ADD, 2, {x, scalar(3.0f, "three")}, {shifted});
+    const int shifted = twin(x, py.type(), "/plus3_relu6");
+    set_int8(shifted, activation_params(0.0f, 6.0f));
+    const int product = twin(y, py.type(), "/times6");
+    set_int8(product, activation_params(6.0f * py.lowest(), 6.0f * py.highest()));
+    const int add_version = q_.int16 ? 3 : 2, mul_version = q_.int16 ? 4 : 2;
+    OpRec add =
+        m_.make_op(fb::BuiltinOperator_ADD, add_version, {x, scalar(3.0f, "three")}, {shifted});
     add.origin = op.origin;
     add.options_type = fb::BuiltinOptions_AddOptions;
-    add.options = fb::CreateAddOptions(m_.fbb(), fb::ActivationFunctionType_RELU6).Union();
-    OpRec mul = m_.make_op(fb::BuiltinOperator_MUL, 2, {x, shifted}, {product});
-    OpRec sixth =
-        m_.make_op(fb::BuiltinOperator_MUL, 2, {product, scalar(1.0f / 6.0f, "sixth")}, {y});
+    add.options =
+        fb::CreateAddOptions(m_.fbb(), fb::ActivationFunctionType_RELU6, !q_.int16).Union();
+    OpRec mul = m_.make_op(fb::BuiltinOperator_MUL, mul_version, {x, shifted}, {product});
+    OpRec sixth = m_.make_op(fb::BuiltinOperator_MUL, mul_version,
+                             {product, scalar(1.0f / 6.0f, "sixth")}, {y});
     for (OpRec* m : {&mul, &sixth}) {
       m->origin = op.origin;
       m->options_type = fb::BuiltinOptions_MulOptions;
@@ -590,17 +707,16 @@ class Int8Pass {
     out.push_back(std::move(sixth));
   }
 
-  // A positive scalar constant, int8 over [0, value].
+  // A positive scalar constant over [0, value], in the activations' type.
   int scalar(float value, const std::string& name) {
-    const QParams p = asymmetric(0.0f, value);
-    const float q = std::nearbyint(value / p.scale) + static_cast<float>(p.zero_point);
-    const auto v = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
-    std::vector<uint8_t> bytes(1);
-    std::memcpy(bytes.data(), &v, 1);
-    const int index = m_.add_owned_constant(fb::TensorType_INT8, {}, std::move(bytes), name);
+    const QParams p = activation_params(0.0f, value);
+    const int index = m_.add_owned_constant(p.type(), {}, quantized_bytes({value}, p), name);
     set_int8(index, p);
     return index;
   }
+
+  int quantize_version() const { return q_.int16 ? 2 : 1; }
+  int dequantize_version() const { return q_.int16 ? 3 : 2; }
 
   // UINT8 at the boundary: the int8 scale, the zero point moved up by 128.
   void shifted_uint8(int t, const QParams& p) {
@@ -611,8 +727,10 @@ class Int8Pass {
 
   void report() {
     if (!left_float_.empty()) {
-      std::string text = "int8: " + std::to_string(left_float_.size()) +
-                         " operator(s) have no int8 form here and run in float32 between "
+      const std::string mode = q_.int16 ? "int16x8" : "int8";
+      std::string text = mode + ": " + std::to_string(left_float_.size()) +
+                         " operator(s) have no " + mode +
+                         " form here and run in float32 between "
                          "DEQUANTIZE and QUANTIZE:";
       for (size_t k = 0; k < left_float_.size() && k < 8; ++k)
         text += " " + where(left_float_[k]) + ";";

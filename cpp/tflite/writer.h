@@ -45,6 +45,9 @@ struct Int8Activations {
   size_t tensors = 0;  // how many tensors that file's main subgraph has (checked)
   std::vector<std::pair<int32_t, std::pair<float, float>>> ranges;  // tensor -> (min, max)
   IoType io = IoType::kFloat32;
+  // quantize="int16x8": activations INT16, symmetric (zero point 0), run by the builtin
+  // kernels; kernels stay INT8 per channel, biases INT64. io int8/uint8 are not offered then.
+  bool int16 = false;
 };
 
 struct WriteOptions {

@@ -53,7 +53,7 @@ def calibration_samples(
     nothing = "; nothing was written"
     if calibration_data is None:
         raise ValueError(
-            "ferry: quantize='int8' needs calibration_data: an iterable of input tuples like "
+            "ferry: quantize='int8' or 'int16x8' needs calibration_data: an iterable of input tuples like "
             "the model's arguments (or a callable returning one), ideally a few dozen real "
             "inputs, to choose the int8 scales from" + nothing
         )

@@ -221,14 +221,19 @@ def _convert(opts: argparse.Namespace) -> int:
         check_output_path(opts.out, _SUFFIXES)
         if (opts.float16 or opts.quantize) and not opts.out.endswith(".tflite"):
             raise _BadInput("ferry: --float16 and --quantize apply to .tflite output only")
-        if opts.keep_float and opts.quantize not in ("dynamic_int8", "int8"):
-            raise _BadInput("ferry: --keep-float applies to --quantize dynamic_int8 or int8 only")
-        if (opts.calibration is not None or opts.io_dtype) and opts.quantize != "int8":
-            raise _BadInput("ferry: --calibration and --io-dtype apply to --quantize int8 only")
-        if opts.quantize == "int8" and opts.calibration is None:
+        integer = opts.quantize in ("int8", "int16x8")
+        if opts.keep_float and not (integer or opts.quantize == "dynamic_int8"):
             raise _BadInput(
-                "ferry: --quantize int8 needs --calibration FILE: a torch.save'd list of input "
-                "tuples, or a tensor whose first dim lists single inputs"
+                "ferry: --keep-float applies to --quantize dynamic_int8, int8 or int16x8 only"
+            )
+        if opts.calibration is not None and not integer:
+            raise _BadInput("ferry: --calibration applies to --quantize int8 or int16x8 only")
+        if opts.io_dtype and opts.quantize != "int8":
+            raise _BadInput("ferry: --io-dtype applies to --quantize int8 only")
+        if integer and opts.calibration is None:
+            raise _BadInput(
+                f"ferry: --quantize {opts.quantize} needs --calibration FILE: a torch.save'd "
+                "list of input tuples, or a tensor whose first dim lists single inputs"
             )
         if opts.calibration is not None and not os.path.isfile(opts.calibration):
             raise _BadInput(f"ferry: --calibration {opts.calibration}: no such file")
@@ -337,16 +342,16 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--float16", action="store_true", help=".tflite: float16 weights")
     conv.add_argument(
         "--quantize",
-        choices=["float16", "dynamic_int8", "int8"],
+        choices=["float16", "dynamic_int8", "int8", "int16x8"],
         default=None,
         help=".tflite: float16 weights, int8 conv/dense weights per channel (dynamic range), "
-        "or full integer int8 (needs --calibration)",
+        "or full integer int8 / int16x8 (needs --calibration)",
     )
     conv.add_argument(
         "--calibration",
         metavar="FILE",
-        help="with --quantize int8: a torch.save'd list of input tuples (or a tensor whose first "
-        "dim lists single inputs) to choose the int8 scales from",
+        help="with --quantize int8 or int16x8: a torch.save'd list of input tuples (or a tensor "
+        "whose first dim lists single inputs) to choose the scales from",
     )
     conv.add_argument(
         "--io-dtype",
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-float",
         action="append",
         metavar="MODULE_OR_OP",
-        help="with --quantize dynamic_int8 or int8: keep this module's (or TF-level op's) float "
+        help="with --quantize dynamic_int8, int8 or int16x8: keep this module's (or op's) float "
         "(repeatable)",
     )
     conv.add_argument(

@@ -71,6 +71,7 @@ class TfliteRequest:
     int8_tensors: int = -1
     int8_ranges: list[tuple[int, float, float]] = field(default_factory=list)
     io_dtype: str = "float32"  # "float32" | "int8" | "uint8": an int8 model's boundary
+    int16: bool = False  # quantize="int16x8": the activations INT16 instead
 
 
 @dataclass
@@ -127,6 +128,7 @@ def run_core(
         request.int8_ranges,
         request.io_dtype,
         request.recurrent_chosen,
+        request.int16,
     )
     graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
 

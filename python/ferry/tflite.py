@@ -106,12 +106,6 @@ def quantization_mode(quantize: str | None, float16_weights: bool) -> tuple[bool
             f"ferry: float16_weights=True and quantize={quantize!r} ask for two different "
             "weight formats; pass one"
         )
-    if quantize == "int16x8":
-        raise NotImplementedError(
-            "ferry: quantize='int16x8' (16-bit activations) is not supported yet; "
-            "quantize='int8' calibrates 8-bit activations, and keep_float keeps the layers "
-            "it hurts most in float32"
-        )
     return quantize == "float16", quantize == "dynamic_int8"
 
 
@@ -120,15 +114,20 @@ def _check_int8_options(
 ) -> None:
     from ferry.calibration import OBSERVERS
 
-    if quantize != "int8":
+    if quantize not in ("int8", "int16x8"):
         for name, value, default in (
             ("calibration_data", calibration_data, None),
             ("io_dtype", io_dtype, "float32"),
             ("observer", observer, "minmax"),
         ):
             if value is not default and value != default:
-                raise ValueError(f"ferry: {name} applies to quantize='int8' only")
+                raise ValueError(f"ferry: {name} applies to quantize='int8' or 'int16x8' only")
         return
+    if quantize == "int16x8" and io_dtype != "float32":
+        raise ValueError(
+            "ferry: io_dtype applies to quantize='int8' only: an int16x8 file takes and gives "
+            "float32"
+        )
     if io_dtype not in IO_DTYPES:
         raise ValueError(f"ferry: io_dtype must be one of {', '.join(IO_DTYPES)}, got {io_dtype!r}")
     if observer not in OBSERVERS:
@@ -186,15 +185,26 @@ def pytorch_to_tflite(
     under its channel-order strategy; any other is refused before the conversion starts.
 
     `quantize`: "float16" (the same as `float16_weights`: weights stored as float16, each read
-    through a DEQUANTIZE) or "dynamic_int8" (dynamic-range quantization: conv and dense
-    kernels stored as INT8, symmetric per output channel, run by the builtins' hybrid kernels,
-    which quantize their float input on the fly; depthwise kernels, which XNNPACK cannot run
-    so, other weights and every activation stay float32; the tolerance then defaults to 0.1). Full integer quantization ("int8",
-    "int16x8", with calibration data) is not written yet and is refused before any work.
+    through a DEQUANTIZE), "dynamic_int8" (dynamic-range quantization: conv and dense kernels
+    stored as INT8, symmetric per output channel, run by the builtins' hybrid kernels, which
+    quantize their float input on the fly; depthwise kernels, which XNNPACK cannot run so,
+    other weights and every activation stay float32; the tolerance then defaults to 0.1),
+    "int8" (full integer: activations INT8 per tensor, asymmetric, with ranges observed over
+    `calibration_data`; kernels INT8 symmetric per output channel, biases INT32; run by
+    XNNPACK's int8 kernels; tolerance 0.25) or "int16x8" (the same with INT16 symmetric
+    activations and INT64 biases, run by the builtin kernels, for models 8-bit activations
+    break; tolerance 0.1). docs/quantization.md has the details.
+    `calibration_data` (int8, int16x8): an iterable of samples, each the model's positional
+    arguments as a tuple (a lone tensor for one argument), or a callable returning one; each
+    is checked against the example before any work. `observer`: how a tensor's range is
+    chosen from the calibration values, "minmax", "percentile" or "mse" (ferry.calibration).
+    `io_dtype` (int8): the file's inputs and outputs as "float32" (one QUANTIZE / DEQUANTIZE
+    at the boundary), "int8" or "uint8" (quantized; read each tensor's scale and zero point).
     `keep_float`: module paths ("features.0", also every module inside it) or TF-level ops
-    ("conv", "dense") whose kernels stay float32; an entry that matches no
-    quantized kernel says so (OptionNotUsedWarning). With `full_validation`, each checked
-    call's SQNR against PyTorch is in the report (`ferry.quantization_report`, worst first).
+    ("conv", "dense") whose kernels stay float32 (with integer activations, whose operators
+    run in float32 between DEQUANTIZE and QUANTIZE); an entry that matches nothing says so
+    (OptionNotUsedWarning). With `full_validation`, each checked call's SQNR and cosine
+    against PyTorch are in the report (`ferry.quantization_report`, worst first).
 
     `buffer_placement`: "auto" keeps weights inside the flatbuffer unless they approach its
     2 GB limit, "external" always appends them after it, "inline" never does.
@@ -216,10 +226,12 @@ def pytorch_to_tflite(
     check_trace_shape(trace_shape)
     float16_weights, int8_weights = quantization_mode(quantize, float16_weights)
     _check_int8_options(quantize, calibration_data, io_dtype, observer)
-    full_int8 = quantize == "int8"
+    full_int8 = quantize in ("int8", "int16x8")  # integer activations, calibrated
     keep = list(keep_float)
     if keep and not (int8_weights or full_int8):
-        raise ValueError("ferry: keep_float applies to quantize='dynamic_int8' or 'int8' only")
+        raise ValueError(
+            "ferry: keep_float applies to quantize='dynamic_int8', 'int8' or 'int16x8' only"
+        )
     if buffer_placement not in PLACEMENTS:
         raise ValueError(
             f"ferry: buffer_placement must be one of {', '.join(PLACEMENTS)}, "
@@ -233,7 +245,13 @@ def pytorch_to_tflite(
     tolerance = validation_tolerance
     if tolerance is None:
         tolerance = (
-            0.25 if full_int8 else 0.1 if int8_weights else 1e-2 if float16_weights else 1e-4
+            0.25
+            if quantize == "int8"
+            else 0.1
+            if int8_weights or full_int8
+            else 1e-2
+            if float16_weights
+            else 1e-4
         )
     html = check_options(tolerance, on_mismatch, verbose, save_trace_html)
     target = None
@@ -286,6 +304,7 @@ def pytorch_to_tflite(
                 request,
                 samples,
                 observer,
+                quantize,
                 inputs_channel_order,
                 outputs_channel_order,
                 progress,
@@ -368,6 +387,7 @@ def calibrate(
     request: TfliteRequest,
     samples: list[Any],
     observer: str,
+    quantize: str,
     inputs_channel_order: OrderSpec,
     outputs_channel_order: OrderSpec,
     progress: Progress,
@@ -398,6 +418,7 @@ def calibrate(
     inputs = feeds(samples, trace.inputs, float_result.graph)
     count, ranges = observe_ranges(float_result.tflite, inputs, observer)
     request.int8_tensors, request.int8_ranges, request.io_dtype = count, ranges, io_dtype
+    request.int16 = quantize == "int16x8"
 
 
 def _read_back(path: str, external: bool) -> Any:

@@ -101,3 +101,27 @@ def test_quantized_model_runs_and_the_worst_layer_kept_float_helps(name, mode):
     assert {rows[0].module} <= {module for module, _ in gains}
     best, gain = gains[0]
     assert gain > 0.05, f"keeping {best} float: {gain:+.2f} dB"
+
+
+def test_int16x8_activations_recover_what_int8_loses_on_the_vit():
+    model, shape, tokens = _model("vit")
+    (example,) = _inputs(shape, tokens, 1, seed=0)
+    calibration = [(x,) for x in _inputs(shape, tokens, 32, seed=1)]
+    fresh = _inputs(shape, tokens, 2, seed=2)
+    with torch.no_grad():
+        expected = [model(x).numpy() for x in fresh]
+    reached = {}
+    for mode in ("int8", "int16x8"):
+        data = ferry.pytorch_to_tflite(
+            model,
+            [example],
+            quantize=mode,
+            calibration_data=calibration,
+            verbose=False,
+            on_mismatch="warn",
+        )
+        reached[mode] = min(
+            _sqnr(e, run_tflite(bytes(data), [_feed(x)])[0]) for x, e in zip(fresh, expected)
+        )
+    # 9 and 18-22 dB measured: the layer norms' and attention's steps are what int8 loses.
+    assert reached["int16x8"] >= reached["int8"] + 5, reached

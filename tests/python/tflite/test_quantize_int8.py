@@ -392,3 +392,40 @@ def test_the_html_report_lists_every_checked_call_worst_first(tmp_path):
     table = text[text.index("<section id='quantization'>") :]
     assert table.count("<tr>") == len(rows) + 1  # a header and every row
     assert f"{rows[0].own_sqnr_db:.1f} dB" in table.split("<tr>")[2]  # the worst comes first
+
+
+def test_int16x8_has_symmetric_16_bit_activations_and_64_bit_biases():
+    model, x = cnn(), torch.randn(1, 3, 32, 32)
+    samples = calibration((1, 3, 32, 32))
+    data = bytes(
+        ferry.pytorch_to_tflite(
+            model, [x], quantize="int16x8", calibration_data=samples, verbose=False
+        )
+    )
+    ops, tensors = read(data)
+    assert ops[0].name == "QUANTIZE" and ops[-1].name == "DEQUANTIZE"
+    assert (ops[0].version, ops[-1].version) == (2, 3)  # float <-> int16
+    for op in ops[1:-1]:
+        assert op.name not in ("QUANTIZE", "DEQUANTIZE")
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            source, kernel, bias = (tensors[i] for i in op.inputs[:3])
+            assert (source.type, kernel.type, bias.type) == ("INT16", "INT8", "INT64")
+            assert np.allclose(bias.scales, source.scales[0] * np.array(kernel.scales))
+    computed = [t for t in tensors if not t.constant and t.type == "INT16"]
+    assert computed and all(t.zero_points == [0] for t in computed)
+    model_fb = schema.Model.GetRootAs(data, 0)
+    graph = model_fb.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        if op.BuiltinOptionsType() == schema.BuiltinOptions.AddOptions:
+            options = schema.AddOptions()
+            options.Init(op.BuiltinOptions().Bytes, op.BuiltinOptions().Pos)
+            assert not options.PotScaleInt16()  # any scales, not powers of two
+    g = torch.Generator().manual_seed(7)
+    fresh = torch.randn(1, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        expected = model(fresh).numpy()
+    eight = convert(model, x, calibration_data=samples)
+    (got16,) = run_tflite(data, [fresh.permute(0, 2, 3, 1).numpy()])
+    (got8,) = run_tflite(eight, [fresh.permute(0, 2, 3, 1).numpy()])
+    assert sqnr(expected, got16) >= sqnr(expected, got8) + 3
