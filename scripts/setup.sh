@@ -109,6 +109,10 @@ TRANSFORMERS_PIN="$(pin transformers)"
 log "installing $TRANSFORMERS_PIN (--no-deps)"
 pip install --quiet --no-deps "$TRANSFORMERS_PIN"
 
+TORCHAO_PIN="$(pin torchao)"
+log "installing $TORCHAO_PIN (--no-deps)"
+pip install --quiet --no-deps "$TORCHAO_PIN"
+
 # --- ferry itself (editable; the C++ core is rebuilt in build/py on import) ---------------
 log "installing ferry (editable, builds the C++ core)"
 pip install --quiet --no-build-isolation \

@@ -252,7 +252,10 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
                      std::vector<std::string> keep_float = {}, int64_t int8_tensors = -1,
                      std::vector<std::tuple<int32_t, float, float>> int8_ranges = {},
                      std::string int8_io = "float32", bool recurrent_chosen = true,
-                     bool int16_activations = false) {
+                     bool int16_activations = false,
+                     std::vector<std::tuple<int32_t, float, int32_t>> int8_fixed = {},
+                     std::vector<std::pair<int32_t, std::vector<float>>> kernel_scales = {},
+                     bool model_scales_only = false) {
   // Disabling one spelling of an op disables its rule under every spelling.
   std::unordered_set<const Rule*> off;
   for (const auto& op : disabled) {
@@ -304,6 +307,9 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
       else if (int8_io != "float32")
         throw nb::value_error(("unknown int8 io type '" + int8_io + "'").c_str());
       q.int16 = int16_activations;
+      for (const auto& [t, scale, zero] : int8_fixed) q.fixed.push_back({t, {scale, zero}});
+      q.kernel_scales = std::move(kernel_scales);
+      q.model_scales_only = model_scales_only;
       write.int8 = std::move(q);
     }
     if (placement == "inline")
@@ -332,6 +338,7 @@ nb::dict run_convert(const Trace& trace, std::vector<std::string> disabled,
       out["tflite_size"] = written.size();
       out["tflite_external"] = written.external_buffers();
       out["tflite_tensors"] = written.value_tensors;
+      out["tflite_constants"] = written.constant_tensors;
       out["tflite_warnings"] = written.warnings;
     } catch (const tflite::TfliteError& e) {
       out["tflite_error"] = std::string(e.what());
@@ -462,7 +469,10 @@ NB_MODULE(_core, m) {
         "placement"_a = "auto", "recurrent"_a = "", "int8_weights"_a = false,
         "keep_float"_a = std::vector<std::string>{}, "int8_tensors"_a = -1,
         "int8_ranges"_a = std::vector<std::tuple<int32_t, float, float>>{}, "int8_io"_a = "float32",
-        "recurrent_chosen"_a = true, "int16_activations"_a = false);
+        "recurrent_chosen"_a = true, "int16_activations"_a = false,
+        "int8_fixed"_a = std::vector<std::tuple<int32_t, float, int32_t>>{},
+        "kernel_scales"_a = std::vector<std::pair<int32_t, std::vector<float>>>{},
+        "model_scales_only"_a = false);
   m.def(
       "read_tflite",
       [](nb::bytes data) {

@@ -262,6 +262,7 @@ void lower_conv(LowerContext& ctx) {
   }
   attrs.set("padding", std::string(pad.same ? "SAME" : "VALID"));
   Value* k = ctx.constant(kernel_data, Layout::kFixed);
+  k->origin = w->origin;  // PyTorch's weight: an imported quantized model's scales follow it
   Value* b = bias ? ctx.constant(bias->constant, Layout::kFixed) : nullptr;
   Value* y = ctx.emit(op, {x, k, b}, std::move(attrs), ctx.torch_output().dtype, out_shape,
                       ctx.torch_output().sym);

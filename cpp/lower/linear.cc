@@ -76,6 +76,7 @@ void lower_linear(LowerContext& ctx) {
   if (w->is_constant() && (!bias || bias->is_constant())) {
     // PyTorch stores [out, in]; Dense's kernel is [in, out].
     Value* kernel = ctx.constant(w->constant->permuted({1, 0}), Layout::kFixed);
+    kernel->origin = w->origin;  // PyTorch's weight: an imported quantized model's scales
     Value* b = bias ? ctx.constant(bias->constant, Layout::kFixed) : nullptr;
     ctx.emit_output("dense", {x, kernel, b});
     return;

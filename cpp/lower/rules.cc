@@ -39,6 +39,7 @@ void register_all(Registry& registry) {
   register_local_response_norm_rules(registry);
   register_grid_sample_rules(registry);
   register_control_flow_rules(registry);
+  register_quantized_rules(registry);
 }
 
 }  // namespace ferry

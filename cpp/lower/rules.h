@@ -17,6 +17,7 @@ void register_index_rules(Registry& registry);
 void register_split_rules(Registry& registry);
 void register_reduce_rules(Registry& registry);
 void register_user_rules(Registry& registry);
+void register_quantized_rules(Registry& registry);
 void register_resize_rules(Registry& registry);
 void register_misc_rules(Registry& registry);
 void register_inplace_rules(Registry& registry);

@@ -204,6 +204,14 @@ class Int8Pass {
                           ", not in the model");
       ranges_[static_cast<size_t>(t)] = range;
     }
+    explicit_.assign(n, std::nullopt);
+    for (const auto& [t, p] : q_.fixed) {
+      if (t < 0 || static_cast<size_t>(t) >= n)
+        throw TfliteError("int8: a model scale names tensor " + std::to_string(t) +
+                          ", not in the model");
+      explicit_[static_cast<size_t>(t)] = QParams{p.first, p.second, q_.int16};
+    }
+    for (const auto& [t, scales] : q_.kernel_scales) kernel_scales_[t] = scales;
     parent_.resize(n);
     std::iota(parent_.begin(), parent_.end(), 0);
     quantized_.assign(n, false);
@@ -286,6 +294,11 @@ class Int8Pass {
       if (!any_float(op)) continue;
       const auto rule = rule_for(m_.opcode(op).first, q_.int16);
       const bool keep = kept_float(op);
+      const bool model_float = rule && q_.model_scales_only && !model_quantized(op, *rule);
+      if (model_float) {
+        modes_[i] = Mode::kFloat;  // what the model computes in float, it keeps in float
+        continue;
+      }
       if (rule && !keep && expressible(op, *rule)) {
         modes_[i] = Mode::kInt8;
         for (const auto* list : {&op.inputs, &op.outputs})
@@ -297,6 +310,20 @@ class Int8Pass {
         if (!keep) left_float_.push_back(i);
       }
     }
+  }
+
+  // An imported quantized model's op runs in int8 where the model gives its output a scale
+  // (or the kernel fixes one, or ties it to an input the model gave one).
+  bool model_quantized(const OpRec& op, const Rule& rule) const {
+    if (rule.kind == Kind::kFixed) return true;
+    auto has = [&](int t) { return explicit_[static_cast<size_t>(t)].has_value(); };
+    bool outputs = true;
+    for (int t : op.outputs)
+      if (activation(t)) outputs &= has(t);
+    if (outputs || rule.kind != Kind::kTied) return outputs;
+    for (int t : op.inputs)
+      if (activation(t) && has(t)) return true;
+    return false;
   }
 
   void tie(const OpRec& op) {
@@ -334,6 +361,12 @@ class Int8Pass {
         fixed_by[root] = static_cast<int>(i);
       }
     }
+    // The model's own scales (an imported quantized model) hold for their whole tied group.
+    for (size_t t = 0; t < n; ++t) {
+      if (!quantized_[t] || !explicit_[t]) continue;
+      const auto root = static_cast<size_t>(find(static_cast<int>(t)));
+      if (!fixed[root]) fixed[root] = explicit_[t];
+    }
     for (size_t t = 0; t < n; ++t) {
       if (!quantized_[t] || !ranges_[t]) continue;
       const auto root = static_cast<size_t>(find(static_cast<int>(t)));
@@ -362,8 +395,11 @@ class Int8Pass {
     for (size_t root = 0; root < n; ++root) {
       if (fixed[root]) {
         // A tied tensor whose values the fixed scale cannot hold would be clipped silently.
+        // (The model's own scales clip in PyTorch as well: those are its values.)
         const QParams p = *fixed[root];
-        if (lo[root] < p.lowest() - 2 * p.scale || hi[root] > p.highest() + 2 * p.scale)
+        const bool kernels = fixed_by[root] >= 0;
+        if (kernels &&
+            (lo[root] < p.lowest() - 2 * p.scale || hi[root] > p.highest() + 2 * p.scale))
           throw TfliteError("int8: " + where(static_cast<size_t>(fixed_by[root])) +
                             " fixes a scale that tied values outside [" +
                             std::to_string(p.lowest()) + ", " + std::to_string(p.highest()) +
@@ -499,6 +535,8 @@ class Int8Pass {
     const TensorRec& source = m_.tensor(t);
     const std::vector<float> values = floats_of(t);
     const auto channels = static_cast<size_t>(source.shape.at(static_cast<size_t>(axis)));
+    if (auto it = kernel_scales_.find(t); it != kernel_scales_.end())
+      return stored_kernel(t, axis, it->second);
     size_t inner = 1;
     for (size_t d = static_cast<size_t>(axis) + 1; d < source.shape.size(); ++d)
       inner *= static_cast<size_t>(source.shape[d]);
@@ -518,6 +556,35 @@ class Int8Pass {
     const std::string name = source.name + "/int8";
     const std::vector<int32_t> shape = source.shape;
     const int index = m_.add_owned_constant(fb::TensorType_INT8, shape, std::move(bytes), name);
+    TensorRec& r = m_.mutable_tensor(index);
+    r.scales = scales;
+    r.zero_points.assign(channels, 0);
+    r.quantized_dimension = axis;
+    return {index, scales};
+  }
+
+  // A kernel at the model's own per-channel scales (PyTorch quantized it): each value is
+  // an integer multiple of its channel's scale, recovered exactly.
+  std::pair<int, std::vector<float>> stored_kernel(int t, int axis,
+                                                   const std::vector<float>& scales) {
+    const TensorRec& source = m_.tensor(t);
+    const std::vector<float> values = floats_of(t);
+    const auto channels = static_cast<size_t>(source.shape.at(static_cast<size_t>(axis)));
+    if (scales.size() != channels)
+      throw TfliteError("int8: the model gives " + std::to_string(scales.size()) +
+                        " kernel scales for " + std::to_string(channels) + " channels ('" +
+                        source.name + "')");
+    size_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < source.shape.size(); ++d)
+      inner *= static_cast<size_t>(source.shape[d]);
+    std::vector<uint8_t> bytes(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float q = std::nearbyint(values[i] / scales[i / inner % channels]);
+      const auto v = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
+      std::memcpy(&bytes[i], &v, 1);
+    }
+    const int index = m_.add_owned_constant(fb::TensorType_INT8, source.shape, std::move(bytes),
+                                            source.name + "/int8");
     TensorRec& r = m_.mutable_tensor(index);
     r.scales = scales;
     r.zero_points.assign(channels, 0);
@@ -749,6 +816,8 @@ class Int8Pass {
   const Int8Activations& q_;
   const std::vector<std::string>& keep_;
   std::vector<std::optional<std::pair<float, float>>> ranges_;
+  std::vector<std::optional<QParams>> explicit_;     // the model's own activation scales
+  std::map<int, std::vector<float>> kernel_scales_;  // the model's own kernel scales
   std::vector<int> parent_;
   std::vector<bool> quantized_;
   std::vector<QParams> params_;

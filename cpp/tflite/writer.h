@@ -48,6 +48,13 @@ struct Int8Activations {
   // quantize="int16x8": activations INT16, symmetric (zero point 0), run by the builtin
   // kernels; kernels stay INT8 per channel, biases INT64. io int8/uint8 are not offered then.
   bool int16 = false;
+  // PyTorch's own scales (an imported quantized model), by the float file's tensor index:
+  // computed tensors that take exactly this scale and zero point, and conv / dense kernels
+  // stored with exactly these per-channel scales.
+  std::vector<std::pair<int32_t, std::pair<float, int32_t>>> fixed;
+  std::vector<std::pair<int32_t, std::vector<float>>> kernel_scales;
+  // Only the model's own scales: an op whose output the model leaves float stays float.
+  bool model_scales_only = false;
 };
 
 struct WriteOptions {
@@ -78,6 +85,8 @@ class SerializedModel;
 struct WriteResult {
   std::shared_ptr<const SerializedModel> model;
   std::vector<std::pair<int64_t, int32_t>> value_tensors;  // (Value::id, tensor index)
+  // The same for constants written as weights as they are (not folded into others).
+  std::vector<std::pair<int64_t, int32_t>> constant_tensors;
   // What the options asked for and the writer did not do, in the user's terms (a layer that
   // fell back to another form and why, an option with no effect).
   std::vector<std::string> warnings;

@@ -79,6 +79,10 @@ class Writer {
           tensor_map.empty() ? it->second : tensor_map.at(static_cast<size_t>(it->second));
       if (index >= 0) result.value_tensors.emplace_back(v->id, index);
     }
+    for (const auto& [id, t] : constant_tensors_) {
+      const int index = tensor_map.empty() ? t : tensor_map.at(static_cast<size_t>(t));
+      if (index >= 0) result.constant_tensors.emplace_back(id, index);
+    }
     return result;
   }
 
@@ -179,7 +183,10 @@ class Writer {
               const Shape& shape = {}, int channel_axis = -1) {
     if (!v || !v->is_constant() || v->dtype != DType::kFloat32)
       fail(n, what + " must be a float32 constant");
-    return m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape, channel_axis);
+    const int index =
+        m_.add_weights(v->constant, std::move(perm), n->scope + "/" + what, shape, channel_axis);
+    if (m_.current_subgraph() == 0) constant_tensors_.emplace_back(v->id, index);
+    return index;
   }
 
   // The axis to quantize node n's kernel along (ModelBuilder::add_weights), or -1 where
@@ -424,7 +431,8 @@ class Writer {
   std::unordered_set<const Value*> outputs_;
   WriteOptions options_;
   std::vector<std::string> warnings_;
-  std::unordered_map<std::string, int64_t> rnn_layers_;  // PyTorch scope -> layers seen
+  std::vector<std::pair<int64_t, int32_t>> constant_tensors_;  // main subgraph weights
+  std::unordered_map<std::string, int64_t> rnn_layers_;        // PyTorch scope -> layers seen
   std::unordered_map<const Node*, std::string> rnn_names_;
   // keep_float entries that kept a kernel, shared with the writers of control-flow bodies.
   std::shared_ptr<std::unordered_set<std::string>> kept_float_;

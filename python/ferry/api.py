@@ -12,6 +12,7 @@ import torch
 from ferry.converters import ChannelOrder, UserConverter
 from ferry.core_bridge import CoreResult
 from ferry.errors import ConversionError, ValidationError
+from ferry.imported_quantization import refuse_unless_integer
 from ferry.pipeline import (
     Conversion,
     OrderSpec,
@@ -175,6 +176,7 @@ def pytorch_to_keras(
     )
     trace, name, progress = traced.trace, traced.name, traced.progress
     sizes, examples = traced.sizes, traced.examples
+    refuse_unless_integer(trace, None, "keras")
     result = convert_trace(trace, inputs_channel_order, outputs_channel_order, dump_ir, progress)
     conv = Conversion(trace, result, name, progress, "keras")
     stop_on_failure(conv, verbose, html)

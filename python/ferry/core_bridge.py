@@ -72,6 +72,11 @@ class TfliteRequest:
     int8_ranges: list[tuple[int, float, float]] = field(default_factory=list)
     io_dtype: str = "float32"  # "float32" | "int8" | "uint8": an int8 model's boundary
     int16: bool = False  # quantize="int16x8": the activations INT16 instead
+    # An imported quantized model's own scales, by the float file's tensor index:
+    # (tensor, scale, zero point) for computed tensors, (tensor, per-channel scales) for kernels.
+    int8_fixed: list[tuple[int, float, int]] = field(default_factory=list)
+    kernel_scales: list[tuple[int, list[float]]] = field(default_factory=list)
+    model_scales_only: bool = False  # what the model leaves float stays float
 
 
 @dataclass
@@ -92,6 +97,7 @@ class CoreResult:
     tflite_size: int = 0  # bytes of the .tflite file (in memory or written)
     tflite_external: bool = False  # the large-model layout: weights after the flatbuffer
     tflite_tensors: dict[int, int] = field(default_factory=dict)  # graph value -> tensor
+    tflite_constants: dict[int, int] = field(default_factory=dict)  # weight value -> tensor
     tflite_warnings: list[str] = field(default_factory=list)  # options the writer could not honour
     folded: list[int] = field(default_factory=list)  # calls computed from constants alone
 
@@ -109,7 +115,9 @@ def run_core(
     """`identity_users`: trace nodes whose user converter is an identity, and the core op
     (an order hint) each becomes instead (the `.tflite` path; see ferry.user_tflite)."""
     folded = folded_calls(trace)
-    core_trace, core_users, core_to_trace = _to_core(trace, identity_users or {}, set(folded))
+    core_trace, core_users, core_to_trace, stands_for = _to_core(
+        trace, identity_users or {}, set(folded)
+    )
     request = tflite or TfliteRequest()
     raw = _core.convert(
         core_trace,
@@ -129,8 +137,15 @@ def run_core(
         request.io_dtype,
         request.recurrent_chosen,
         request.int16,
+        request.int8_fixed,
+        request.kernel_scales,
+        request.model_scales_only,
     )
-    graph = _graph_from_core(raw["graph"], core_to_trace) if raw["graph"] is not None else None
+    graph = (
+        _graph_from_core(raw["graph"], core_to_trace, stands_for)
+        if raw["graph"] is not None
+        else None
+    )
 
     def ids(items: list[int]) -> list[int]:
         return list(dict.fromkeys(core_to_trace[i] for i in items))
@@ -156,6 +171,7 @@ def run_core(
         tflite_size=int(raw.get("tflite_size", 0)),
         tflite_external=bool(raw.get("tflite_external", False)),
         tflite_tensors=dict(raw.get("tflite_tensors", [])),
+        tflite_constants=dict(raw.get("tflite_constants", [])),
         tflite_warnings=list(raw.get("tflite_warnings", [])),
         folded=folded,
     )
@@ -275,7 +291,7 @@ def _to_core(
     t.outputs = [ref.value for ref in trace.output_refs()]
     t.input_names = list(trace.input_names)
     t.output_names = list(trace.output_names)
-    return t, users, core_to_trace
+    return t, users, core_to_trace, modules.stands_for
 
 
 def _bodies(node: TraceNode) -> LoopBodies | BranchBodies | None:
@@ -291,7 +307,7 @@ def _roles(bodies: LoopBodies | BranchBodies) -> list[tuple[str, Trace]]:
 
 
 def _body_to_core(body: Trace, node: TraceNode, role: str) -> Any:
-    core, users, _ = _to_core(body, {}, set(folded_calls(body)), nested=True)
+    core, users, _, _ = _to_core(body, {}, set(folded_calls(body)), nested=True)
     if users:
         what = {"cond": "condition of the while_loop", "body": "body of the while_loop"}.get(
             role, f"{role} branch of torch.cond"
@@ -363,6 +379,7 @@ class _ModuleRuleArgs:
     def __init__(self, trace: Trace, core_trace: Any) -> None:
         self.core_trace = core_trace
         self.next_id = len(trace.values)
+        self.stands_for: dict[int, int] = {}  # constant added for a folded call -> its value
         self.known: dict[tuple[Any, ...], int] | None = None
         self.trace = trace
 
@@ -385,6 +402,7 @@ class _ModuleRuleArgs:
         """A new constant holding a recorded value (for calls that become constants)."""
         vid = self.next_id
         self.next_id += 1
+        self.stands_for[vid] = value.id
         shape = complex_values.real_shape(value.dtype, value.shape)
         dtype = dtype_name(complex_values.part_dtype(value.dtype))
         self.core_trace.add_value(vid, dtype, shape, False, "", -1)
@@ -555,7 +573,12 @@ def _encode_getitem(trace: Trace, args: dict[str, Any]) -> list[tuple[str, list[
     ]
 
 
-def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
+def _graph_from_core(
+    raw: dict[str, Any], core_to_trace: list[int], stands_for: dict[int, int] | None = None
+) -> TfGraph:
+    """`stands_for`: constants the core trace added for folded calls -> the traced value each
+    holds, so that a value made from one names that traced value as its origin."""
+    stands_for = stands_for or {}
     values = {}
     for vid, dtype, shape, perm, constant, name, origin, is_constant, free in raw["values"]:
         values[vid] = TfValue(
@@ -565,7 +588,7 @@ def _graph_from_core(raw: dict[str, Any], core_to_trace: list[int]) -> TfGraph:
             list(perm),
             constant,
             name,
-            origin,
+            stands_for.get(origin, origin),
             is_constant and constant is None,
             list(free),
         )

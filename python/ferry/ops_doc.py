@@ -30,7 +30,7 @@ _KERAS_LAYERS = {
 def group(op: str) -> str:
     if op.startswith("torch.Tensor."):
         return "Tensor methods"
-    if op.startswith("aten."):
+    if op.startswith(("aten.", "quantized_decomposed.")):
         return "aten ops"
     if op.startswith("ferry."):
         return "Ferry's own"

@@ -18,6 +18,12 @@ import numpy as np
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
 from ferry.errors import ConversionError, OptionNotUsedWarning, ValidationError
+from ferry.imported_quantization import (
+    file_scales,
+    holds_own_quantization,
+    model_scales,
+    refuse_unless_integer,
+)
 from ferry.litert import interpreter, run_tflite, to_real, to_tensor
 from ferry.pipeline import (
     Conversion,
@@ -260,9 +266,16 @@ def pytorch_to_tflite(
 
         target = check_output_path(os.fspath(path), (".tflite",))
     samples: list[Any] = []
+    own_scales_only = False
     if full_int8:
         from ferry.calibration import calibration_samples
 
+        own_scales_only = (
+            calibration_data is None and quantize == "int8" and holds_own_quantization(model)
+        )
+        if own_scales_only:
+            # Its scales come with it; what it leaves in float stays float.
+            calibration_data = [tuple(args or [])]
         samples = calibration_samples(
             calibration_data, model, args, kwargs, input_shapes, dynamic_dims, input_names
         )
@@ -281,6 +294,7 @@ def pytorch_to_tflite(
     )
     trace, name, progress = traced.trace, traced.name, traced.progress
     sizes, examples = traced.sizes, traced.examples
+    refuse_unless_integer(trace, quantize, "tflite")
     if sizes and not validate:
         warnings.warn(
             OptionNotUsedWarning("ferry: validate_shapes has no effect with validate=False"),
@@ -310,6 +324,7 @@ def pytorch_to_tflite(
                 progress,
                 identities,
                 io_dtype,
+                own_scales_only,
             )
 
     def convert() -> tuple[CoreResult, ValidationReport]:
@@ -393,6 +408,7 @@ def calibrate(
     progress: Progress,
     identities: dict[int, str],
     io_dtype: str,
+    own_scales_only: bool = False,
 ) -> None:
     """Writes the float file from the trace, observes its tensors' ranges over the
     calibration inputs and asks the writer for the int8 file (`request` is filled in)."""
@@ -418,6 +434,19 @@ def calibrate(
     inputs = feeds(samples, trace.inputs, float_result.graph)
     count, ranges = observe_ranges(float_result.tflite, inputs, observer)
     request.int8_tensors, request.int8_ranges, request.io_dtype = count, ranges, io_dtype
+    scales = model_scales(trace)
+    if scales:
+        request.int8_fixed, request.kernel_scales = file_scales(
+            scales,
+            float_result.graph,
+            float_result.tflite_tensors,
+            float_result.tflite_constants,
+        )
+        request.model_scales_only = own_scales_only
+        progress.say(
+            f"kept the model's own scales: {len(request.int8_fixed)} tensors, "
+            f"{len(request.kernel_scales)} kernels"
+        )
     request.int16 = quantize == "int16x8"
 
 

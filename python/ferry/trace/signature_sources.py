@@ -223,6 +223,10 @@ def _eval_default(text: str) -> Any:
 
 @functools.cache
 def _candidates(func: Any) -> tuple[Signature, ...]:
+    if isinstance(func, torch._ops.OpOverload):
+        # An overload called directly (`torch.ops.aten.conv2d.default(...)`, as exported and
+        # PT2E graphs do): its schema names the arguments.
+        return (from_schema(func._schema),)
     found = _aten_signatures(func)
     lam = _overrides().get(func)
     if lam is not None:

@@ -4,7 +4,6 @@ calibration set (cpp/tflite/quantize.cc, ferry/calibration.py)."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,56 +12,13 @@ from torch import nn
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
+from quantized_file import Tensor, read  # noqa: E402
 
 import ferry  # noqa: E402
 from ferry.calibration import RangeObserver  # noqa: E402
 from ferry.errors import OptionNotUsedWarning  # noqa: E402
 from ferry.litert import interpreter  # noqa: E402
 from ferry.tflite import run_tflite  # noqa: E402
-
-NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-TYPES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-
-
-@dataclass
-class Tensor:
-    type: str
-    shape: list[int]
-    scales: list[float]
-    zero_points: list[int]
-    dimension: int
-    constant: bool
-
-
-@dataclass
-class Op:
-    name: str
-    version: int
-    inputs: list[int]
-    outputs: list[int]
-
-
-def read(data: bytes) -> tuple[list[Op], list[Tensor]]:
-    model = schema.Model.GetRootAs(data, 0)
-    graph = model.Subgraphs(0)
-    tensors = []
-    for i in range(graph.TensorsLength()):
-        t = graph.Tensors(i)
-        q = t.Quantization()
-        scales = list(q.ScaleAsNumpy()) if q is not None and q.ScaleLength() else []
-        zeros = list(q.ZeroPointAsNumpy()) if q is not None and q.ZeroPointLength() else []
-        dim = q.QuantizedDimension() if q is not None else 0
-        constant = model.Buffers(t.Buffer()).DataLength() > 0
-        tensors.append(
-            Tensor(TYPES[t.Type()], list(t.ShapeAsNumpy()), scales, zeros, dim, constant)
-        )
-    ops = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = NAMES[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
-        ops.append(Op(name, code.Version(), list(op.InputsAsNumpy()), list(op.OutputsAsNumpy())))
-    return ops, tensors
 
 
 def sqnr(expected: np.ndarray, got: np.ndarray) -> float:
