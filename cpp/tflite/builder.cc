@@ -492,16 +492,9 @@ int ModelBuilder::add_float_scalar(float value, std::string name) {
 void ModelBuilder::add_op(fb::BuiltinOperator code, int version, std::vector<int32_t> inputs,
                           std::vector<int32_t> outputs, fb::BuiltinOptions options_type,
                           flatbuffers::Offset<void> options) {
-  auto key = std::make_pair(static_cast<int32_t>(code), version);
-  auto [it, inserted] = opcode_index_.emplace(key, static_cast<uint32_t>(opcodes_.size()));
-  if (inserted) opcodes_.push_back(key);
-  OpRec op;
-  op.opcode = it->second;
-  op.inputs = std::move(inputs);
-  op.outputs = std::move(outputs);
+  OpRec op = make_op(code, version, std::move(inputs), std::move(outputs));
   op.options_type = options_type;
   op.options = options;
-  op.origin = current_origin_;
   sg().ops.push_back(std::move(op));
 }
 

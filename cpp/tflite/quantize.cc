@@ -57,130 +57,94 @@ struct Rule {
   bool symmetric_constants = false;  // constant operands need zero point 0
 };
 
-// The int16x8 forms (16-bit activations, 8-bit kernels) the builtin kernels have: versions
-// from the format's rules; an op missing here runs in float between DEQUANTIZE and QUANTIZE.
-std::optional<Rule> rule_for_int16(int32_t code) {
-  const QParams unit{1.0f / 32768.0f, 0, true};
-  switch (static_cast<Code>(code)) {
-    case fb::BuiltinOperator_CONV_2D:
-      return Rule{Kind::kKernel, 4, 0};
-    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
-      return Rule{Kind::kKernel, 5, 3};
-    case fb::BuiltinOperator_FULLY_CONNECTED:
-      return Rule{Kind::kKernel, 7, 0};
-    case fb::BuiltinOperator_RESHAPE:
-    case fb::BuiltinOperator_SQUEEZE:
-    case fb::BuiltinOperator_EXPAND_DIMS:
-    case fb::BuiltinOperator_STRIDED_SLICE:
-      return Rule{Kind::kTied, 1};
-    case fb::BuiltinOperator_MAX_POOL_2D:
-    case fb::BuiltinOperator_AVERAGE_POOL_2D:
-    case fb::BuiltinOperator_PAD:
-    case fb::BuiltinOperator_PADV2:
-    case fb::BuiltinOperator_MIRROR_PAD:
-    case fb::BuiltinOperator_CONCATENATION:
-    case fb::BuiltinOperator_REDUCE_MAX:
-    case fb::BuiltinOperator_REDUCE_MIN:
-    case fb::BuiltinOperator_BROADCAST_TO:
-      return Rule{Kind::kTied, 3};
-    case fb::BuiltinOperator_TRANSPOSE:
-      return Rule{Kind::kTied, 5};
-    case fb::BuiltinOperator_GATHER:
-    case fb::BuiltinOperator_SPLIT:
-    case fb::BuiltinOperator_MAXIMUM:
-    case fb::BuiltinOperator_MINIMUM:
-    case fb::BuiltinOperator_RESIZE_BILINEAR:
-    case fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR:
-      return Rule{Kind::kTied, 4};
-    case fb::BuiltinOperator_LOGISTIC:
+// Each builtin with an integer form here: its kind, the lowest version expressing the int8
+// form and the int16x8 one (0: the builtin kernels have no int16x8 form; it runs in float).
+struct Forms {
+  Kind kind;
+  int int8;
+  int int16;
+  int channel_axis = -1;
+  bool symmetric_constants = false;
+};
+
+const std::map<Code, Forms>& forms() {
+  using B = fb::BuiltinOperator;
+  static const std::map<Code, Forms> table = {
+      {B::BuiltinOperator_CONV_2D, {Kind::kKernel, 3, 4, 0}},
+      {B::BuiltinOperator_DEPTHWISE_CONV_2D, {Kind::kKernel, 3, 5, 3}},
+      {B::BuiltinOperator_FULLY_CONNECTED, {Kind::kKernel, 4, 7, 0}},
+      {B::BuiltinOperator_RESHAPE, {Kind::kTied, 1, 1}},
+      {B::BuiltinOperator_SQUEEZE, {Kind::kTied, 1, 1}},
+      {B::BuiltinOperator_EXPAND_DIMS, {Kind::kTied, 1, 1}},
+      {B::BuiltinOperator_STRIDED_SLICE, {Kind::kTied, 2, 1}},
+      {B::BuiltinOperator_TRANSPOSE, {Kind::kTied, 2, 5}},
+      {B::BuiltinOperator_MAX_POOL_2D, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_AVERAGE_POOL_2D, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_PAD, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_PADV2, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_MIRROR_PAD, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_CONCATENATION, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_REDUCE_MAX, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_REDUCE_MIN, {Kind::kTied, 2, 3}},
+      {B::BuiltinOperator_GATHER, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_SPLIT, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_MAXIMUM, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_MINIMUM, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_RESIZE_BILINEAR, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, {Kind::kTied, 2, 4}},
+      {B::BuiltinOperator_DEPTH_TO_SPACE, {Kind::kTied, 2, 0}},
+      {B::BuiltinOperator_SPACE_TO_DEPTH, {Kind::kTied, 2, 0}},
+      {B::BuiltinOperator_BROADCAST_TO, {Kind::kTied, 3, 3}},
+      {B::BuiltinOperator_LOGISTIC, {Kind::kFixed, 2, 3}},
+      {B::BuiltinOperator_SOFTMAX, {Kind::kFixed, 2, 3}},
+      {B::BuiltinOperator_TANH, {Kind::kFixed, 2, 3}},
+      {B::BuiltinOperator_LOG_SOFTMAX, {Kind::kFixed, 2, 0}},
+      // int16x8 ADD and SUB are written with pot_scale_int16 off: any scales.
+      {B::BuiltinOperator_ADD, {Kind::kOwn, 2, 3}},
+      {B::BuiltinOperator_SUB, {Kind::kOwn, 2, 5}},
+      {B::BuiltinOperator_MUL, {Kind::kOwn, 2, 4}},
+      {B::BuiltinOperator_MEAN, {Kind::kOwn, 2, 3}},
+      {B::BuiltinOperator_RELU, {Kind::kOwn, 2, 3}},
+      {B::BuiltinOperator_RELU6, {Kind::kOwn, 2, 3}},
+      {B::BuiltinOperator_RSQRT, {Kind::kOwn, 2, 3}},
+      {B::BuiltinOperator_SUM, {Kind::kOwn, 2, 0}},
+      {B::BuiltinOperator_GELU, {Kind::kOwn, 2, 0}},
+      {B::BuiltinOperator_SQUARED_DIFFERENCE, {Kind::kOwn, 2, 0}},
+      {B::BuiltinOperator_EXP, {Kind::kOwn, 2, 0}},
+      {B::BuiltinOperator_LOG, {Kind::kOwn, 2, 0}},
+      {B::BuiltinOperator_ABS, {Kind::kOwn, 2, 0}},
+      // HARD_SWISH is written as ADD, MUL, MUL (hard_swish below).
+      {B::BuiltinOperator_HARD_SWISH, {Kind::kOwn, 1, 2}},
+      {B::BuiltinOperator_LEAKY_RELU, {Kind::kOwn, 1, 2}},
+      {B::BuiltinOperator_ELU, {Kind::kOwn, 1, 0}},
+      {B::BuiltinOperator_BATCH_MATMUL, {Kind::kOwn, 2, 3, -1, true}},
+  };
+  return table;
+}
+
+// The output parameters a kernel fixes: LOGISTIC and SOFTMAX [0, 1), TANH [-1, 1),
+// LOG_SOFTMAX (-16, 0] in int8; all at 1/32768 with 16-bit activations.
+QParams fixed_params(Code code, bool int16) {
+  if (int16) return {1.0f / 32768.0f, 0, true};
+  switch (code) {
     case fb::BuiltinOperator_TANH:
-    case fb::BuiltinOperator_SOFTMAX:
-      return Rule{Kind::kFixed, 3, -1, unit};
-    case fb::BuiltinOperator_ADD:
-      return Rule{Kind::kOwn, 3};  // with pot_scale_int16 off: any scales
-    case fb::BuiltinOperator_SUB:
-      return Rule{Kind::kOwn, 5};
-    case fb::BuiltinOperator_MUL:
-      return Rule{Kind::kOwn, 4};
-    case fb::BuiltinOperator_MEAN:
-    case fb::BuiltinOperator_RELU:
-    case fb::BuiltinOperator_RELU6:
-    case fb::BuiltinOperator_RSQRT:
-      return Rule{Kind::kOwn, 3};
-    case fb::BuiltinOperator_HARD_SWISH:  // written as ADD, MUL, MUL (hard_swish below)
-    case fb::BuiltinOperator_LEAKY_RELU:
-      return Rule{Kind::kOwn, 2};
-    case fb::BuiltinOperator_BATCH_MATMUL:
-      return Rule{Kind::kOwn, 3, -1, {}, true};
+      return {1.0f / 128.0f, 0};
+    case fb::BuiltinOperator_LOG_SOFTMAX:
+      return {16.0f / 256.0f, 127};
     default:
-      return std::nullopt;
+      return {1.0f / 256.0f, -128};
   }
 }
 
 std::optional<Rule> rule_for(int32_t code, bool int16 = false) {
-  if (int16) return rule_for_int16(code);
-  switch (static_cast<Code>(code)) {
-    case fb::BuiltinOperator_CONV_2D:
-      return Rule{Kind::kKernel, 3, 0};
-    case fb::BuiltinOperator_DEPTHWISE_CONV_2D:
-      return Rule{Kind::kKernel, 3, 3};
-    case fb::BuiltinOperator_FULLY_CONNECTED:
-      return Rule{Kind::kKernel, 4, 0};
-    case fb::BuiltinOperator_RESHAPE:
-    case fb::BuiltinOperator_SQUEEZE:
-    case fb::BuiltinOperator_EXPAND_DIMS:
-      return Rule{Kind::kTied, 1};
-    case fb::BuiltinOperator_TRANSPOSE:
-    case fb::BuiltinOperator_MAX_POOL_2D:
-    case fb::BuiltinOperator_AVERAGE_POOL_2D:
-    case fb::BuiltinOperator_PAD:
-    case fb::BuiltinOperator_PADV2:
-    case fb::BuiltinOperator_MIRROR_PAD:
-    case fb::BuiltinOperator_CONCATENATION:
-    case fb::BuiltinOperator_STRIDED_SLICE:
-    case fb::BuiltinOperator_GATHER:
-    case fb::BuiltinOperator_SPLIT:
-    case fb::BuiltinOperator_DEPTH_TO_SPACE:
-    case fb::BuiltinOperator_SPACE_TO_DEPTH:
-    case fb::BuiltinOperator_RESIZE_BILINEAR:
-    case fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR:
-    case fb::BuiltinOperator_MAXIMUM:
-    case fb::BuiltinOperator_MINIMUM:
-    case fb::BuiltinOperator_REDUCE_MAX:
-    case fb::BuiltinOperator_REDUCE_MIN:
-      return Rule{Kind::kTied, 2};
-    case fb::BuiltinOperator_BROADCAST_TO:
-      return Rule{Kind::kTied, 3};
-    case fb::BuiltinOperator_LOGISTIC:
-    case fb::BuiltinOperator_SOFTMAX:
-      return Rule{Kind::kFixed, 2, -1, {1.0f / 256.0f, -128}};
-    case fb::BuiltinOperator_TANH:
-      return Rule{Kind::kFixed, 2, -1, {1.0f / 128.0f, 0}};
-    case fb::BuiltinOperator_LOG_SOFTMAX:
-      return Rule{Kind::kFixed, 2, -1, {16.0f / 256.0f, 127}};
-    case fb::BuiltinOperator_ADD:
-    case fb::BuiltinOperator_SUB:
-    case fb::BuiltinOperator_MUL:
-    case fb::BuiltinOperator_MEAN:
-    case fb::BuiltinOperator_SUM:
-    case fb::BuiltinOperator_RELU:
-    case fb::BuiltinOperator_RELU6:
-    case fb::BuiltinOperator_GELU:
-    case fb::BuiltinOperator_RSQRT:
-    case fb::BuiltinOperator_SQUARED_DIFFERENCE:
-    case fb::BuiltinOperator_EXP:
-    case fb::BuiltinOperator_LOG:
-    case fb::BuiltinOperator_ABS:
-      return Rule{Kind::kOwn, 2};
-    case fb::BuiltinOperator_HARD_SWISH:
-    case fb::BuiltinOperator_LEAKY_RELU:
-    case fb::BuiltinOperator_ELU:
-      return Rule{Kind::kOwn, 1};
-    case fb::BuiltinOperator_BATCH_MATMUL:
-      return Rule{Kind::kOwn, 2, -1, {}, true};
-    default:
-      return std::nullopt;
-  }
+  const auto it = forms().find(static_cast<Code>(code));
+  if (it == forms().end()) return std::nullopt;
+  const Forms& f = it->second;
+  const int version = int16 ? f.int16 : f.int8;
+  if (version == 0) return std::nullopt;
+  QParams fixed{};
+  if (f.kind == Kind::kFixed) fixed = fixed_params(static_cast<Code>(code), int16);
+  return Rule{f.kind, version, f.channel_axis, fixed, f.symmetric_constants};
 }
 
 enum class Mode { kUntouched, kInt8, kFloat };
