@@ -18,6 +18,8 @@ from models.torchvision_import import import_torchvision
 pytest.importorskip("ai_edge_litert")
 torchvision = import_torchvision()
 
+from quantized_file import read  # noqa: E402
+
 import ferry  # noqa: E402
 from ferry.tflite import run_tflite  # noqa: E402
 from ferry.zoo.imports import randomize_statistics  # noqa: E402
@@ -69,6 +71,23 @@ def _sqnr(expected: np.ndarray, got: np.ndarray) -> float:
     return 10 * float(np.log10((expected**2).sum() / max(((expected - got) ** 2).sum(), 1e-30)))
 
 
+def _assert_integer_cnn(data: bytes) -> None:
+    """One QUANTIZE in, one DEQUANTIZE out, every operator between them integer, conv and
+    dense kernels per channel, and no TRANSPOSE."""
+    ops, tensors = read(data)
+    names = [op.name for op in ops]
+    assert names[0] == "QUANTIZE" and names[-1] == "DEQUANTIZE", names
+    assert "TRANSPOSE" not in names
+    for op in ops[1:-1]:
+        assert op.name not in ("QUANTIZE", "DEQUANTIZE"), names
+        for t in op.inputs + op.outputs:
+            assert t < 0 or tensors[t].type in ("INT8", "INT32"), (op.name, tensors[t])
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            kernel = tensors[op.inputs[1]]
+            axis = 3 if op.name == "DEPTHWISE_CONV_2D" else 0
+            assert len(kernel.scales) == kernel.shape[axis] and kernel.dimension == axis
+
+
 @pytest.mark.parametrize("mode", ["dynamic_int8", "int8"])
 @pytest.mark.parametrize(
     "name", ["mobilenet_v3_large", "resnet50", "efficientnet_b0", "vit", "tagger"]
@@ -87,6 +106,7 @@ def test_quantized_model_runs_and_the_worst_layer_kept_float_helps(name, mode):
     reached = min(_sqnr(e, run_tflite(bytes(data), [_feed(x)])[0]) for x, e in zip(fresh, expected))
     if mode == "int8" and not tokens and name != "vit":
         assert reached >= CNN_INT8_SQNR_DB, f"{name} int8: {reached:.1f} dB"
+        _assert_integer_cnn(bytes(data))
     # The ViT-like model in int8 is far below: docs/quantization.md says why.
     assert reached >= (5.0 if name == "vit" and mode == "int8" else 25.0), f"{name} {mode}"
 
