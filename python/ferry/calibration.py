@@ -1,10 +1,12 @@
-"""Calibration for full integer quantization (quantize="int8"): the calibration set, checked
-before any work, and the range of every computed tensor observed over it.
+"""Calibration for integer quantization (quantize="int8" / "int16x8"): the calibration set,
+checked before any work, and the range of every computed tensor observed over it.
 
-The ranges are observed on the float file Ferry writes first from the same graph, run in
-LiteRT with every intermediate tensor kept: that file is what the int8 one quantizes, tensor
-for tensor, including the tensors a lowering adds inside one PyTorch call (the steps of a
-layer norm) which PyTorch never computes. No TensorFlow is involved.
+A tensor of the file that holds a value PyTorch computes (a call's result) is observed on
+PyTorch's own value: the model runs under the tracer on each calibration input. The tensors a
+lowering adds inside one PyTorch call (the steps of a layer norm), which PyTorch never
+computes, are observed on the float file Ferry writes first from the same graph, run in LiteRT
+with every intermediate tensor kept (it is checked against PyTorch call by call). No
+TensorFlow is involved.
 
 Observers, one per tensor, fed every calibration input in one pass:
 - "minmax": the smallest and largest value seen;
@@ -17,6 +19,7 @@ Observers, one per tensor, fed every calibration input in one pass:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,8 +28,9 @@ import torch
 from ferry.litert import interpreter
 from ferry.quiet import quiet_stderr
 from ferry.tfgraph import TfGraph
+from ferry.trace.model import Trace
 from ferry.trace.symbolic import free_dims_from_input_shapes
-from ferry.trace.tracer import example_inputs, input_names_of
+from ferry.trace.tracer import example_inputs, input_names_of, trace_module
 from ferry.validate.compare import torch_as_tf
 
 OBSERVERS = ("minmax", "percentile", "mse")
@@ -34,6 +38,12 @@ SAMPLE = 1 << 16  # values kept per tensor for the percentile and MSE observers
 PERCENTILE = 99.99
 
 CalibrationData = Iterable[Any] | Callable[[], Iterable[Any]]
+
+
+@dataclass
+class Sample:
+    args: list[Any]  # the model's positional arguments, as given
+    inputs: list[torch.Tensor]  # the graph's input tensors, in the trace's order
 
 
 def calibration_samples(
@@ -44,8 +54,8 @@ def calibration_samples(
     input_shapes: Any,
     dynamic_dims: dict[Any, dict[int, str]] | None,
     input_names: list[str] | None,
-) -> list[list[torch.Tensor]]:
-    """The calibration set as lists of input tensors in the graph's input order. Each item
+) -> list[Sample]:
+    """The calibration set, each sample's arguments and input tensors in the graph's order. Each item
     stands for the model's positional arguments (a tuple or list of them; a lone tensor for a
     one-argument model); keyword arguments stay the conversion's. Each is checked against the
     example the model is converted at: same number of tensors, dtypes and ranks, and the same
@@ -66,7 +76,7 @@ def calibration_samples(
     examples = example_inputs(model, args or [], kwargs)
     names = input_names_of(input_names, len(examples))
     free = free_dims_from_input_shapes(input_shapes, dynamic_dims, examples, names)
-    samples: list[list[torch.Tensor]] = []
+    samples: list[Sample] = []
     for k, item in enumerate(data):
         call = (item,) if isinstance(item, torch.Tensor) else item
         if not isinstance(call, (tuple, list)):
@@ -97,7 +107,7 @@ def calibration_samples(
                         f"{where}: shape {tuple(t.shape)}, the model is converted at "
                         f"{tuple(x.shape)} (dim {d} is not free)" + nothing
                     )
-        samples.append(tensors)
+        samples.append(Sample(list(call), tensors))
     if not samples:
         raise ValueError(
             "ferry: calibration_data is empty: int8 scales need at least one input" + nothing
@@ -105,7 +115,7 @@ def calibration_samples(
     return samples
 
 
-def feeds(samples: list[list[torch.Tensor]], trace_inputs: list[int], graph: TfGraph) -> list:
+def feeds(samples: list[Sample], trace_inputs: list[int], graph: TfGraph) -> list:
     """Each sample laid out as the converted model takes its inputs."""
     order = {vid: k for k, vid in enumerate(trace_inputs)}
     out = []
@@ -113,9 +123,41 @@ def feeds(samples: list[list[torch.Tensor]], trace_inputs: list[int], graph: TfG
         feed = []
         for vid in graph.inputs:
             value = graph.values[vid]
-            feed.append(torch_as_tf(sample[order[value.origin]], value.perm))
+            feed.append(torch_as_tf(sample.inputs[order[value.origin]], value.perm))
         out.append(feed)
     return out
+
+
+def pytorch_values(
+    model: Any,
+    kwargs: dict[str, Any] | None,
+    trace: Trace,
+    graph: TfGraph,
+    tensors: dict[int, int],
+) -> Callable[[Sample], dict[int, np.ndarray]]:
+    """For a sample: the float file's tensors that hold a value PyTorch computes, with
+    PyTorch's value on that sample (the model traced again; a trace that takes another path
+    than the conversion's gives nothing, and the float file is read instead)."""
+    held = {
+        index: graph.values[vid].origin
+        for vid, index in tensors.items()
+        if graph.values[vid].origin >= 0
+    }
+    ops = [node.op for node in trace.nodes]
+
+    def values(sample: Sample) -> dict[int, np.ndarray]:
+        with torch.no_grad():
+            again = trace_module(model, sample.args, kwargs)
+        if [node.op for node in again.nodes] != ops:
+            return {}
+        out = {}
+        for index, origin in held.items():
+            data = again.values[origin].data
+            if data.is_floating_point():
+                out[index] = data.detach().float().cpu().numpy()
+        return out
+
+    return values
 
 
 class RangeObserver:
@@ -170,11 +212,15 @@ def _mse_range(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
 
 
 def observe_ranges(
-    float_file: bytes, inputs: list[list[np.ndarray]], method: str
-) -> tuple[int, list[tuple[int, float, float]]]:
+    float_file: bytes,
+    inputs: list[list[np.ndarray]],
+    method: str,
+    own: list[dict[int, np.ndarray]] | None = None,
+) -> tuple[int, list[tuple[int, float, float]], int]:
     """Runs the float file on every calibration input (builtin kernels, every tensor kept)
     and returns its main subgraph's tensor count with (tensor, low, high) for each computed
-    float32 tensor it saw."""
+    float32 tensor, and how many tensors were observed on PyTorch's values: `own[k]` gives
+    them for sample k (pytorch_values), read instead of the file's."""
     from ferry import _core
 
     info = _core.read_tflite(float_file)
@@ -184,11 +230,13 @@ def observe_ranges(
         if dtype == "FLOAT32" and size == 0
     ]
     observers = {i: RangeObserver(method, len(inputs), seed=i) for i in computed}
+    from_pytorch: set[int] = set()
     with quiet_stderr():
         runner = interpreter(float_file, preserve=True)
     details = runner.get_input_details()
     shapes: tuple[tuple[int, ...], ...] | None = None
-    for feed in inputs:
+    for k, feed in enumerate(inputs):
+        theirs = own[k] if own is not None else {}
         now = tuple(tuple(np.shape(a)) for a in feed)
         if now != shapes:
             for detail, shape in zip(details, now):
@@ -200,6 +248,10 @@ def observe_ranges(
             runner.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"], order="C"))
         runner.invoke()
         for i in computed:
+            if i in theirs:
+                observers[i].update(theirs[i])
+                from_pytorch.add(i)
+                continue
             try:
                 observers[i].update(np.asarray(runner.get_tensor(i)))
             except ValueError:  # never materialised: nothing reads it
@@ -209,4 +261,4 @@ def observe_ranges(
         found = observer.range()
         if found is not None:
             ranges.append((i, found[0], found[1]))
-    return len(info["tensors"]), ranges
+    return len(info["tensors"]), ranges, len(from_pytorch)

@@ -314,6 +314,8 @@ def pytorch_to_tflite(
     if full_int8:
         with progress.stage("calibrating", f"on {len(samples)} inputs ({observer})"):
             calibrate(
+                model,
+                kwargs,
                 trace,
                 request,
                 samples,
@@ -398,6 +400,8 @@ def pytorch_to_tflite(
 
 
 def calibrate(
+    model: Any,
+    kwargs: dict[str, Any] | None,
     trace: Trace,
     request: TfliteRequest,
     samples: list[Any],
@@ -411,8 +415,9 @@ def calibrate(
     own_scales_only: bool = False,
 ) -> None:
     """Writes the float file from the trace, observes its tensors' ranges over the
-    calibration inputs and asks the writer for the int8 file (`request` is filled in)."""
-    from ferry.calibration import feeds, observe_ranges
+    calibration inputs (PyTorch's values where a tensor holds one: `model` traced again on
+    each) and asks the writer for the integer file (`request` is filled in)."""
+    from ferry.calibration import feeds, observe_ranges, pytorch_values
 
     float_result = convert_trace(
         trace,
@@ -432,7 +437,14 @@ def calibrate(
         request.int8_tensors = 0
         return
     inputs = feeds(samples, trace.inputs, float_result.graph)
-    count, ranges = observe_ranges(float_result.tflite, inputs, observer)
+    # PyTorch's own values for the tensors that hold one: the model traced on each sample.
+    theirs = pytorch_values(model, kwargs, trace, float_result.graph, float_result.tflite_tensors)
+    own = [theirs(sample) for sample in samples]
+    count, ranges, from_pytorch = observe_ranges(float_result.tflite, inputs, observer, own)
+    progress.say(
+        f"observed {len(ranges)} tensors: {from_pytorch} on PyTorch's values, "
+        f"{len(ranges) - from_pytorch} inside lowerings on the float file"
+    )
     request.int8_tensors, request.int8_ranges, request.io_dtype = count, ranges, io_dtype
     scales = model_scales(trace)
     if scales:
