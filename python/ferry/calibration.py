@@ -18,7 +18,7 @@ Observers, one per tensor, fed every calibration input in one pass:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,7 @@ from ferry.litert import interpreter
 from ferry.quiet import quiet_stderr
 from ferry.tfgraph import TfGraph
 from ferry.trace.model import Trace
-from ferry.trace.symbolic import free_dims_from_input_shapes
-from ferry.trace.tracer import example_inputs, input_names_of, trace_module
+from ferry.trace.tracer import example_inputs, trace_module
 from ferry.validate.compare import torch_as_tf
 
 OBSERVERS = ("minmax", "percentile", "mse")
@@ -49,13 +48,11 @@ class Sample:
 def calibration_samples(
     calibration_data: CalibrationData | None,
     model: Any,
-    args: Sequence[Any] | None,
     kwargs: dict[str, Any] | None,
-    input_shapes: Any,
-    dynamic_dims: dict[Any, dict[int, str]] | None,
-    input_names: list[str] | None,
+    declared: tuple[list[torch.Tensor], list[str], dict[int, dict[int, str]]],
 ) -> list[Sample]:
-    """The calibration set, each sample's arguments and input tensors in the graph's order. Each item
+    """The calibration set, each sample's arguments and input tensors in the graph's order,
+    against the conversion's `declared` inputs (ferry.pipeline.declared_inputs). Each item
     stands for the model's positional arguments (a tuple or list of them; a lone tensor for a
     one-argument model); keyword arguments stay the conversion's. Each is checked against the
     example the model is converted at: same number of tensors, dtypes and ranks, and the same
@@ -73,9 +70,7 @@ def calibration_samples(
             "[(x,) for x in batch.split(1)]" + nothing
         )
     data = calibration_data() if callable(calibration_data) else calibration_data
-    examples = example_inputs(model, args or [], kwargs)
-    names = input_names_of(input_names, len(examples))
-    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, examples, names)
+    examples, names, free = declared
     samples: list[Sample] = []
     for k, item in enumerate(data):
         call = (item,) if isinstance(item, torch.Tensor) else item

@@ -199,10 +199,25 @@ def size_checks(
     work, with the example inputs they replace."""
     if validate_shapes is None:
         return [], []
+    inputs, names, free = declared_inputs(
+        model, args, kwargs, input_shapes, dynamic_dims, input_names
+    )
+    return size_entries(validate_shapes, inputs, names, free), inputs
+
+
+def declared_inputs(
+    model: Any,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    input_shapes: Any,
+    dynamic_dims: dict[Any, dict[int, str]] | None,
+    input_names: list[str] | None,
+) -> tuple[list[torch.Tensor], list[str], dict[int, dict[int, str]]]:
+    """The example inputs as the trace takes them, their names, and the free dims declared
+    for them (per input index), checked before anything runs."""
     inputs = example_inputs(model, args, kwargs)
     names = input_names_of(input_names, len(inputs))
-    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
-    return size_entries(validate_shapes, inputs, names, free), inputs
+    return inputs, names, free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
 
 
 # --- trace and core -------------------------------------------------------------------------
@@ -238,9 +253,9 @@ def trace_model(
         return trace_module(model, a, k, input_names=input_names, output_names=output_names)
 
     # Declarations are checked before anything runs.
-    inputs = example_inputs(model, args, kwargs)
-    names = input_names_of(input_names, len(inputs))
-    free = free_dims_from_input_shapes(input_shapes, dynamic_dims, inputs, names)
+    inputs, names, free = declared_inputs(
+        model, args, kwargs, input_shapes, dynamic_dims, input_names
+    )
     _trace_shape_unused(trace_shape, free)
     if free:
         # PyTorch treats a size of 1 as a constant, so a free dim given at 1 (nobuco's batch of

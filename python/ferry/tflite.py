@@ -31,6 +31,7 @@ from ferry.pipeline import (
     check_options,
     check_trace_shape,
     convert_trace,
+    declared_inputs,
     trace_for,
 )
 from ferry.progress import Progress, Verbosity
@@ -277,7 +278,10 @@ def pytorch_to_tflite(
             # Its scales come with it; what it leaves in float stays float.
             calibration_data = [tuple(args or [])]
         samples = calibration_samples(
-            calibration_data, model, args, kwargs, input_shapes, dynamic_dims, input_names
+            calibration_data,
+            model,
+            kwargs,
+            declared_inputs(model, args, kwargs, input_shapes, dynamic_dims, input_names),
         )
     traced = trace_for(
         ".tflite",
