@@ -224,8 +224,7 @@ class Int8Pass {
     if (!origin) return false;
     bool keep = false;
     for (const std::string& entry : keep_) {
-      const bool inside = origin->scope == entry || origin->scope.rfind(entry + ".", 0) == 0;
-      if (inside || origin->op == entry) {
+      if (keeps_float(entry, origin->scope, origin->op)) {
         matched_.insert(entry);
         keep = true;
       }
@@ -402,7 +401,9 @@ class Int8Pass {
       for (int t : op.inputs)
         if (activation(t)) in.push_back(scale_of(t));
       if (rule.kind == Kind::kKernel) {
-        needed = scale_of(op.inputs[0]) * kernel_scale_max(op.inputs[1]) / kMaxRescale;
+        const std::vector<float>& kernel = channel_scales(op.inputs[1], rule.channel_axis);
+        needed =
+            scale_of(op.inputs[0]) * *std::max_element(kernel.begin(), kernel.end()) / kMaxRescale;
       } else if (code == fb::BuiltinOperator_ADD || code == fb::BuiltinOperator_SUB) {
         for (float s : in) needed = std::max(needed, s / kMaxRescale);
       } else if (code == fb::BuiltinOperator_MUL && in.size() == 2) {
@@ -419,13 +420,6 @@ class Int8Pass {
         group[root] = asymmetric(-below, span - below);
       }
     }
-  }
-
-  // The largest channel's kernel scale: it bounds every channel's rescale factor.
-  float kernel_scale_max(int t) const {
-    float largest = 0.0f;
-    for (float v : floats_of(t)) largest = std::max(largest, std::fabs(v));
-    return largest > 0 ? largest / 127.0f : 1.0f / 127.0f;
   }
 
   QParams activation_params(float lo, float hi) const {
@@ -451,7 +445,8 @@ class Int8Pass {
 
   int twin(int t, fb::TensorType type, const std::string& suffix) {
     const TensorRec source = m_.tensor(t);
-    const int index = m_.add_owned_constant(type, source.shape, {}, source.name + suffix);
+    const int index =
+        m_.add_tensor(type, Shape(source.shape.begin(), source.shape.end()), source.name + suffix);
     m_.mutable_tensor(index).signature = source.signature;
     return index;
   }
@@ -494,53 +489,50 @@ class Int8Pass {
     return bytes;
   }
 
-  // A conv or dense kernel, symmetric per channel along `axis`; returns the tensor and scales.
-  std::pair<int, std::vector<float>> kernel(int t, int axis) {
+  // A conv or dense kernel's scales per channel along `axis`: the model's own (an imported
+  // quantized model), else each channel's largest magnitude over 127, symmetric. Computed
+  // once per kernel; `values`, when given, are the kernel's, already read.
+  const std::vector<float>& channel_scales(int t, int axis,
+                                           const std::vector<float>* values = nullptr) {
+    auto [it, fresh] = kernel_scales_.try_emplace(t);
+    std::vector<float>& scales = it->second;
     const TensorRec& source = m_.tensor(t);
-    const std::vector<float> values = floats_of(t);
     const auto channels = static_cast<size_t>(source.shape.at(static_cast<size_t>(axis)));
-    if (auto it = kernel_scales_.find(t); it != kernel_scales_.end())
-      return stored_kernel(t, axis, it->second);
-    size_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < source.shape.size(); ++d)
-      inner *= static_cast<size_t>(source.shape[d]);
-    std::vector<float> scales(channels, 0.0f);
-    for (size_t i = 0; i < values.size(); ++i)
-      scales[i / inner % channels] = std::max(scales[i / inner % channels], std::fabs(values[i]));
+    if (!fresh) {
+      if (scales.size() != channels)
+        throw TfliteError("int8: the model gives " + std::to_string(scales.size()) +
+                          " kernel scales for " + std::to_string(channels) + " channels ('" +
+                          source.name + "')");
+      return scales;
+    }
+    const std::vector<float> read = values ? std::vector<float>{} : floats_of(t);
+    const std::vector<float>& v = values ? *values : read;
+    const size_t inner = inner_size(source, axis);
+    scales.assign(channels, 0.0f);
+    for (size_t i = 0; i < v.size(); ++i)
+      scales[i / inner % channels] = std::max(scales[i / inner % channels], std::fabs(v[i]));
     // An all-zero channel quantizes to zeros at any scale: it takes the largest other one
     // (1/127 when every channel is zero), which keeps its rescale factor like theirs.
     const float largest = *std::max_element(scales.begin(), scales.end());
     for (float& s : scales) s = (s > 0 ? s : largest > 0 ? largest : 1.0f) / 127.0f;
-    std::vector<uint8_t> bytes(values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-      const float q = std::nearbyint(values[i] / scales[i / inner % channels]);
-      const auto v = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
-      std::memcpy(&bytes[i], &v, 1);
-    }
-    const std::string name = source.name + "/int8";
-    const std::vector<int32_t> shape = source.shape;
-    const int index = m_.add_owned_constant(fb::TensorType_INT8, shape, std::move(bytes), name);
-    TensorRec& r = m_.mutable_tensor(index);
-    r.scales = scales;
-    r.zero_points.assign(channels, 0);
-    r.quantized_dimension = axis;
-    return {index, scales};
+    return scales;
   }
 
-  // A kernel at the model's own per-channel scales (PyTorch quantized it): each value is
-  // an integer multiple of its channel's scale, recovered exactly.
-  std::pair<int, std::vector<float>> stored_kernel(int t, int axis,
-                                                   const std::vector<float>& scales) {
-    const TensorRec& source = m_.tensor(t);
-    const std::vector<float> values = floats_of(t);
-    const auto channels = static_cast<size_t>(source.shape.at(static_cast<size_t>(axis)));
-    if (scales.size() != channels)
-      throw TfliteError("int8: the model gives " + std::to_string(scales.size()) +
-                        " kernel scales for " + std::to_string(channels) + " channels ('" +
-                        source.name + "')");
+  static size_t inner_size(const TensorRec& t, int axis) {
     size_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < source.shape.size(); ++d)
-      inner *= static_cast<size_t>(source.shape[d]);
+    for (size_t d = static_cast<size_t>(axis) + 1; d < t.shape.size(); ++d)
+      inner *= static_cast<size_t>(t.shape[d]);
+    return inner;
+  }
+
+  // A conv or dense kernel as INT8 at its channel scales; returns the tensor and the scales.
+  // At the model's own scales each value is an integer multiple of its channel's, recovered
+  // exactly (PyTorch's -128 included); computed ones keep every value within +-127.
+  std::pair<int, std::vector<float>> kernel(int t, int axis) {
+    const std::vector<float> values = floats_of(t);
+    const std::vector<float> scales = channel_scales(t, axis, &values);
+    const TensorRec& source = m_.tensor(t);
+    const size_t inner = inner_size(source, axis), channels = scales.size();
     std::vector<uint8_t> bytes(values.size());
     for (size_t i = 0; i < values.size(); ++i) {
       const float q = std::nearbyint(values[i] / scales[i / inner % channels]);

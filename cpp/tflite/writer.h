@@ -78,6 +78,12 @@ struct WriteOptions {
   bool recurrent_explicit = false;
 };
 
+// Whether a keep_float entry names this node: its module path (the module or one inside it)
+// or its TF-level op.
+inline bool keeps_float(const std::string& entry, const std::string& scope, const std::string& op) {
+  return scope == entry || scope.rfind(entry + ".", 0) == 0 || op == entry;
+}
+
 class SerializedModel;
 
 // What the writer produced, plus which TFLite tensor holds each graph value it kept (values

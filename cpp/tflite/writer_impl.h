@@ -71,18 +71,19 @@ class Writer {
     WriteResult result;
     result.warnings = warnings_;
     result.model = std::make_shared<SerializedModel>(m_.finish(in, out, sig));
+    auto renumbered = [&](int t) {
+      return tensor_map.empty() ? t : tensor_map.at(static_cast<size_t>(t));
+    };
     for (const auto& v : g_.values()) {
       if (v->is_constant()) continue;
       auto it = tensor_of_.find(resolve(v.get()));
       if (it == tensor_of_.end()) continue;
-      const int index =
-          tensor_map.empty() ? it->second : tensor_map.at(static_cast<size_t>(it->second));
-      if (index >= 0) result.value_tensors.emplace_back(v->id, index);
+      if (const int index = renumbered(it->second); index >= 0)
+        result.value_tensors.emplace_back(v->id, index);
     }
-    for (const auto& [id, t] : constant_tensors_) {
-      const int index = tensor_map.empty() ? t : tensor_map.at(static_cast<size_t>(t));
-      if (index >= 0) result.constant_tensors.emplace_back(id, index);
-    }
+    for (const auto& [id, t] : constant_tensors_)
+      if (const int index = renumbered(t); index >= 0)
+        result.constant_tensors.emplace_back(id, index);
     return result;
   }
 
@@ -194,8 +195,7 @@ class Writer {
   int kernel_axis(const Node* n, int axis) {
     bool keep = false;
     for (const std::string& entry : options_.keep_float) {
-      const bool inside = n->scope == entry || n->scope.rfind(entry + ".", 0) == 0;
-      if (inside || n->op == entry) {
+      if (keeps_float(entry, n->scope, n->op)) {
         kept_float_->insert(entry);
         keep = true;
       }
