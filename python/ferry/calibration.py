@@ -210,11 +210,11 @@ def observe_ranges(
     float_file: bytes,
     inputs: list[list[np.ndarray]],
     method: str,
-    own: list[dict[int, np.ndarray]] | None = None,
+    own: Callable[[int], dict[int, np.ndarray]] | None = None,
 ) -> tuple[int, list[tuple[int, float, float]], int]:
     """Runs the float file on every calibration input (builtin kernels, every tensor kept)
     and returns its main subgraph's tensor count with (tensor, low, high) for each computed
-    float32 tensor, and how many tensors were observed on PyTorch's values: `own[k]` gives
+    float32 tensor, and how many tensors were observed on PyTorch's values: `own(k)` gives
     them for sample k (pytorch_values), read instead of the file's."""
     from ferry import _core
 
@@ -231,7 +231,9 @@ def observe_ranges(
     details = runner.get_input_details()
     shapes: tuple[tuple[int, ...], ...] | None = None
     for k, feed in enumerate(inputs):
-        theirs = own[k] if own is not None else {}
+        # One sample's values at a time: a model's activations for every sample at once
+        # would not fit in memory.
+        theirs = own(k) if own is not None else {}
         now = tuple(tuple(np.shape(a)) for a in feed)
         if now != shapes:
             for detail, shape in zip(details, now):

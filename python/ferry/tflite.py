@@ -443,8 +443,9 @@ def calibrate(
     inputs = feeds(samples, trace.inputs, float_result.graph)
     # PyTorch's own values for the tensors that hold one: the model traced on each sample.
     theirs = pytorch_values(model, kwargs, trace, float_result.graph, float_result.tflite_tensors)
-    own = [theirs(sample) for sample in samples]
-    count, ranges, from_pytorch = observe_ranges(float_result.tflite, inputs, observer, own)
+    count, ranges, from_pytorch = observe_ranges(
+        float_result.tflite, inputs, observer, lambda k: theirs(samples[k])
+    )
     progress.say(
         f"observed {len(ranges)} tensors: {from_pytorch} on PyTorch's values, "
         f"{len(ranges) - from_pytorch} inside lowerings on the float file"
