@@ -3,8 +3,16 @@ against PyTorch's float value (from the validation the conversion runs), worst f
 
 A call's SQNR includes the error it inherits from the calls before it. Its own share is the
 noise it adds: in power relative to the signal, 10^(-out/10) - 10^(-in/10), with `in` the
-worst SQNR among the calls making its inputs. The report sorts by that share, so the first
-row is the layer whose quantization costs most, not merely the last one."""
+worst SQNR among the calls making its inputs.
+
+What matters to a user is what that noise does at the model's output, and what keeping the
+layer in float would win back. Noise added early is often damped by the layers after it, and
+a layer kept float still hands an int8 tensor on, so the rounding to that tensor's grid stays.
+With the model at hand the conversion therefore estimates, per module holding a kernel, the
+noise keeping it float removes (its calls' own noise, less the rounding of the tensor it hands
+on) and how much of it reaches the output: PyTorch runs the model again with Gaussian noise
+of that power added to the module's output. The report sorts by that estimate, so its first
+row names the layer worth keeping in float."""
 
 from __future__ import annotations
 
@@ -15,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 
 from ferry.errors import OptionNotUsedWarning
-from ferry.validate.compare import ValidationReport
+from ferry.validate.compare import NodeCheck, ValidationReport
 
 
 @dataclass(frozen=True)
@@ -33,12 +42,17 @@ class LayerError:
     # linear layer, whose kernels quantization touches (what to name in keep_float); "" if none.
     module: str = ""
     cosine: float = 1.0  # cosine similarity of its result with PyTorch's
+    # The SQNR at the model's output of the noise keeping `module` in float would remove,
+    # estimated (see the module's docstring); own_sqnr_db where the conversion had no
+    # module to try (a call outside any kernel module, a function instead of a module).
+    removable_db: float = math.inf
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
         at = f" at {self.invoked}" if self.invoked else ""
         return (
-            f"{self.own_sqnr_db:.1f} dB own, {self.sqnr_db:.1f} dB in all  {self.op}{where}{at} "
+            f"{self.removable_db:.1f} dB at the output if kept float, {self.own_sqnr_db:.1f} dB "
+            f"own, {self.sqnr_db:.1f} dB in all  {self.op}{where}{at} "
             f"(max abs diff {self.max_abs:.3g}, cosine {self.cosine:.4f})"
         )
 
@@ -46,28 +60,126 @@ class LayerError:
 def quantization_report(
     report: ValidationReport, model: torch.nn.Module | None = None
 ) -> list[LayerError]:
-    """Every call the validation checked, worst first by the noise it adds, from the report a
-    conversion returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`). Calls whose
+    """Every call the validation checked, worst first by what keeping it in float would win
+    at the output (estimated; by the noise it adds where no estimate was made), from the
+    report a conversion returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`).
+    Calls whose
     result the file does not keep (a conv fused into the activation after it) are left out:
     their error shows in the call that absorbed them, whose `module` (with `model` given) is
     the module holding that conv. Needs full validation: without it the list is empty."""
     modules = dict(model.named_modules()) if model is not None else {}
-    rows = [
-        LayerError(
-            c.node,
-            c.op,
-            c.scope,
-            c.invoked,
-            c.sqnr_db,
-            _own(c.sqnr_db, c.input_sqnr_db),
-            c.max_abs,
-            _kernel_module(modules, c.scope) or "",
-            c.cosine,
+    rows = []
+    for c in _costly(report):
+        own = _own(c.sqnr_db, c.input_sqnr_db)
+        rows.append(
+            LayerError(
+                c.node,
+                c.op,
+                c.scope,
+                c.invoked,
+                c.sqnr_db,
+                own,
+                c.max_abs,
+                _kernel_module(modules, c.scope) or "",
+                c.cosine,
+                report.removable_db.get(c.node, own),
+            )
         )
-        for c in report.nodes.values()
-        if c.checked and c.sqnr_db != math.inf  # an identical result cost nothing
+    return sorted(rows, key=lambda row: (row.removable_db, row.own_sqnr_db, row.sqnr_db, row.node))
+
+
+def _costly(report: ValidationReport) -> list[NodeCheck]:
+    """The checked calls whose result differs from PyTorch's (an identical one cost nothing)."""
+    return [c for c in report.nodes.values() if c.checked and c.sqnr_db != math.inf]
+
+
+def removable_noise(
+    report: ValidationReport,
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: dict[str, Any] | None = None,
+) -> dict[int, float]:
+    """Per checked call, the SQNR at the model's output of the noise that keeping its module
+    (the smallest around it holding a convolution or linear layer) in float would remove:
+    the own noise of the module's calls, less the rounding of the integer tensor it hands on
+    (none for a module making an output), added as Gaussian noise of that power to the
+    module's output while PyTorch runs `model` on `args` again. One run per module; the
+    model, its inputs and the global random state are left as they were."""
+    modules = dict(model.named_modules())
+    grouped: dict[str, list[NodeCheck]] = {}
+    for check in _costly(report):
+        path = _kernel_module(modules, check.scope)
+        if path is not None:
+            grouped.setdefault(path, []).append(check)
+    making_outputs = set(_output_modules(report, model))
+    with torch.no_grad():
+        clean = _float_leaves(model(*_copies(args), **_copies(kwargs or {})))
+        estimates: dict[int, float] = {}
+        for path, checks in grouped.items():
+            ratio = sum(_power(_own(c.sqnr_db, c.input_sqnr_db)) for c in checks)
+            if path not in making_outputs:
+                ratio -= _power(max(checks, key=lambda c: c.node).rounding_db)
+            reached = (
+                _with_noise(model, modules[path], ratio, args, kwargs or {}, clean)
+                if ratio > 0
+                else math.inf
+            )
+            for check in checks:
+                estimates[check.node] = reached
+    return estimates
+
+
+def _power(db: float) -> float:
+    """Noise power relative to the signal, from an SQNR in dB."""
+    return 10 ** (-db / 10) if math.isfinite(db) else (0.0 if db > 0 else math.inf)
+
+
+def _copies(tree: Any) -> Any:
+    """Tensors copied, so that a model writing into its inputs leaves the user's alone."""
+    return pytree.tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, tree)
+
+
+def _float_leaves(tree: Any) -> list[torch.Tensor]:
+    return [
+        t.detach().double()
+        for t in pytree.tree_leaves(tree)
+        if isinstance(t, torch.Tensor) and t.is_floating_point()
     ]
-    return sorted(rows, key=lambda row: (row.own_sqnr_db, row.sqnr_db, row.node))
+
+
+def _with_noise(
+    model: torch.nn.Module,
+    module: torch.nn.Module,
+    ratio: float,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    clean: list[torch.Tensor],
+) -> float:
+    """The worst output SQNR with noise of `ratio` times its power added to `module`'s
+    floating-point outputs, every time it runs."""
+    generator = torch.Generator().manual_seed(0)
+
+    def add_noise(_module: torch.nn.Module, _inputs: Any, output: Any) -> Any:
+        def noisy(t: Any) -> Any:
+            if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()):
+                return t
+            power = float(t.double().pow(2).mean())
+            noise = torch.randn(t.shape, generator=generator, dtype=torch.float64)
+            return t + (noise * math.sqrt(ratio * power)).to(t.dtype)
+
+        return pytree.tree_map(noisy, output)
+
+    handle = module.register_forward_hook(add_noise)
+    try:
+        noisy_outputs = _float_leaves(model(*_copies(args), **_copies(kwargs)))
+    finally:
+        handle.remove()
+    worst = math.inf
+    for expected, got in zip(clean, noisy_outputs):
+        noise = float((expected - got).pow(2).sum())
+        if noise > 0:
+            worst = min(worst, 10 * math.log10(max(float(expected.pow(2).sum()), 1e-300) / noise))
+    return worst
 
 
 def _own(out_db: float, in_db: float) -> float:
@@ -109,12 +221,11 @@ def keep_float_gains(
     **options: Any,
 ) -> list[tuple[str, float]]:
     """What keeping each candidate module in float buys, measured: (module path, output SQNR
-    with it kept float minus without, in dB), largest first. The report's ranking estimates a
-    layer's cost from the noise it adds, which is what int8 weights cost; with int8
-    activations a module kept float still hands an int8 tensor on, and noise added early is
-    partly re-quantized away, so only converting again tells. Candidates default to the
-    `top` modules the report ranks worst and the modules whose calls make the model's outputs
-    (where no int8 step follows). `options` go to pytorch_to_tflite (calibration_data, ...)."""
+    with it kept float minus without, in dB), largest first. The report's ranking is an
+    estimate (Gaussian noise of the removable power, where the real noise is correlated and
+    interacts with the rest); converting again tells. Candidates default to the `top` modules
+    the report ranks worst and the modules whose calls make the model's outputs. `options`
+    go to pytorch_to_tflite (calibration_data, ...)."""
     convert = _converter(model, args, quantize, options)
     base = convert([])
     if candidates is None:
@@ -148,8 +259,7 @@ def suggest_keep_float(
     """Module paths to pass as `keep_float` so that every output of the quantized file
     reaches `target_sqnr_db` against PyTorch on `args`. Greedily: the next layer the report
     ranks (widened to the smallest module around it that holds a convolution or linear layer,
-    the kernels quantization touches; with quantize="int8" the modules making the outputs come
-    first, where no int8 step follows) is kept float and the model converted again; a choice
+    the kernels quantization touches) is kept float and the model converted again; a choice
     that does not raise the output's SQNR is dropped. At most `max_layers` are kept and twice
     as many tried; short of the target it warns and returns what it kept. `options` go to
     pytorch_to_tflite (calibration_data for "int8", ...)."""
@@ -160,8 +270,6 @@ def suggest_keep_float(
     reached = _worst_output(report)
     while reached < target_sqnr_db and len(kept) < max_layers and len(tried) < 2 * max_layers:
         ranked = [row.module for row in quantization_report(report, model) if row.module]
-        if quantize == "int8":
-            ranked = _output_modules(report, model) + ranked
         choice = next((m for m in ranked if m not in tried and m not in kept), None)
         if choice is None:
             break

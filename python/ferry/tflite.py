@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from ferry.converters import ChannelOrder
 from ferry.core_bridge import CoreResult, TfliteRequest
@@ -25,6 +26,7 @@ from ferry.imported_quantization import (
     refuse_unless_integer,
 )
 from ferry.litert import interpreter, run_tflite, to_real, to_tensor
+from ferry.litert import quantized as litert_quantized
 from ferry.pipeline import (
     Conversion,
     OrderSpec,
@@ -80,17 +82,23 @@ def validate_tflite(
     # An int8 file's tensors are compared as the real values they stand for.
     details = {d["index"]: d for d in runner.get_tensor_details()} if quantized else {}
     computed: dict[int, np.ndarray] = {}
+    steps: dict[int, float] = {}
     for vid in checked_values(graph, tensors, full):
         try:
             array = np.array(runner.get_tensor(tensors[vid]))
             detail = details.get(tensors[vid])
             computed[vid] = to_real(detail, array) if detail else array
+            params = litert_quantized(detail) if detail else None
+            if params is not None:
+                steps[vid] = params[0]
         except ValueError:
             # A tensor nothing reads (an LSTM's unused sequence output inside an XNNPACK
             # partition) may never be materialised: its call stays unchecked, not failed.
             if vid in graph.outputs:
                 raise
-    return compare(computed, trace, graph, result.converted, tolerance, full, progress, quantized)
+    return compare(
+        computed, trace, graph, result.converted, tolerance, full, progress, quantized, steps
+    )
 
 
 QUANTIZE_MODES = ("float16", "dynamic_int8", "int8", "int16x8")
@@ -362,6 +370,11 @@ def pytorch_to_tflite(
                     progress,
                     int8_weights or full_int8,
                 )
+            if report.quantized and full_validation and isinstance(model, torch.nn.Module):
+                from ferry.quantization import removable_noise
+
+                with progress.stage("validating", "what keeping each layer float would win"):
+                    report.removable_db = removable_noise(report, model, args or [], kwargs)
             if sizes:
                 assert result.graph is not None
                 with progress.stage("validating", f"at {len(sizes)} other sizes"):

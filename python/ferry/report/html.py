@@ -174,15 +174,24 @@ def _header(s: PageSummary, tree: _Tree) -> str:
 
 def _quantization_table(s: PageSummary, tree: _Tree) -> str:
     """Every checked call of a quantized file against PyTorch's float value, worst first by
-    the noise it adds (ferry.quantization_report)."""
+    what keeping it in float would win at the output (ferry.quantization_report)."""
     if not s.quantization_table:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("#", "call", "module", "noise added", "SQNR", "cosine", "max abs diff", "at")
+    titles = (
+        "#",
+        "call",
+        "module",
+        "removable, at the output",
+        "noise added",
+        "SQNR",
+        "cosine",
+        "max abs diff",
+        "at",
     )
+    head = "".join(f"<th>{h}</th>" for h in titles)
     rows = "".join(
         f"<tr><td>{k}</td><td>{tree.node_link(row.node)}</td><td>{_e(row.scope)}</td>"
+        f"<td>{row.removable_db:.1f} dB</td>"
         f"<td>{row.own_sqnr_db:.1f} dB</td><td>{row.sqnr_db:.1f} dB</td>"
         f"<td>{row.cosine:.4f}</td><td>{row.max_abs:.3g}</td><td>{_e(row.invoked)}</td></tr>"
         for k, row in enumerate(s.quantization_table, 1)

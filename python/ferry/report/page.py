@@ -113,7 +113,11 @@ def summarize(
             rows = quantization_report(report)
             page.quantization_table = rows
             page.quantization = [
-                (row.node, f"{row.own_sqnr_db:.1f} dB added ({row.sqnr_db:.1f} dB in all)")
+                (
+                    row.node,
+                    f"{row.removable_db:.1f} dB at the output if kept float, "
+                    f"{row.own_sqnr_db:.1f} dB added ({row.sqnr_db:.1f} dB in all)",
+                )
                 for row in rows[:QUANTIZATION_ROWS]
             ]
         # The report's own verdicts when it has them (worst relative to each call's

@@ -40,6 +40,10 @@ class NodeCheck:
     sqnr_db: float = float("inf")
     input_sqnr_db: float = float("inf")
     cosine: float = 1.0  # of its worst float output with PyTorch's (quantized files)
+    # The SQNR rounding to its integer tensor's grid alone gives that output (uniform noise
+    # of step^2/12 against PyTorch's power); inf for a float tensor. A layer kept float
+    # still hands such a tensor on, so this part of its noise stays.
+    rounding_db: float = float("inf")
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
@@ -69,6 +73,10 @@ class ValidationReport:
     inherited: dict[int, int] = field(default_factory=dict)
     validated: bool = True  # False when validation was skipped
     quantized: bool = False  # the file holds quantized weights: SQNR per call is worth showing
+    # Per checked call of a quantized file, with the model at hand: the SQNR at the model's
+    # output of the noise that keeping the call's module in float would remove (an estimate,
+    # ferry.quantization.removable_noise); calls missing here were not estimated.
+    removable_db: dict[int, float] = field(default_factory=dict)
     # Wall time of each stage of the conversion (tracing, converting, building, validating)
     # and, inside "converting", of each stage of the C++ core: where a slow conversion goes.
     stages: list[tuple[str, float]] = field(default_factory=list)
@@ -145,6 +153,15 @@ def sqnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
     return 10.0 * float(np.log10(signal / noise)) if signal > 0 else float("-inf")
 
 
+def rounding_db(expected: np.ndarray, step: float) -> float:
+    """The SQNR of rounding `expected` to a grid of `step` (noise step^2/12); inf for 0."""
+    if step <= 0.0 or not np.issubdtype(expected.dtype, np.floating):
+        return float("inf")
+    e = expected.astype(np.float64)
+    power = float(np.mean(e[np.isfinite(e)] ** 2)) if e.size else 0.0
+    return 10.0 * float(np.log10(power * 12.0 / step**2)) if power > 0 else float("-inf")
+
+
 def cosine_of(expected: np.ndarray, actual: np.ndarray) -> float:
     """Cosine similarity over the finite entries (1: same direction; 1 for two zero tensors)."""
     if expected.shape != actual.shape or not np.issubdtype(expected.dtype, np.floating):
@@ -218,9 +235,11 @@ def compare(
     full: bool,
     progress: Progress | None = None,
     quantized: bool = False,
+    steps: dict[int, float] | None = None,
 ) -> ValidationReport:
     """Compares the values a back end computed (graph value id -> array) with PyTorch's.
-    `quantized`: the file holds quantized weights; each result's SQNR is measured too."""
+    `quantized`: the file holds quantized weights; each result's SQNR is measured too.
+    `steps`: the quantization step of each value held in an integer tensor."""
     report = ValidationReport(tolerance=tolerance, quantized=quantized)
     no_sqnr = float("inf")  # not measured (and for a float file not worth the extra pass)
     for vid in graph.outputs:
@@ -251,6 +270,7 @@ def compare(
         worst_scale = 1.0
         worst_sqnr = no_sqnr
         worst_cosine = 1.0
+        worst_rounding = no_sqnr
         ok = True
         seen = False
         for ref in trace.nodes[node_id].output_refs():
@@ -261,7 +281,10 @@ def compare(
             expected = torch_as_tf(trace.values[ref.value].data, graph.values[vid].perm)
             a, r = differences(expected, computed[vid])
             if quantized:
-                worst_sqnr = min(worst_sqnr, sqnr_db(expected, computed[vid]))
+                sqnr = sqnr_db(expected, computed[vid])
+                if sqnr <= worst_sqnr:
+                    worst_sqnr = sqnr
+                    worst_rounding = rounding_db(expected, (steps or {}).get(vid, 0.0))
                 worst_cosine = min(worst_cosine, cosine_of(expected, computed[vid]))
             scale = scale_of(expected)
             if a / scale >= worst_abs / worst_scale:
@@ -274,6 +297,7 @@ def compare(
             )
             report.nodes[node_id].sqnr_db = worst_sqnr
             report.nodes[node_id].cosine = worst_cosine
+            report.nodes[node_id].rounding_db = worst_rounding
     _trace_divergence(report, trace, converted)
     if quantized:
         _input_sqnr(report, trace, set(converted))

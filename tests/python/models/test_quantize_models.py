@@ -2,9 +2,12 @@
 EfficientNet-B0, a ViT-like model and an LSTM tagger, each in dynamic_int8 and int8.
 
 Each file runs in LiteRT on fresh inputs; the CNNs in int8 keep an output SQNR of 25 dB or
-more against PyTorch float; the report names the layer whose quantization costs most, and
-keeping that layer in float raises the output SQNR. Calibration: 32 random inputs drawn like
-the test inputs."""
+more against PyTorch float; the report's first row names a layer, and keeping that layer in
+float raises the output SQNR. Calibration: 32 random inputs drawn like the test inputs.
+
+torchvision starts a ViT's class token at zero, where training moves it; a zero token is a
+near-zero row in every layer's per-tensor int8 grid, and the report names the step where that
+shows. The ViT-like model here draws its class token like the patch tokens (unit variance)."""
 
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ pytestmark = pytest.mark.slow
 
 CNN_INT8_SQNR_DB = 25.0
 # What each reached when this was written (lowest over fresh inputs), for the record:
-# mobilenet_v3_large int8 33.9, resnet50 33.5, efficientnet_b0 37.1, vit 13-16, tagger 31.
+# mobilenet_v3_large int8 33.9, resnet50 33.5, efficientnet_b0 37.1, vit 26, tagger 31;
+# the ViT with torchvision's zero class token 8-9.
+VIT_INT8_SQNR_DB = 20.0
 
 
 class Tagger(nn.Module):
@@ -47,10 +52,13 @@ def _model(name: str) -> tuple[nn.Module, tuple[int, ...], bool]:
     torch.manual_seed(0)
     if name == "tagger":
         return Tagger().eval(), (1, 16), True
-    if name == "vit":
+    if name in ("vit", "vit_zero_token"):
         model = torchvision.models.VisionTransformer(
             image_size=64, patch_size=8, num_layers=4, num_heads=4, hidden_dim=128, mlp_dim=256
         )
+        if name == "vit":
+            with torch.no_grad():
+                model.class_token.normal_()
         return randomize_statistics(model), (1, 3, 64, 64), False
     model = getattr(torchvision.models, name)(weights=None)
     return randomize_statistics(model), (1, 3, 224, 224), False
@@ -107,24 +115,41 @@ def test_quantized_model_runs_and_the_worst_layer_kept_float_helps(name, mode):
     if mode == "int8" and not tokens and name != "vit":
         assert reached >= CNN_INT8_SQNR_DB, f"{name} int8: {reached:.1f} dB"
         _assert_integer_cnn(bytes(data))
-    # The ViT-like model in int8 is far below: docs/quantization.md says why.
-    assert reached >= (5.0 if name == "vit" and mode == "int8" else 25.0), f"{name} {mode}"
+    floor = VIT_INT8_SQNR_DB if name == "vit" and mode == "int8" else 25.0
+    assert reached >= floor, f"{name} {mode}: {reached:.1f} dB"
 
     rows = [row for row in ferry.quantization_report(report, model) if row.module]
     assert rows, "the report names no layer"
-    # What keeping a layer float buys is measured for the report's worst layers and the
-    # layers making the outputs: the noise a layer adds predicts it only roughly (noise added
-    # early is partly re-quantized away, and with int8 activations a kept layer still hands
-    # on an int8 tensor).
     extra = {"calibration_data": options["calibration_data"]} if mode == "int8" else {}
-    gains = ferry.keep_float_gains(model, [example], quantize=mode, top=2, **extra)
-    assert {rows[0].module} <= {module for module, _ in gains}
-    best, gain = gains[0]
-    assert gain > 0.05, f"keeping {best} float: {gain:+.2f} dB"
+    ((kept, gain),) = ferry.keep_float_gains(
+        model, [example], quantize=mode, candidates=[rows[0].module], **extra
+    )
+    assert gain > 0.1, f"keeping {kept}, the report's worst layer, float: {gain:+.2f} dB"
+
+
+def test_the_report_names_the_class_token_torchvision_leaves_at_zero():
+    model, shape, tokens = _model("vit_zero_token")
+    (example,) = _inputs(shape, tokens, 1, seed=0)
+    calibration = [(x,) for x in _inputs(shape, tokens, 32, seed=1)]
+    _, report = ferry.pytorch_to_tflite(
+        model,
+        [example],
+        quantize="int8",
+        calibration_data=calibration,
+        verbose=False,
+        on_mismatch="warn",
+        return_report=True,
+    )
+    first, second = ferry.quantization_report(report, model)[:2]
+    # x[:, 0] in VisionTransformer.forward: the class token's row, alone, is far worse than
+    # the whole tensor the encoder's last layer norm made.
+    assert first.op == "torch.Tensor.__getitem__" and "vision_transformer.py" in first.invoked
+    assert first.removable_db < second.removable_db - 3, (first, second)
+    assert first.sqnr_db < 15
 
 
 def test_int16x8_activations_recover_what_int8_loses_on_the_vit():
-    model, shape, tokens = _model("vit")
+    model, shape, tokens = _model("vit_zero_token")
     (example,) = _inputs(shape, tokens, 1, seed=0)
     calibration = [(x,) for x in _inputs(shape, tokens, 32, seed=1)]
     fresh = _inputs(shape, tokens, 2, seed=2)
