@@ -12,7 +12,7 @@ import torch
 from ferry.converters import ChannelOrder, UserConverter
 from ferry.core_bridge import CoreResult
 from ferry.errors import ConversionError, ValidationError
-from ferry.imported_quantization import refuse_unless_integer
+from ferry.imported_quantization import readable_model, refuse_unless_integer
 from ferry.pipeline import (
     Conversion,
     OrderSpec,
@@ -161,6 +161,9 @@ def pytorch_to_keras(
     """
     check_trace_shape(trace_shape)
     html = check_options(validation_tolerance, on_mismatch, verbose, save_trace_html)
+    # A model quantized by PyTorch's eager flow runs on quantized tensors: its float twin
+    # spells the same rounding as a PT2E graph does (the user's model is left alone).
+    model = readable_model(model, args, kwargs)
     traced = trace_for(
         "Keras",
         model,

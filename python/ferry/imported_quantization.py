@@ -1,4 +1,5 @@
-"""A model PyTorch quantized itself (PT2E: torchao's prepare_pt2e / convert_pt2e): its
+"""A model PyTorch quantized itself (PT2E: torchao's prepare_pt2e / convert_pt2e; the eager
+flow's modules are read through a float twin, eager_quantization.py): its
 quantize / dequantize calls carry the scales it was calibrated or trained with, and
 quantize="int8" keeps them in the `.tflite` file instead of calibrating again.
 
@@ -80,11 +81,40 @@ def model_scales(trace: Trace) -> ModelScales:
 
 def holds_own_quantization(model: Any) -> bool:
     """Whether `model` is a graph PyTorch's PT2E flow converted (it calls quantize /
-    dequantize), seen before tracing it."""
+    dequantize) or an eagerly quantized model's float twin, seen before tracing it."""
+    if isinstance(model, torch.nn.Module) and any(
+        type(m).__module__ == "ferry.eager_quantization" for m in model.modules()
+    ):
+        return True
     graph = getattr(model, "graph", None)
     if not isinstance(model, torch.fx.GraphModule) or graph is None:
         return False
     return any(QUANTIZE in str(node.target) for node in graph.nodes)
+
+
+def quantized_module(module: torch.nn.Module) -> bool:
+    """Whether the module is one of PyTorch's quantized modules (eager flow, static or
+    dynamic), told by where its class lives so that nothing quantization-related is imported
+    for a float model."""
+    name = type(module).__module__
+    return name.startswith(
+        ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized")
+    ) and type(module).__name__ not in ("FloatFunctional", "FXFloatFunctional")
+
+
+def holds_eager_quantization(model: Any) -> bool:
+    """Whether `model` holds modules PyTorch's eager flow quantized."""
+    return isinstance(model, torch.nn.Module) and any(quantized_module(m) for m in model.modules())
+
+
+def readable_model(model: Any, args: Any, kwargs: dict[str, Any] | None) -> Any:
+    """The model to trace: an eagerly quantized one's float twin (eager_quantization.py),
+    run once on the example `args` to read its grids; any other model as it is."""
+    if not holds_eager_quantization(model):
+        return model
+    from ferry.eager_quantization import float_twin
+
+    return float_twin(model, args, kwargs)
 
 
 def refuse_unless_integer(trace: Trace, quantize: str | None, backend: str) -> None:

@@ -23,6 +23,7 @@ from ferry.imported_quantization import (
     file_scales,
     holds_own_quantization,
     model_scales,
+    readable_model,
     refuse_unless_integer,
 )
 from ferry.litert import interpreter, run_tflite, to_real, to_tensor
@@ -269,6 +270,16 @@ def pytorch_to_tflite(
             else 1e-4
         )
     html = check_options(tolerance, on_mismatch, verbose, save_trace_html)
+    # A model quantized by PyTorch's eager flow runs on quantized tensors: its float twin
+    # spells the same rounding as a PT2E graph does (the user's model is left alone).
+    given = model
+    model = readable_model(model, args, kwargs)
+    eager = model is not given
+    if eager and full_int8:
+        from ferry.eager_quantization import float_kernels
+
+        # What PyTorch left float (a classifier after the DeQuantStub) stays float.
+        keep += [path for path in float_kernels(model) if path not in keep]
     target = None
     if path is not None:
         from ferry.files import check_output_path
@@ -283,8 +294,12 @@ def pytorch_to_tflite(
             calibration_data is None and quantize == "int8" and holds_own_quantization(model)
         )
         if own_scales_only:
-            # Its scales come with it; what it leaves in float stays float.
+            # Its scales come with it; what it leaves in float stays float. An eagerly
+            # quantized model computes every tensor between its stubs on a grid; one the
+            # lowering makes that PyTorch had none for (a convolution with the Hardsigmoid
+            # after it folded in) takes its range from the example instead.
             calibration_data = [tuple(args or [])]
+            own_scales_only = not eager
         samples = calibration_samples(
             calibration_data,
             model,
