@@ -7,7 +7,7 @@ Run from the repository root:
         [--invokes 20] [--rounds 5] [--no-tf]
 
 Each model (torchvision, random weights and batch-norm statistics; vit_s16 is a ViT-S/16:
-12 layers of width 384, 6 heads) is converted once per form with validation off. "int8"
+12 layers of width 384, 6 heads, its class token drawn like the patch tokens) is converted once per form with validation off. "int8"
 calibrates on 32 random inputs; "tf int8" is Ferry's Keras model exported as a SavedModel and
 converted by tf.lite.TFLiteConverter with Optimize.DEFAULT, the same 32 inputs as its
 representative dataset and TFLITE_BUILTINS_INT8 ops (float32 input and output, as Ferry's
@@ -52,6 +52,10 @@ def build(name: str) -> torch.nn.Module:
             hidden_dim=384,
             mlp_dim=1536,
         )
+        # torchvision starts the class token at zero, where training moves it; drawn like
+        # the patch tokens (unit variance) it is what a trained model carries.
+        with torch.no_grad():
+            model.class_token.normal_()
     else:
         model = getattr(models, name)(weights=None)
     return randomize_statistics(model)
