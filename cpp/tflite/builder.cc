@@ -57,8 +57,8 @@ RuntimeVersion runtime_for(int32_t code, int version) {
                             : RuntimeVersion{1, 5, 0};
     case fb::BuiltinOperator_MEAN:
       return {1, 6, 0};
-    case fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM:
-      return {1, 13, 1};
+    case fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM:  // 2: hybrid
+      return version >= 2 ? RuntimeVersion{1, 14, 0} : RuntimeVersion{1, 13, 1};
     case fb::BuiltinOperator_FILL:
       return {1, 13, 0};
     case fb::BuiltinOperator_PADV2:
@@ -380,10 +380,11 @@ int ModelBuilder::add_int8_kernel(const BufferRec& rec, const Shape& shape, std:
                                   int channel_axis) {
   std::vector<float> values(static_cast<size_t>(num_elements(shape)));
   rec.fill(reinterpret_cast<uint8_t*>(values.data()));  // in stored order
-  const auto axis = static_cast<size_t>(channel_axis);
-  const int64_t channels = shape.at(axis);
+  const bool per_tensor = channel_axis < 0;
+  const auto axis = static_cast<size_t>(per_tensor ? 0 : channel_axis);
+  const int64_t channels = per_tensor ? 1 : shape.at(axis);
   int64_t inner = 1;
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  for (size_t d = per_tensor ? 0 : axis + 1; d < shape.size(); ++d) inner *= shape[d];
   auto channel_of = [&](size_t i) { return static_cast<int64_t>(i) / inner % channels; };
   std::vector<float> scales(static_cast<size_t>(channels), 0.0f);
   for (size_t i = 0; i < values.size(); ++i) {
@@ -399,8 +400,30 @@ int ModelBuilder::add_int8_kernel(const BufferRec& rec, const Shape& shape, std:
   const int index = add_constant(fb::TensorType_INT8, shape, q->data(), q->size(), std::move(name),
                                  std::shared_ptr<const void>(q, q->data()));
   sg().tensors[index].scales = std::move(scales);
-  sg().tensors[index].quantized_dimension = channel_axis;
+  sg().tensors[index].quantized_dimension = per_tensor ? 0 : channel_axis;
   return index;
+}
+
+int ModelBuilder::add_gate_weights(std::vector<float> values, const Shape& shape,
+                                   std::string name) {
+  if (!options_.int8_weights) return add_floats(std::move(values), shape, std::move(name));
+  BufferRec rec;
+  rec.raw = reinterpret_cast<const uint8_t*>(values.data());
+  rec.raw_size = rec.size = values.size() * sizeof(float);
+  rec.raw_dtype = DType::kFloat32;
+  return add_int8_kernel(rec, shape, std::move(name), -1);  // read before `values` goes
+}
+
+int ModelBuilder::hybrid_version(int kernel, fb::BuiltinOperator code, int version) const {
+  if (tensor(kernel).type != fb::TensorType_INT8) return version;
+  switch (code) {
+    case fb::BuiltinOperator_CONV_2D:
+      return 5;
+    case fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM:
+      return 2;  // float input and output, INT8 weights, inputs quantized symmetrically
+    default:
+      return 12;  // FULLY_CONNECTED, per channel
+  }
 }
 
 int ModelBuilder::add_float_buffer(BufferRec rec, const Shape& shape, std::string name,

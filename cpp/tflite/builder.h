@@ -113,8 +113,14 @@ class ModelBuilder {
   // Float32 values computed by the writer (folded batch norms, ...), as add_weights.
   int add_floats(std::vector<float> values, const Shape& shape, std::string name,
                  int channel_axis = -1);
+  // An LSTM gate's weights under int8 weights: INT8 with one symmetric scale for the tensor,
+  // the only form the builtin's hybrid kernel reads; float32 (as add_floats) otherwise.
+  int add_gate_weights(std::vector<float> values, const Shape& shape, std::string name);
   int add_int32(const std::vector<int32_t>& values, const Shape& shape, std::string name);
   int add_float_scalar(float value, std::string name);
+  // The version of a conv or dense op whose float kernel would be `version`: the hybrid
+  // kernels (float input, INT8 weights per channel) have their own.
+  int hybrid_version(int kernel, fb::BuiltinOperator code, int version) const;
 
   void add_op(fb::BuiltinOperator code, int version, std::vector<int32_t> inputs,
               std::vector<int32_t> outputs,
@@ -170,6 +176,7 @@ class ModelBuilder {
  private:
   uint32_t add_buffer(BufferRec rec);
   int add_float_buffer(BufferRec rec, const Shape& shape, std::string name, int channel_axis);
+  // `channel_axis` -1: one scale for the whole tensor.
   int add_int8_kernel(const BufferRec& rec, const Shape& shape, std::string name, int channel_axis);
   std::string min_runtime_version() const;
 

@@ -26,11 +26,19 @@ class Ops {
                            scope_ + "/" + name);
   }
 
-  // Rows of `x` (all axes but the last flattened) times weights [Out, In], plus bias [Out].
+  // A dense kernel [Out, In]: with int8 weights and `channel_axis` 0 stored as INT8 per
+  // output row (Writer::kernel_axis gives -1 where keep_float keeps the layer float).
+  int kernel(std::vector<float> v, const Shape& shape, const std::string& name, int channel_axis) {
+    return m_.add_floats(std::move(v), shape, scope_ + "/" + name, channel_axis);
+  }
+
+  // Rows of `x` (all axes but the last flattened) times weights [Out, In], plus bias [Out];
+  // the hybrid kernel where the weights are INT8.
   int fully_connected(int x, int weights, int bias, const Shape& shape, const std::string& name) {
     int out = tensor(shape, name);
-    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, 1, {x, weights, bias}, {out},
-              fb::BuiltinOptions_FullyConnectedOptions,
+    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED,
+              m_.hybrid_version(weights, fb::BuiltinOperator_FULLY_CONNECTED, 1),
+              {x, weights, bias}, {out}, fb::BuiltinOptions_FullyConnectedOptions,
               fb::CreateFullyConnectedOptions(m_.fbb()).Union());
     return out;
   }

@@ -203,16 +203,8 @@ class Writer {
     return keep ? -1 : axis;
   }
 
-  // The version of a conv or dense op whose float kernel would be `version`: the
-  // hybrid kernels (float input, INT8 weights per channel) have their own.
   int hybrid_version(int kernel, fb::BuiltinOperator code, int version) const {
-    if (m_.tensor(kernel).type != fb::TensorType_INT8) return version;
-    switch (code) {
-      case fb::BuiltinOperator_CONV_2D:
-        return 5;
-      default:
-        return 12;  // FULLY_CONNECTED, per channel
-    }
+    return m_.hybrid_version(kernel, code, version);
   }
 
   // The node's bias input (inputs[2]) as values to fold into, or zeros.

@@ -87,12 +87,12 @@ void Writer::emit_gru_loop(const Node* n) {
     const int flat = m_.add_tensor(fb::TensorType_FLOAT32, {batch * steps, gh},
                                    scope + "/" + p + "input_proj_rows");
     m_.set_signature(flat, {free_t, i32(gh)});
-    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED, 1,
-              {tensor(x),
-               ops.constant(transposed(float_data(n, kernel, "the kernel"), features, gh),
-                            {gh, features}, p + "input_weights"),
-               ops.constant(in_bias, {gh}, p + "input_bias")},
-              {flat}, fb::BuiltinOptions_FullyConnectedOptions,
+    const int in_w = ops.kernel(transposed(float_data(n, kernel, "the kernel"), features, gh),
+                                {gh, features}, p + "input_weights", kernel_axis(n, 0));
+    m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED,
+              hybrid_version(in_w, fb::BuiltinOperator_FULLY_CONNECTED, 1),
+              {tensor(x), in_w, ops.constant(in_bias, {gh}, p + "input_bias")}, {flat},
+              fb::BuiltinOptions_FullyConnectedOptions,
               fb::CreateFullyConnectedOptions(m_.fbb()).Union());
     const int proj = over_steps(fb::TensorType_FLOAT32, btg, p + "input_proj");
     m_.add_op(fb::BuiltinOperator_RESHAPE, 1,
@@ -141,8 +141,8 @@ void Writer::emit_gru_loop(const Node* n) {
     const int xw = ops.tensor({batch, gh}, p + "x_step_rows");
     ops.reshape(xw3, {batch, gh}, xw);
     Cell cell{ops, batch, hidden,
-              ops.constant(transposed(float_data(n, rec, "the recurrent kernel"), hidden, gh),
-                           {gh, hidden}, p + "recurrent_weights"),
+              ops.kernel(transposed(float_data(n, rec, "the recurrent kernel"), hidden, gh),
+                         {gh, hidden}, p + "recurrent_weights", kernel_axis(n, 0)),
               ops.constant(rec_bias, {gh}, p + "recurrent_bias")};
     const int h_next = ops.tensor(bh, p + "h_next");
     cell.gru(xw, in[1], h_next, p);

@@ -9,6 +9,10 @@
 // what is used: GATHER 1 (a float32 table; int32 and int64 indices alike), SPLIT 1,
 // FULLY_CONNECTED 1 (always with a bias: without one it would need version 6), the rest 1.
 //
+// With int8 weights the kernels are INT8: per output row in the unrolled FULLY_CONNECTEDs
+// (version 12, the hybrid per-channel kernel), one scale per gate matrix in the builtin LSTM
+// (version 2, its hybrid kernel); biases stay float32.
+//
 // The sequence form (WriteOptions::recurrent, the default) writes each LSTM direction as one
 // UNIDIRECTIONAL_SEQUENCE_LSTM (version 1: float32, no layer norm, no peepholes). Its h and c
 // are variable tensors the kernel starts from and overwrites, which the interpreter keeps
@@ -108,12 +112,13 @@ void Writer::emit_recurrent(const Node* n) {
       }
     }
     const std::string p = dirs == 1 ? "" : d == 0 ? "forward/" : "backward/";
-    const int in_w = ops.constant(transposed(float_data(n, kernel, "the kernel"), features, gh),
-                                  {gh, features}, p + "input_weights");
+    const int axis = kernel_axis(n, 0);
+    const int in_w = ops.kernel(transposed(float_data(n, kernel, "the kernel"), features, gh),
+                                {gh, features}, p + "input_weights", axis);
     const int in_b = ops.constant(in_bias, {gh}, p + "input_bias");
     Cell cell{ops, batch, hidden,
-              ops.constant(transposed(float_data(n, rec, "the recurrent kernel"), hidden, gh),
-                           {gh, hidden}, p + "recurrent_weights"),
+              ops.kernel(transposed(float_data(n, rec, "the recurrent kernel"), hidden, gh),
+                         {gh, hidden}, p + "recurrent_weights", axis),
               ops.constant(rec_bias, {gh}, p + "recurrent_bias")};
     if (!lstm && bias) {
       cell.reset_bias =
@@ -224,15 +229,23 @@ void Writer::emit_lstm_sequence(const Node* n) {
     const std::vector<float> b =
         bias ? float_data(n, bias, "the bias") : std::vector<float>(gh, 0.0f);
     static const char* kGate[] = {"input", "forget", "cell", "output"};
+    // With int8 weights each gate matrix is INT8 with one scale (the hybrid kernel's form)
+    // unless keep_float keeps the layer float.
+    const bool int8_gates = kernel_axis(n, 0) >= 0 && options_.int8_weights;
+    auto gate_weights = [&](std::vector<float> v, const Shape& shape, const std::string& name) {
+      const std::string scoped = (n->scope.empty() ? n->op : n->scope) + "/" + name;
+      return int8_gates ? m_.add_gate_weights(std::move(v), shape, scoped)
+                        : ops.constant(v, shape, name);
+    };
     std::vector<int32_t> in_gates, rec_gates, biases;
     for (int64_t g = 0; g < 4; ++g) {
       const std::string gate = p + kGate[g];
       in_gates.push_back(
-          ops.constant(std::vector<float>(in_w.begin() + g * hidden * features,
+          gate_weights(std::vector<float>(in_w.begin() + g * hidden * features,
                                           in_w.begin() + (g + 1) * hidden * features),
                        {hidden, features}, gate + "_input_weights"));
       rec_gates.push_back(
-          ops.constant(std::vector<float>(rec_w.begin() + g * hidden * hidden,
+          gate_weights(std::vector<float>(rec_w.begin() + g * hidden * hidden,
                                           rec_w.begin() + (g + 1) * hidden * hidden),
                        {hidden, hidden}, gate + "_recurrent_weights"));
       biases.push_back(
@@ -275,7 +288,9 @@ void Writer::emit_lstm_sequence(const Node* n) {
     inputs.insert(inputs.end(), biases.begin(), biases.end());
     inputs.insert(inputs.end(), {-1, -1});  // no projection
     inputs.insert(inputs.end(), {state[0], state[1]});
-    m_.add_op(fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM, 1, std::move(inputs), {out},
+    const int version =
+        m_.hybrid_version(in_gates[0], fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM, 1);
+    m_.add_op(fb::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM, version, std::move(inputs), {out},
               fb::BuiltinOptions_UnidirectionalSequenceLSTMOptions,
               fb::CreateUnidirectionalSequenceLSTMOptions(m_.fbb(), fb::ActivationFunctionType_TANH,
                                                           0.0f, 0.0f, /*time_major=*/false)

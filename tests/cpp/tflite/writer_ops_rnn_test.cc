@@ -85,6 +85,32 @@ TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
   EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.14.0", 6));
 }
 
+TEST(TfliteWriterRnn, UnrolledKernelsWithInt8WeightsArePerRowAtTheHybridVersion) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  auto outs = recurrent(g, "lstm",
+                        {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
+                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
+                        5, false);
+  g.outputs = {outs[0]};
+  WriteOptions options = unrolled_form();
+  options.int8_weights = true;
+  Written w = write(g, options);
+  size_t dense = 0;
+  for (const TfliteOp& op : w.info.ops) {
+    if (op.name != "FULLY_CONNECTED") continue;
+    ++dense;
+    EXPECT_EQ(op.version, 12);
+    EXPECT_EQ(w.info.tensors[op.inputs[1]].dtype, "INT8");
+    const auto* kernel =
+        fb::GetModel(w.bytes.data())->subgraphs()->Get(0)->tensors()->Get(op.inputs[1]);
+    ASSERT_NE(kernel->quantization(), nullptr);
+    EXPECT_EQ(kernel->quantization()->scale()->size(), kernel->shape()->Get(0));  // per row
+    EXPECT_EQ(w.info.tensors[op.inputs[2]].dtype, "FLOAT32");                     // the bias
+  }
+  EXPECT_EQ(dense, 3u);  // the steps' input projection and two recurrent products
+}
+
 TEST(TfliteWriterRnn, BidirectionalGruWithStateFoldsTheGateBiases) {
   Graph g;
   Value* x = input(g, {1, 4, 3});
@@ -197,6 +223,37 @@ TEST(TfliteWriterRnn, LstmSequenceFormResetsItsVariableStatesBeforeTheKernel) {
   EXPECT_EQ(w.op(3)->builtin_options_as_StridedSliceOptions()->shrink_axis_mask(), 2);
   EXPECT_EQ(w.int32_data(w.info.ops[3].inputs[1]), (std::vector<int32_t>{0, 2, 0}));
   EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.13.1", 6));
+}
+
+TEST(TfliteWriterRnn, LstmSequenceFormWithInt8WeightsIsTheHybridKernel) {
+  Graph g;
+  Value* x = input(g, {2, 3, 4});
+  auto outs = recurrent(g, "lstm",
+                        {x, nullptr, nullptr, numbered_kernel(g, 4, 20),
+                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.25f)},
+                        5, false);
+  g.outputs = {outs[0]};
+  WriteOptions options = sequence_form();
+  options.int8_weights = true;
+  Written w = write(g, options);
+  const auto it = std::find_if(w.info.ops.begin(), w.info.ops.end(), [](const TfliteOp& op) {
+    return op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM";
+  });
+  ASSERT_NE(it, w.info.ops.end());
+  EXPECT_EQ(it->version, 2);
+  auto* tensors = fb::GetModel(w.bytes.data())->subgraphs()->Get(0)->tensors();
+  for (int k = 1; k <= 8; ++k) {  // the gate weights: INT8, one symmetric scale each
+    const auto* t = tensors->Get(it->inputs[k]);
+    EXPECT_EQ(t->type(), fb::TensorType_INT8) << k;
+    ASSERT_NE(t->quantization(), nullptr) << k;
+    EXPECT_EQ(t->quantization()->scale()->size(), 1u) << k;
+    EXPECT_EQ(t->quantization()->zero_point()->Get(0), 0) << k;
+  }
+  // The forget gate's input weights (kernel columns 5..9, largest 309): 309 / 127 per step.
+  EXPECT_FLOAT_EQ(tensors->Get(it->inputs[2])->quantization()->scale()->Get(0), 309.0f / 127.0f);
+  for (int k = 12; k <= 15; ++k)  // the biases stay float32
+    EXPECT_EQ(tensors->Get(it->inputs[k])->type(), fb::TensorType_FLOAT32) << k;
+  EXPECT_EQ(w.info.metadata[0].second.substr(0, 6), std::string("1.14.0", 6));
 }
 
 TEST(TfliteWriterRnn, LstmSequenceFormCopiesGivenStatesAndReversesTheBackwardDirection) {
