@@ -388,7 +388,7 @@ def pytorch_to_tflite(
             if report.quantized and full_validation and isinstance(model, torch.nn.Module):
                 from ferry.quantization import removable_noise
 
-                with progress.stage("validating", "what keeping each layer float would win"):
+                with progress.stage("ranking layers", "by what keeping each float would win"):
                     report.removable_db = removable_noise(report, model, args or [], kwargs)
             if sizes:
                 assert result.graph is not None
