@@ -63,13 +63,17 @@ TEST(TfliteWriterRnn, EmbeddingWithFloatIndicesIsRefused) {
   }
 }
 
+// An LSTM of 5 units over [2, 3, 4] from zero states: kernel -1, recurrent kernel 0.5.
+std::vector<Value*> small_lstm(Graph& g) {
+  return recurrent(g, "lstm",
+                   {input(g, {2, 3, 4}), nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
+                    tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
+                   5, false);
+}
+
 TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
   Graph g;
-  Value* x = input(g, {2, 3, 4});
-  auto outs = recurrent(g, "lstm",
-                        {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
-                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
-                        5, false);
+  small_lstm(g);
   Written w = write(g, unrolled_form());
   expect_unrolled(w);
   // One projection of all steps, then steps 1 and 2 multiply the previous h.
@@ -87,11 +91,7 @@ TEST(TfliteWriterRnn, LstmFromZerosSkipsTheFirstRecurrentProduct) {
 
 TEST(TfliteWriterRnn, UnrolledKernelsWithInt8WeightsArePerRowAtTheHybridVersion) {
   Graph g;
-  Value* x = input(g, {2, 3, 4});
-  auto outs = recurrent(g, "lstm",
-                        {x, nullptr, nullptr, tiny_const(g, {4, 20}, -1.0f),
-                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
-                        5, false);
+  auto outs = small_lstm(g);
   g.outputs = {outs[0]};
   WriteOptions options = unrolled_form();
   options.int8_weights = true;
