@@ -44,14 +44,22 @@ class LayerError:
     cosine: float = 1.0  # cosine similarity of its result with PyTorch's
     # The SQNR at the model's output of the noise keeping `module` in float would remove,
     # estimated (see the module's docstring); own_sqnr_db where the conversion had no
-    # module to try (a call outside any kernel module, a function instead of a module).
+    # module to try (a call outside any kernel module, a function instead of a module); NaN
+    # for a module beyond the ESTIMATED_MODULES noisiest, which was not tried.
     removable_db: float = math.inf
+
+    @property
+    def removable(self) -> str:
+        """removable_db as the report shows it."""
+        if math.isnan(self.removable_db):
+            return "not estimated"
+        return f"{self.removable_db:.1f} dB at the output if kept float"
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
         at = f" at {self.invoked}" if self.invoked else ""
         return (
-            f"{self.removable_db:.1f} dB at the output if kept float, {self.own_sqnr_db:.1f} dB "
+            f"{self.removable}, {self.own_sqnr_db:.1f} dB "
             f"own, {self.sqnr_db:.1f} dB in all  {self.op}{where}{at} "
             f"(max abs diff {self.max_abs:.3g}, cosine {self.cosine:.4f})"
         )
@@ -85,12 +93,23 @@ def quantization_report(
                 report.removable_db.get(c.node, own),
             )
         )
-    return sorted(rows, key=lambda row: (row.removable_db, row.own_sqnr_db, row.sqnr_db, row.node))
+    return sorted(rows, key=_worst_first)
+
+
+def _worst_first(row: LayerError) -> tuple[bool, float, float, float, int]:
+    """Estimated rows by their estimate, then those not estimated by the noise they add."""
+    missing = math.isnan(row.removable_db)
+    first = row.own_sqnr_db if missing else row.removable_db
+    return (missing, first, row.own_sqnr_db, row.sqnr_db, row.node)
 
 
 def _costly(report: ValidationReport) -> list[NodeCheck]:
     """The checked calls whose result differs from PyTorch's (an identical one cost nothing)."""
     return [c for c in report.nodes.values() if c.checked and c.sqnr_db != math.inf]
+
+
+# The most modules the estimate runs the model for (one forward each), the noisiest first.
+ESTIMATED_MODULES = 64
 
 
 def removable_noise(
@@ -103,8 +122,10 @@ def removable_noise(
     (the smallest around it holding a convolution or linear layer) in float would remove:
     the own noise of the module's calls, less the rounding of the integer tensor it hands on
     (none for a module making an output), added as Gaussian noise of that power to the
-    module's output while PyTorch runs `model` on `args` again. One run per module; the
-    model, its inputs and the global random state are left as they were."""
+    module's output while PyTorch runs `model` on `args` again. One run per module, for the
+    modules making outputs and the ESTIMATED_MODULES with the most removable noise (a large
+    model's other modules are NaN: not tried); the model, its inputs and the global random
+    state are left as they were."""
     modules = dict(model.named_modules())
     grouped: dict[str, list[NodeCheck]] = {}
     for check in _costly(report):
@@ -112,18 +133,27 @@ def removable_noise(
         if path is not None:
             grouped.setdefault(path, []).append(check)
     making_outputs = set(_output_modules(report, model))
+    ratios: dict[str, float] = {}
+    for path, checks in grouped.items():
+        ratio = sum(_power(_own(c.sqnr_db, c.input_sqnr_db)) for c in checks)
+        if path not in making_outputs:
+            ratio -= _power(max(checks, key=lambda c: c.node).rounding_db)
+        ratios[path] = ratio
+    noisy = sorted(
+        (path for path, ratio in ratios.items() if ratio > 0),
+        key=lambda path: (path not in making_outputs, -ratios[path]),
+    )
+    tried = set(noisy[:ESTIMATED_MODULES])
+    estimates: dict[int, float] = {}
     with torch.no_grad():
         clean = _float_leaves(model(*_copies(args), **_copies(kwargs or {})))
-        estimates: dict[int, float] = {}
         for path, checks in grouped.items():
-            ratio = sum(_power(_own(c.sqnr_db, c.input_sqnr_db)) for c in checks)
-            if path not in making_outputs:
-                ratio -= _power(max(checks, key=lambda c: c.node).rounding_db)
-            reached = (
-                _with_noise(model, modules[path], ratio, args, kwargs or {}, clean)
-                if ratio > 0
-                else math.inf
-            )
+            if ratios[path] <= 0:
+                reached = math.inf  # nothing to win
+            elif path in tried:
+                reached = _with_noise(model, modules[path], ratios[path], args, kwargs or {}, clean)
+            else:
+                reached = math.nan
             for check in checks:
                 estimates[check.node] = reached
     return estimates

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -172,6 +173,10 @@ def _header(s: PageSummary, tree: _Tree) -> str:
     )
 
 
+def _removable_cell(db: float) -> str:
+    return "not estimated" if math.isnan(db) else f"{db:.1f} dB"
+
+
 def _quantization_table(s: PageSummary, tree: _Tree) -> str:
     """Every checked call of a quantized file against PyTorch's float value, worst first by
     what keeping it in float would win at the output (ferry.quantization_report)."""
@@ -191,7 +196,7 @@ def _quantization_table(s: PageSummary, tree: _Tree) -> str:
     head = "".join(f"<th>{h}</th>" for h in titles)
     rows = "".join(
         f"<tr><td>{k}</td><td>{tree.node_link(row.node)}</td><td>{_e(row.scope)}</td>"
-        f"<td>{row.removable_db:.1f} dB</td>"
+        f"<td>{_removable_cell(row.removable_db)}</td>"
         f"<td>{row.own_sqnr_db:.1f} dB</td><td>{row.sqnr_db:.1f} dB</td>"
         f"<td>{row.cosine:.4f}</td><td>{row.max_abs:.3g}</td><td>{_e(row.invoked)}</td></tr>"
         for k, row in enumerate(s.quantization_table, 1)

@@ -115,7 +115,7 @@ def summarize(
             page.quantization = [
                 (
                     row.node,
-                    f"{row.removable_db:.1f} dB at the output if kept float, "
+                    f"{row.removable}, "
                     f"{row.own_sqnr_db:.1f} dB added ({row.sqnr_db:.1f} dB in all)",
                 )
                 for row in rows[:QUANTIZATION_ROWS]

@@ -4,6 +4,7 @@ float32 for XNNPACK)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -175,6 +176,31 @@ def test_the_estimate_leaves_the_model_its_inputs_and_the_random_state_alone():
     assert torch.equal(x, x_before)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert not model._forward_hooks and all(not m._forward_hooks for m in model.modules())
+
+
+def test_a_large_model_has_only_its_noisiest_modules_estimated(monkeypatch, tmp_path):
+    import ferry.quantization
+
+    monkeypatch.setattr(ferry.quantization, "ESTIMATED_MODULES", 1)
+    model = _cnn()
+    page = tmp_path / "report.html"
+    _, report = ferry.pytorch_to_tflite(
+        model,
+        [torch.rand(1, 3, 16, 16)],
+        quantize="dynamic_int8",
+        verbose=False,
+        return_report=True,
+        save_trace_html=str(page),
+    )
+    rows = ferry.quantization_report(report, model)
+    tried = {row.module for row in rows if math.isfinite(row.removable_db)}
+    skipped = {row.module for row in rows if math.isnan(row.removable_db)}
+    # The module making the output ("9", the last linear layer) is always tried; of the rest
+    # only the noisiest one; the others come last, by the noise they add, marked so.
+    assert "9" in tried and len(tried) == 2 and skipped
+    flags = [math.isnan(row.removable_db) for row in rows]
+    assert flags == sorted(flags)
+    assert "not estimated" in str(rows[-1]) and "not estimated" in page.read_text()
 
 
 def test_keep_float_by_op_and_an_unused_entry_says_so():
