@@ -404,14 +404,13 @@ int ModelBuilder::add_int8_kernel(const BufferRec& rec, const Shape& shape, std:
   return index;
 }
 
-int ModelBuilder::add_gate_weights(std::vector<float> values, const Shape& shape,
-                                   std::string name) {
-  if (!options_.int8_weights) return add_floats(std::move(values), shape, std::move(name));
+int ModelBuilder::add_int8_per_tensor(const std::vector<float>& values, const Shape& shape,
+                                      std::string name) {
   BufferRec rec;
   rec.raw = reinterpret_cast<const uint8_t*>(values.data());
   rec.raw_size = rec.size = values.size() * sizeof(float);
   rec.raw_dtype = DType::kFloat32;
-  return add_int8_kernel(rec, shape, std::move(name), -1);  // read before `values` goes
+  return add_int8_kernel(rec, shape, std::move(name), -1);  // read here, before `values` goes
 }
 
 int ModelBuilder::hybrid_version(int kernel, fb::BuiltinOperator code, int version) const {

@@ -113,9 +113,9 @@ class ModelBuilder {
   // Float32 values computed by the writer (folded batch norms, ...), as add_weights.
   int add_floats(std::vector<float> values, const Shape& shape, std::string name,
                  int channel_axis = -1);
-  // An LSTM gate's weights under int8 weights: INT8 with one symmetric scale for the tensor,
-  // the only form the builtin's hybrid kernel reads; float32 (as add_floats) otherwise.
-  int add_gate_weights(std::vector<float> values, const Shape& shape, std::string name);
+  // Float32 values stored as INT8 with one symmetric scale for the whole tensor (an LSTM
+  // gate matrix: the only form the builtin's hybrid kernel reads).
+  int add_int8_per_tensor(const std::vector<float>& values, const Shape& shape, std::string name);
   int add_int32(const std::vector<int32_t>& values, const Shape& shape, std::string name);
   int add_float_scalar(float value, std::string name);
   // The version of a conv or dense op whose float kernel would be `version`: the hybrid

@@ -32,6 +32,12 @@ class Ops {
     return m_.add_floats(std::move(v), shape, scope_ + "/" + name, channel_axis);
   }
 
+  // An LSTM gate matrix: INT8 with one scale when `int8`, else float32.
+  int gate_weights(const std::vector<float>& v, const Shape& shape, const std::string& name,
+                   bool int8) {
+    return int8 ? m_.add_int8_per_tensor(v, shape, scope_ + "/" + name) : constant(v, shape, name);
+  }
+
   // Rows of `x` (all axes but the last flattened) times weights [Out, In], plus bias [Out];
   // the hybrid kernel where the weights are INT8.
   int fully_connected(int x, int weights, int bias, const Shape& shape, const std::string& name) {

@@ -203,10 +203,6 @@ class Writer {
     return keep ? -1 : axis;
   }
 
-  int hybrid_version(int kernel, fb::BuiltinOperator code, int version) const {
-    return m_.hybrid_version(kernel, code, version);
-  }
-
   // The node's bias input (inputs[2]) as values to fold into, or zeros.
   std::vector<float> bias_data(const Node* n, int64_t channels) const {
     if (n->inputs.size() > 2 && n->inputs[2]) return float_data(n, n->inputs[2], "the bias");

@@ -160,8 +160,8 @@ void Writer::emit_conv(const Node* n) {
     auto opts = fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act,
                                         dil[1], dil[0]);
     m_.add_op(fb::BuiltinOperator_CONV_2D,
-              hybrid_version(filter, fb::BuiltinOperator_CONV_2D, version), {image, filter, bias},
-              {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
+              m_.hybrid_version(filter, fb::BuiltinOperator_CONV_2D, version),
+              {image, filter, bias}, {result}, fb::BuiltinOptions_Conv2DOptions, opts.Union());
     if (line) reshape(m_, result, tensor(out), n->scope + "/line_shape");
     return;
   }
@@ -184,7 +184,7 @@ void Writer::emit_conv(const Node* n) {
       fb::CreateConv2DOptions(m_.fbb(), padding_of(n), strides[1], strides[0], act, dil[1], dil[0]);
   const int f =
       floats(std::move(filter), {cout, kh, kw, cin}, n->scope + "/filter", kernel_axis(n, 0));
-  m_.add_op(fb::BuiltinOperator_CONV_2D, hybrid_version(f, fb::BuiltinOperator_CONV_2D, version),
+  m_.add_op(fb::BuiltinOperator_CONV_2D, m_.hybrid_version(f, fb::BuiltinOperator_CONV_2D, version),
             {image, f, floats(std::move(bias), {cout}, n->scope + "/bias")}, {result},
             fb::BuiltinOptions_Conv2DOptions, opts.Union());
   finish_line(n, out, hs, result, line);
@@ -273,7 +273,7 @@ void Writer::emit_dense(const Node* n) {
                             : tensor(out);
   auto opts = fb::CreateFullyConnectedOptions(m_.fbb(), act, 0, keep);
   m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED,
-            hybrid_version(w, fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1), {input, w, b},
+            m_.hybrid_version(w, fb::BuiltinOperator_FULLY_CONNECTED, keep ? 5 : 1), {input, w, b},
             {result}, fb::BuiltinOptions_FullyConnectedOptions, opts.Union());
   if (vector) {
     int flat = hs ? temp(out, out->physical_shape(), "_relu6") : tensor(out);

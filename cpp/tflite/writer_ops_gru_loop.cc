@@ -90,7 +90,7 @@ void Writer::emit_gru_loop(const Node* n) {
     const int in_w = ops.kernel(transposed(float_data(n, kernel, "the kernel"), features, gh),
                                 {gh, features}, p + "input_weights", kernel_axis(n, 0));
     m_.add_op(fb::BuiltinOperator_FULLY_CONNECTED,
-              hybrid_version(in_w, fb::BuiltinOperator_FULLY_CONNECTED, 1),
+              m_.hybrid_version(in_w, fb::BuiltinOperator_FULLY_CONNECTED, 1),
               {tensor(x), in_w, ops.constant(in_bias, {gh}, p + "input_bias")}, {flat},
               fb::BuiltinOptions_FullyConnectedOptions,
               fb::CreateFullyConnectedOptions(m_.fbb()).Union());

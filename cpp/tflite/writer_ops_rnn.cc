@@ -231,23 +231,18 @@ void Writer::emit_lstm_sequence(const Node* n) {
     static const char* kGate[] = {"input", "forget", "cell", "output"};
     // With int8 weights each gate matrix is INT8 with one scale (the hybrid kernel's form)
     // unless keep_float keeps the layer float.
-    const bool int8_gates = kernel_axis(n, 0) >= 0 && options_.int8_weights;
-    auto gate_weights = [&](std::vector<float> v, const Shape& shape, const std::string& name) {
-      const std::string scoped = (n->scope.empty() ? n->op : n->scope) + "/" + name;
-      return int8_gates ? m_.add_gate_weights(std::move(v), shape, scoped)
-                        : ops.constant(v, shape, name);
-    };
+    const bool int8_gates = options_.int8_weights && kernel_axis(n, 0) >= 0;
     std::vector<int32_t> in_gates, rec_gates, biases;
     for (int64_t g = 0; g < 4; ++g) {
       const std::string gate = p + kGate[g];
       in_gates.push_back(
-          gate_weights(std::vector<float>(in_w.begin() + g * hidden * features,
-                                          in_w.begin() + (g + 1) * hidden * features),
-                       {hidden, features}, gate + "_input_weights"));
+          ops.gate_weights(std::vector<float>(in_w.begin() + g * hidden * features,
+                                              in_w.begin() + (g + 1) * hidden * features),
+                           {hidden, features}, gate + "_input_weights", int8_gates));
       rec_gates.push_back(
-          gate_weights(std::vector<float>(rec_w.begin() + g * hidden * hidden,
-                                          rec_w.begin() + (g + 1) * hidden * hidden),
-                       {hidden, hidden}, gate + "_recurrent_weights"));
+          ops.gate_weights(std::vector<float>(rec_w.begin() + g * hidden * hidden,
+                                              rec_w.begin() + (g + 1) * hidden * hidden),
+                           {hidden, hidden}, gate + "_recurrent_weights", int8_gates));
       biases.push_back(
           ops.constant(std::vector<float>(b.begin() + g * hidden, b.begin() + (g + 1) * hidden),
                        {hidden}, gate + "_bias"));

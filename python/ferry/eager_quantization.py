@@ -25,11 +25,11 @@ import torch.ao.nn.quantized as nnq
 # Registers torch.ops.quantized_decomposed, the ops the twins call.
 import torch.ao.quantization.fx._decomposed  # noqa: E402, F401, I001
 import torch.nn.functional as F
-import torch.utils._pytree as pytree
 from torch import nn
 
 from ferry.errors import ConversionError
 from ferry.imported_quantization import quantized_module
+from ferry.pipeline import run_on_copies
 
 _RANGES = {torch.quint8: (0, 255, torch.uint8), torch.qint8: (-128, 127, torch.int8)}
 _OPS = torch.ops.quantized_decomposed
@@ -382,11 +382,7 @@ def _grids(
         elif path and next(module.children(), None) is None:
             handles.append(module.register_forward_hook(making(path)))
     try:
-        with torch.no_grad():
-            copies = pytree.tree_map(
-                lambda t: t.clone() if isinstance(t, torch.Tensor) else t, (list(args), kwargs)
-            )
-            model(*copies[0], **copies[1])
+        run_on_copies(model, args, kwargs)
     finally:
         for handle in handles:
             handle.remove()

@@ -81,11 +81,7 @@ def model_scales(trace: Trace) -> ModelScales:
 
 def holds_own_quantization(model: Any) -> bool:
     """Whether `model` is a graph PyTorch's PT2E flow converted (it calls quantize /
-    dequantize) or an eagerly quantized model's float twin, seen before tracing it."""
-    if isinstance(model, torch.nn.Module) and any(
-        type(m).__module__ == "ferry.eager_quantization" for m in model.modules()
-    ):
-        return True
+    dequantize), seen before tracing it."""
     graph = getattr(model, "graph", None)
     if not isinstance(model, torch.fx.GraphModule) or graph is None:
         return False

@@ -346,6 +346,14 @@ def convert_trace(
     return result
 
 
+def run_on_copies(model: Any, args: Sequence[Any], kwargs: dict[str, Any] | None) -> Any:
+    """The model's result on copies of `args` and `kwargs` (no autograd): a model writing
+    into its inputs leaves the user's alone."""
+    copied = map_tensors((list(args), dict(kwargs or {})), lambda t: t.clone())
+    with torch.no_grad():
+        return model(*copied[0], **copied[1])
+
+
 def model_name(model: Any) -> str:
     if isinstance(model, torch.nn.Module):
         return type(model).__name__

@@ -26,6 +26,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from ferry.errors import OptionNotUsedWarning
+from ferry.pipeline import run_on_copies
 from ferry.validate.compare import NodeCheck, ValidationReport
 
 
@@ -71,8 +72,8 @@ def quantization_report(
     """Every call the validation checked, worst first by what keeping it in float would win
     at the output (estimated; by the noise it adds where no estimate was made), from the
     report a conversion returns (`pytorch_to_tflite(..., quantize=..., return_report=True)`).
-    Calls whose
-    result the file does not keep (a conv fused into the activation after it) are left out:
+    Calls whose result the file does not keep (a conv fused into the activation after it) are
+    left out:
     their error shows in the call that absorbed them, whose `module` (with `model` given) is
     the module holding that conv. Needs full validation: without it the list is empty."""
     modules = dict(model.named_modules()) if model is not None else {}
@@ -145,28 +146,22 @@ def removable_noise(
     )
     tried = set(noisy[:ESTIMATED_MODULES])
     estimates: dict[int, float] = {}
-    with torch.no_grad():
-        clean = _float_leaves(model(*_copies(args), **_copies(kwargs or {})))
-        for path, checks in grouped.items():
-            if ratios[path] <= 0:
-                reached = math.inf  # nothing to win
-            elif path in tried:
-                reached = _with_noise(model, modules[path], ratios[path], args, kwargs or {}, clean)
-            else:
-                reached = math.nan
-            for check in checks:
-                estimates[check.node] = reached
+    clean = _float_leaves(run_on_copies(model, args, kwargs))
+    for path, checks in grouped.items():
+        if ratios[path] <= 0:
+            reached = math.inf  # nothing to win
+        elif path in tried:
+            reached = _with_noise(model, modules[path], ratios[path], args, kwargs, clean)
+        else:
+            reached = math.nan
+        for check in checks:
+            estimates[check.node] = reached
     return estimates
 
 
 def _power(db: float) -> float:
     """Noise power relative to the signal, from an SQNR in dB."""
     return 10 ** (-db / 10) if math.isfinite(db) else (0.0 if db > 0 else math.inf)
-
-
-def _copies(tree: Any) -> Any:
-    """Tensors copied, so that a model writing into its inputs leaves the user's alone."""
-    return pytree.tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, tree)
 
 
 def _float_leaves(tree: Any) -> list[torch.Tensor]:
@@ -182,7 +177,7 @@ def _with_noise(
     module: torch.nn.Module,
     ratio: float,
     args: Sequence[Any],
-    kwargs: dict[str, Any],
+    kwargs: dict[str, Any] | None,
     clean: list[torch.Tensor],
 ) -> float:
     """The worst output SQNR with noise of `ratio` times its power added to `module`'s
@@ -201,7 +196,7 @@ def _with_noise(
 
     handle = module.register_forward_hook(add_noise)
     try:
-        noisy_outputs = _float_leaves(model(*_copies(args), **_copies(kwargs)))
+        noisy_outputs = _float_leaves(run_on_copies(model, args, kwargs))
     finally:
         handle.remove()
     worst = math.inf

@@ -290,16 +290,16 @@ def pytorch_to_tflite(
     if full_int8:
         from ferry.calibration import calibration_samples
 
-        own_scales_only = (
-            calibration_data is None and quantize == "int8" and holds_own_quantization(model)
-        )
-        if own_scales_only:
-            # Its scales come with it; what it leaves in float stays float. An eagerly
-            # quantized model computes every tensor between its stubs on a grid; one the
-            # lowering makes that PyTorch had none for (a convolution with the Hardsigmoid
-            # after it folded in) takes its range from the example instead.
-            calibration_data = [tuple(args or [])]
-            own_scales_only = not eager
+        if calibration_data is None and quantize == "int8":
+            if eager:
+                # Its grids come with it. Every tensor between its stubs is on one; a tensor
+                # the lowering makes that PyTorch had none for (a convolution with the
+                # Hardsigmoid after it folded in) takes its range from the example.
+                calibration_data = [tuple(args or [])]
+            elif holds_own_quantization(model):
+                # Its scales come with it; what it leaves in float stays float.
+                calibration_data = [tuple(args or [])]
+                own_scales_only = True
         samples = calibration_samples(
             calibration_data,
             model,

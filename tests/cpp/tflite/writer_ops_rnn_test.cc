@@ -178,13 +178,17 @@ Value* numbered_kernel(Graph& g, int64_t rows, int64_t cols) {
   return k;
 }
 
+// An LSTM of 5 units over [2, 3, 4] from zero states with a numbered kernel.
+std::vector<Value*> numbered_lstm(Graph& g, float bias) {
+  return recurrent(g, "lstm",
+                   {input(g, {2, 3, 4}), nullptr, nullptr, numbered_kernel(g, 4, 20),
+                    tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, bias)},
+                   5, false);
+}
+
 TEST(TfliteWriterRnn, LstmSequenceFormResetsItsVariableStatesBeforeTheKernel) {
   Graph g;
-  Value* x = input(g, {2, 3, 4});
-  auto outs = recurrent(g, "lstm",
-                        {x, nullptr, nullptr, numbered_kernel(g, 4, 20),
-                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.0f)},
-                        5, false);
+  auto outs = numbered_lstm(g, 0.0f);
   g.outputs = {outs[0], outs[1]};  // y, h_n: c_n unread
   std::vector<std::string> warnings;
   Written w;
@@ -227,11 +231,7 @@ TEST(TfliteWriterRnn, LstmSequenceFormResetsItsVariableStatesBeforeTheKernel) {
 
 TEST(TfliteWriterRnn, LstmSequenceFormWithInt8WeightsIsTheHybridKernel) {
   Graph g;
-  Value* x = input(g, {2, 3, 4});
-  auto outs = recurrent(g, "lstm",
-                        {x, nullptr, nullptr, numbered_kernel(g, 4, 20),
-                         tiny_const(g, {5, 20}, 0.5f), tiny_const(g, {20}, 0.25f)},
-                        5, false);
+  auto outs = numbered_lstm(g, 0.25f);
   g.outputs = {outs[0]};
   WriteOptions options = sequence_form();
   options.int8_weights = true;
